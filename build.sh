@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The project's one entry point on a fresh Debian 12 machine, as root.
+#
+#   ./build.sh demo    install what is missing, build, run `switchyard demo`
+#   ./build.sh test    install what is missing, build (warnings as errors), run every test,
+#                      then again under AddressSanitizer + UndefinedBehaviorSanitizer
+#   ./build.sh deps    install what is missing only
+#   ./build.sh build   release build only, into build/release
+#
+# Everything comes from Debian packages; nothing is downloaded at configure or build time.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(
+    g++ cmake ninja-build pkg-config
+    libboost1.81-dev libssl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libbenchmark-dev
+)
+
+jobs=$(nproc)
+
+deps() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "installing: ${missing[*]}"
+        local sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}"
+    fi
+}
+
+# configure_and_build DIR [cmake args...]
+configure_and_build() {
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+}
+
+run_tests() {
+    local dir=$1
+    # ctest prints its own summary line ("100% tests passed, 0 tests failed out of N").
+    ctest --test-dir "$dir" -j "$jobs" --output-on-failure --timeout 300
+}
+
+case "${1:-}" in
+    deps)
+        deps
+        ;;
+    build)
+        deps
+        configure_and_build build/release -DCMAKE_BUILD_TYPE=Release
+        ;;
+    demo)
+        deps
+        configure_and_build build/release -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_TESTS=OFF \
+            -DSWITCHYARD_BENCH=OFF
+        shift
+        exec build/release/admin/switchyard demo "$@"
+        ;;
+    test)
+        deps
+        echo "== release build, warnings as errors"
+        configure_and_build build/ci -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_WERROR=ON
+        run_tests build/ci
+        echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+        configure_and_build build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHYARD_WERROR=ON \
+            -DSWITCHYARD_SANITIZE=ON -DSWITCHYARD_BENCH=OFF
+        ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+            run_tests build/asan
+        ;;
+    *)
+        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac
