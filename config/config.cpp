@@ -1,0 +1,1067 @@
+#include "config/config.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "config/units.hpp"
+
+namespace switchyard::config {
+
+namespace {
+
+// Where a value sits in the file: its key path and 1-based line (0 = nowhere in particular).
+struct place {
+    std::string path;
+    int line = 0;
+
+    place key(const std::string& name, int at_line) const {
+        return {path.empty() ? name : path + "." + name, at_line};
+    }
+    place index(std::size_t i, int at_line) const {
+        return {path + "[" + std::to_string(i) + "]", at_line};
+    }
+};
+
+int line_of(const YAML::Node& node) {
+    // Mark() throws on an invalid (zombie) node; IsDefined() is false for those.
+    if (!node.IsDefined()) {
+        return 0;
+    }
+    const YAML::Mark mark = node.Mark();
+    return mark.is_null() || mark.line < 0 ? 0 : mark.line + 1;
+}
+
+// Quotes a user's text for a message; control characters are escaped so that a message stays on
+// one line, and a pasted blob is cut short.
+std::string quote(std::string_view text) {
+    constexpr std::size_t max_shown = 80;
+    std::string out = "\"";
+    for (std::size_t i = 0; i < text.size() && i < max_shown; ++i) {
+        const char c = text[i];
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x",
+                          static_cast<unsigned>(static_cast<unsigned char>(c)));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    if (text.size() > max_shown) {
+        out += "...";
+    }
+    out += '"';
+    return out;
+}
+
+// What a node holds, for the "got ..." half of a message.
+std::string describe(const YAML::Node& node) {
+    switch (node.Type()) {
+        case YAML::NodeType::Scalar:
+            return quote(node.Scalar());
+        case YAML::NodeType::Map:
+            return "a map";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Null:
+        case YAML::NodeType::Undefined:
+            break;
+    }
+    return "nothing";
+}
+
+// Optimal string alignment distance: insertions, deletions, substitutions and swaps of adjacent
+// characters cost 1 each, so "lsiten" is as close to "listen" as "lisen" is.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+    for (std::size_t i = 0; i <= a.size(); ++i) {
+        d[i][0] = i;
+    }
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        d[0][j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    return d[a.size()][b.size()];
+}
+
+// "; did you mean \"listen\"?" when a candidate is within two edits, else empty. Short
+// candidates allow fewer edits: "x" is not a typo of "to".
+std::string did_you_mean(std::string_view word,
+                         std::initializer_list<std::string_view> candidates) {
+    std::string_view best;
+    std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+    for (std::string_view candidate : candidates) {
+        const std::size_t allowed =
+            std::min<std::size_t>(2, std::max<std::size_t>(1, candidate.size() / 2));
+        const std::size_t distance = edit_distance(word, candidate);
+        if (distance <= allowed && distance < best_distance) {
+            best = candidate;
+            best_distance = distance;
+        }
+    }
+    if (best.empty()) {
+        return {};
+    }
+    return "; did you mean " + quote(best) + "?";
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+    return text.substr(0, prefix.size()) == prefix;
+}
+
+// Whole file as a string; C stdio because it reports a directory (EISDIR) as a read error,
+// where std::ifstream opens it and then throws from underflow.
+std::optional<std::string> read_whole_file(const std::string& path, std::string& why) {
+    errno = 0;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                         &std::fclose);
+    if (!file) {
+        why = errno != 0 ? std::strerror(errno) : "cannot open";
+        return std::nullopt;
+    }
+    std::string contents;
+    char buf[8192];
+    for (;;) {
+        const std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
+        contents.append(buf, n);
+        if (n < sizeof buf) {
+            break;
+        }
+    }
+    if (std::ferror(file.get()) != 0) {
+        why = errno != 0 ? std::strerror(errno) : "read error";
+        return std::nullopt;
+    }
+    return contents;
+}
+
+bool has_control_character(std::string_view text) {
+    return std::any_of(text.begin(), text.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+template <class T>
+void assign(T& out, std::optional<T> value) {
+    if (value) {
+        out = std::move(*value);
+    }
+}
+
+std::vector<check_config> default_checks() {
+    return {
+        {check_metric::error_rate, 0.05, std::nullopt},
+        {check_metric::latency_p95, 2.0, std::nullopt},
+        {check_metric::error_rate, std::nullopt, 2.0},
+        {check_metric::latency_p95, std::nullopt, 1.5},
+    };
+}
+
+// Walks the YAML tree once, filling a config and collecting every error instead of stopping at
+// the first: `switchyard check` prints them all.
+class parser {
+public:
+    std::vector<config_error> errors_;
+
+    void parse_root(const YAML::Node& root, config& out);
+
+private:
+    std::optional<place> admin_listen_at_;  // for the clash check with `listen`
+
+    void fail(const place& at, std::string message) {
+        errors_.push_back({at.path, at.line, std::move(message)});
+    }
+
+    // Calls fn(key, value, place of value, line of key) for each entry of a map, after reporting
+    // non-scalar and duplicate keys (yaml-cpp keeps both copies of a duplicate; the first would win
+    // silently). A null node is an empty map: `webhooks:` with everything commented out.
+    template <class F>
+    bool each_entry(const YAML::Node& node, const place& at, F&& fn) {
+        if (node.IsNull()) {
+            return true;
+        }
+        if (!node.IsMap()) {
+            fail(at, "expected a map, got " + describe(node));
+            return false;
+        }
+        std::map<std::string, int, std::less<>> seen;
+        for (const auto& entry : node) {
+            const YAML::Node& key = entry.first;
+            const YAML::Node& value = entry.second;
+            const int key_line = line_of(key);
+            if (!key.IsScalar()) {
+                fail({at.path, key_line}, "expected a key name, got " + describe(key));
+                continue;
+            }
+            const std::string& name = key.Scalar();
+            // Errors about a scalar point at the scalar; about a map, list or nothing at the
+            // key, since a block map starts on the line after its key.
+            const place value_at = at.key(name, value.IsScalar() ? line_of(value) : key_line);
+            auto [it, inserted] = seen.emplace(name, key_line);
+            if (!inserted) {
+                fail(at.key(name, key_line), "duplicate key " + quote(name) + " (first on line " +
+                                                 std::to_string(it->second) + ")");
+                continue;
+            }
+            fn(name, value, value_at, key_line);
+        }
+        return true;
+    }
+
+    // each_entry, with keys outside `known` reported as unknown (they are typos).
+    template <class F>
+    bool each_key(const YAML::Node& node, const place& at,
+                  std::initializer_list<std::string_view> known, F&& fn) {
+        return each_entry(node, at,
+                          [&](const std::string& name, const YAML::Node& value,
+                              const place& value_at, int key_line) {
+                              if (std::find(known.begin(), known.end(), name) == known.end()) {
+                                  // The key's own line: value_at may point at its value.
+                                  fail({value_at.path, key_line},
+                                       "unknown key " + quote(name) + did_you_mean(name, known));
+                                  return;
+                              }
+                              fn(name, value, value_at);
+                          });
+    }
+
+    // Each element of a list with its place; a null element points at the list.
+    template <class F>
+    bool each_item(const YAML::Node& node, const place& at, std::string_view expected, F&& fn) {
+        if (!node.IsSequence()) {
+            fail(at, "expected " + std::string(expected) + ", got " + describe(node));
+            return false;
+        }
+        std::size_t i = 0;
+        for (const auto& item : node) {
+            const int line = item.IsNull() ? at.line : line_of(item);
+            fn(item, at.index(i, line == 0 ? at.line : line));
+            ++i;
+        }
+        return true;
+    }
+
+    std::optional<std::string> scalar(const YAML::Node& v, const place& at,
+                                      std::string_view expected) {
+        if (!v.IsScalar()) {
+            fail(at, "expected " + std::string(expected) + ", got " + describe(v));
+            return std::nullopt;
+        }
+        return v.Scalar();
+    }
+
+    std::optional<std::string> non_empty_string(const YAML::Node& v, const place& at,
+                                                std::string_view expected) {
+        auto text = scalar(v, at, expected);
+        if (text && text->empty()) {
+            fail(at, "expected " + std::string(expected) + ", got \"\"");
+            return std::nullopt;
+        }
+        return text;
+    }
+
+    std::optional<duration> duration_value(const YAML::Node& v, const place& at, bool positive) {
+        constexpr std::string_view expected = "a duration such as 250ms, 2s, 5m or 1h";
+        auto text = scalar(v, at, expected);
+        if (!text) {
+            return std::nullopt;
+        }
+        auto d = parse_duration(*text);
+        if (!d) {
+            fail(at, "expected " + std::string(expected) + ", got " + quote(*text));
+            return std::nullopt;
+        }
+        if (positive && d->count() <= 0) {
+            fail(at, "expected a duration above zero, got " + quote(*text));
+            return std::nullopt;
+        }
+        return d;
+    }
+
+    std::optional<std::uint64_t> size_value(const YAML::Node& v, const place& at, std::uint64_t min,
+                                            std::string_view min_text) {
+        constexpr std::string_view expected = "a size such as 64KiB, 10MiB, 1GiB or 1024 (bytes)";
+        auto text = scalar(v, at, expected);
+        if (!text) {
+            return std::nullopt;
+        }
+        auto size = parse_size(*text);
+        if (!size) {
+            fail(at, "expected " + std::string(expected) + ", got " + quote(*text));
+            return std::nullopt;
+        }
+        if (*size < min) {
+            fail(at,
+                 "expected a size of at least " + std::string(min_text) + ", got " + quote(*text));
+            return std::nullopt;
+        }
+        return size;
+    }
+
+    std::optional<std::uint32_t> count_value(
+        const YAML::Node& v, const place& at, std::uint32_t min,
+        std::uint32_t max = std::numeric_limits<std::uint32_t>::max()) {
+        const std::string expected =
+            max == std::numeric_limits<std::uint32_t>::max()
+                ? "an integer >= " + std::to_string(min)
+                : "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+        auto text = scalar(v, at, expected);
+        if (!text) {
+            return std::nullopt;
+        }
+        std::uint32_t n = 0;
+        const char* end = text->data() + text->size();
+        auto [ptr, ec] = std::from_chars(text->data(), end, n);
+        if (text->empty() || text->front() == '-' || ec != std::errc{} || ptr != end || n < min ||
+            n > max) {
+            fail(at, "expected " + expected + ", got " + quote(*text));
+            return std::nullopt;
+        }
+        return n;
+    }
+
+    std::optional<double> rate_value(const YAML::Node& v, const place& at) {
+        constexpr std::string_view expected = "a rate from 0 to 1 such as 5% or 0.05";
+        auto text = scalar(v, at, expected);
+        if (!text) {
+            return std::nullopt;
+        }
+        auto rate = parse_rate(*text);
+        if (!rate) {
+            fail(at, "expected " + std::string(expected) + ", got " + quote(*text));
+        }
+        return rate;
+    }
+
+    std::optional<double> positive_number(const YAML::Node& v, const place& at) {
+        constexpr std::string_view expected = "a number above zero such as 1.5";
+        auto text = scalar(v, at, expected);
+        if (!text) {
+            return std::nullopt;
+        }
+        double n = 0;
+        const char* end = text->data() + text->size();
+        auto [ptr, ec] = std::from_chars(text->data(), end, n);
+        if (ec != std::errc{} || ptr != end || !std::isfinite(n) || n <= 0) {
+            fail(at, "expected " + std::string(expected) + ", got " + quote(*text));
+            return std::nullopt;
+        }
+        return n;
+    }
+
+    // YAML 1.1 spellings as yaml-cpp's own bool conversion accepts them.
+    std::optional<bool> bool_value(const YAML::Node& v, const place& at) {
+        auto text = scalar(v, at, "true or false");
+        if (!text) {
+            return std::nullopt;
+        }
+        std::string lower = *text;
+        std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) {
+            return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        });
+        if (lower == "true" || lower == "yes" || lower == "on") {
+            return true;
+        }
+        if (lower == "false" || lower == "no" || lower == "off") {
+            return false;
+        }
+        fail(at, "expected true or false, got " + quote(*text));
+        return std::nullopt;
+    }
+
+    std::optional<address> address_value(const YAML::Node& v, const place& at,
+                                         bool allow_port_zero) {
+        auto text = scalar(v, at, "host:port");
+        if (!text) {
+            return std::nullopt;
+        }
+        auto a = parse_address(*text, allow_port_zero);
+        if (!a) {
+            fail(at, "expected host:port, got " + quote(*text));
+        }
+        return a;
+    }
+
+    template <class E>
+    std::optional<E> enum_value(const YAML::Node& v, const place& at,
+                                std::initializer_list<std::pair<std::string_view, E>> choices,
+                                std::initializer_list<std::string_view> names) {
+        std::string expected;
+        std::size_t i = 0;
+        for (std::string_view name : names) {
+            if (i > 0) {
+                expected += i + 1 == names.size() ? " or " : ", ";
+            }
+            expected += name;
+            ++i;
+        }
+        auto text = scalar(v, at, expected);
+        if (!text) {
+            return std::nullopt;
+        }
+        for (const auto& [name, value] : choices) {
+            if (*text == name) {
+                return value;
+            }
+        }
+        fail(at, "expected " + expected + ", got " + quote(*text) + did_you_mean(*text, names));
+        return std::nullopt;
+    }
+
+    void parse_workers(const YAML::Node& v, const place& at, std::uint32_t& out);
+    void parse_admin(const YAML::Node& v, const place& at, admin_config& out);
+    void parse_slots(const YAML::Node& v, const place& at, std::vector<slot_config>& out);
+    void parse_active(const YAML::Node& v, const place& at, config& out);
+    void parse_access_log(const YAML::Node& v, const place& at, access_log_config& out);
+    void parse_timeouts(const YAML::Node& v, const place& at, timeouts_config& out);
+    void parse_limits(const YAML::Node& v, const place& at, limits_config& out);
+    void parse_upstream(const YAML::Node& v, const place& at, upstream_config& out);
+    void parse_analysis(const YAML::Node& v, const place& at, analysis_config& out);
+    std::optional<check_config> parse_check(const YAML::Node& v, const place& at);
+    void parse_rollout(const YAML::Node& v, const place& at, rollout_config& out);
+    void parse_steps(const YAML::Node& v, const place& at, std::vector<std::uint32_t>& out);
+    void parse_health(const YAML::Node& v, const place& at, health_config& out);
+    void parse_webhooks(const YAML::Node& v, const place& at, webhooks_config& out);
+    void parse_webhook_list(const YAML::Node& v, const place& at, std::vector<webhook_config>& out);
+    std::optional<std::string> url_value(const YAML::Node& v, const place& at);
+    std::optional<std::string> token_value(std::string token, const place& at,
+                                           std::string_view origin);
+};
+
+void parser::parse_root(const YAML::Node& root, config& out) {
+    const place top{"", line_of(root)};
+    if (!root.IsNull() && !root.IsMap()) {
+        fail(top, "expected a map of settings at the top level, got " + describe(root));
+        return;
+    }
+    out.analysis.checks = default_checks();
+    bool have_slots = false;
+    std::optional<std::pair<YAML::Node, place>> active;
+    each_key(root, top,
+             {"listen", "workers", "admin", "slots", "active", "state_file", "access_log",
+              "timeouts", "limits", "upstream", "analysis", "rollout", "webhooks"},
+             [&](const std::string& key, const YAML::Node& v, const place& at) {
+                 if (key == "listen") {
+                     // Port 0 lets tests and the demo bind an ephemeral port.
+                     assign(out.listen, address_value(v, at, true));
+                 } else if (key == "workers") {
+                     parse_workers(v, at, out.workers);
+                 } else if (key == "admin") {
+                     parse_admin(v, at, out.admin);
+                 } else if (key == "slots") {
+                     have_slots = true;
+                     parse_slots(v, at, out.slots);
+                 } else if (key == "active") {
+                     // Checked after the loop: `active` may come before `slots` in the file.
+                     active.emplace(v, at);
+                 } else if (key == "state_file") {
+                     assign(out.state_file, non_empty_string(v, at, "a file path"));
+                 } else if (key == "access_log") {
+                     parse_access_log(v, at, out.access_log);
+                 } else if (key == "timeouts") {
+                     parse_timeouts(v, at, out.timeouts);
+                 } else if (key == "limits") {
+                     parse_limits(v, at, out.limits);
+                 } else if (key == "upstream") {
+                     parse_upstream(v, at, out.upstream);
+                 } else if (key == "analysis") {
+                     parse_analysis(v, at, out.analysis);
+                 } else if (key == "rollout") {
+                     parse_rollout(v, at, out.rollout);
+                 } else if (key == "webhooks") {
+                     parse_webhooks(v, at, out.webhooks);
+                 }
+             });
+    if (!have_slots) {
+        fail({"slots", 0},
+             "missing key \"slots\": two slots, each { endpoints: [\"host:port\", ...] }");
+    }
+    if (active) {
+        parse_active(active->first, active->second, out);
+    } else if (!out.slots.empty()) {
+        out.active = out.slots.front().name;
+    }
+    if (out.admin.listen == out.listen && out.listen.port != 0) {
+        fail(admin_listen_at_.value_or(place{"admin.listen", 0}),
+             "expected an address other than listen's, got " + quote(out.admin.listen.to_string()));
+    }
+}
+
+void parser::parse_workers(const YAML::Node& v, const place& at, std::uint32_t& out) {
+    if (v.IsScalar() && v.Scalar() == "auto") {
+        out = 0;
+        return;
+    }
+    constexpr std::uint32_t max_workers = 1024;
+    auto text = scalar(v, at, "auto or a number of threads");
+    if (!text) {
+        return;
+    }
+    std::uint32_t n = 0;
+    const char* end = text->data() + text->size();
+    auto [ptr, ec] = std::from_chars(text->data(), end, n);
+    if (text->empty() || text->front() == '-' || ec != std::errc{} || ptr != end || n < 1 ||
+        n > max_workers) {
+        fail(at, "expected auto or a number of threads from 1 to " + std::to_string(max_workers) +
+                     ", got " + quote(*text));
+        return;
+    }
+    out = n;
+}
+
+std::optional<std::string> parser::token_value(std::string token, const place& at,
+                                               std::string_view origin) {
+    if (token.empty()) {
+        // An empty token would turn authentication off without anyone asking for it.
+        fail(at, std::string(origin) + " is empty; expected a token");
+        return std::nullopt;
+    }
+    // The token is compared with an Authorization header, which cannot hold line breaks.
+    if (has_control_character(token)) {
+        fail(at, std::string(origin) + " holds a line break or control character");
+        return std::nullopt;
+    }
+    return token;
+}
+
+void parser::parse_admin(const YAML::Node& v, const place& at, admin_config& out) {
+    std::optional<place> token_at;
+    std::optional<place> file_at;
+    each_key(v, at, {"listen", "token", "token_file"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "listen") {
+                     admin_listen_at_ = key_at;
+                     assign(out.listen, address_value(value, key_at, true));
+                 } else if (key == "token") {
+                     token_at = key_at;
+                     if (auto text = scalar(value, key_at, "a token")) {
+                         assign(out.token, token_value(*text, key_at, "the token"));
+                     }
+                 } else if (key == "token_file") {
+                     file_at = key_at;
+                     assign(out.token_file, non_empty_string(value, key_at, "a file path"));
+                 }
+             });
+    if (token_at && file_at) {
+        fail(*file_at, "expected either token or token_file, not both");
+        return;
+    }
+    if (!file_at || out.token_file.empty()) {
+        return;
+    }
+    std::string why;
+    auto contents = read_whole_file(out.token_file, why);
+    if (!contents) {
+        fail(*file_at, "cannot read token file " + quote(out.token_file) + ": " + why);
+        return;
+    }
+    // Files written by `echo` or editors end in a newline that is not part of the token.
+    const auto last = contents->find_last_not_of(" \t\r\n");
+    contents->erase(last == std::string::npos ? 0 : last + 1);
+    assign(out.token,
+           token_value(std::move(*contents), *file_at, "token file " + quote(out.token_file)));
+}
+
+void parser::parse_slots(const YAML::Node& v, const place& at, std::vector<slot_config>& out) {
+    if (!v.IsMap()) {
+        fail(at,
+             "expected a map of two slots such as { blue: { endpoints: [...] }, green: ... }, "
+             "got " +
+                 describe(v));
+        return;
+    }
+    std::size_t count = 0;
+    each_entry(
+        v, at,
+        [&](const std::string& name, const YAML::Node& slot, const place& slot_at, int key_line) {
+            ++count;
+            const bool name_ok =
+                !name.empty() && name.size() <= 32 &&
+                std::all_of(name.begin(), name.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+                });
+            if (!name_ok) {
+                // Slot names appear in URLs, metric labels and `GET /active-slot` output.
+                fail({slot_at.path, key_line},
+                     "expected a slot name of 1 to 32 characters from a-z, 0-9, _ and -, got " +
+                         quote(name));
+            }
+            slot_config cfg;
+            cfg.name = name;
+            bool have_endpoints = false;
+            const bool is_map =
+                each_key(slot, slot_at, {"endpoints"},
+                         [&](const std::string&, const YAML::Node& list, const place& list_at) {
+                             have_endpoints = true;
+                             const bool is_list =
+                                 each_item(list, list_at, "a list of host:port",
+                                           [&](const YAML::Node& item, const place& item_at) {
+                                               if (auto a = address_value(item, item_at, false)) {
+                                                   cfg.endpoints.push_back(std::move(*a));
+                                               }
+                                           });
+                             if (is_list && list.size() == 0) {
+                                 fail(list_at, "expected at least one endpoint (host:port)");
+                             }
+                         });
+            if (is_map && !have_endpoints) {
+                fail(slot_at.key("endpoints", slot_at.line),
+                     "missing key \"endpoints\": a list of host:port");
+            }
+            if (name_ok) {
+                out.push_back(std::move(cfg));
+            }
+        });
+    if (count != 2) {
+        fail(at, "expected exactly two slots, got " + std::to_string(count));
+    }
+}
+
+void parser::parse_active(const YAML::Node& v, const place& at, config& out) {
+    auto name = scalar(v, at, "a slot name");
+    if (!name) {
+        return;
+    }
+    // Without valid slots there is nothing to compare with; their own errors say why.
+    if (out.slots.empty()) {
+        return;
+    }
+    for (const slot_config& slot : out.slots) {
+        if (slot.name == *name) {
+            out.active = *name;
+            return;
+        }
+    }
+    std::string expected;
+    std::string suggestion;
+    for (std::size_t i = 0; i < out.slots.size(); ++i) {
+        expected += (i == 0                      ? ""
+                     : i + 1 == out.slots.size() ? " or "
+                                                 : ", ") +
+                    quote(out.slots[i].name);
+        if (suggestion.empty()) {
+            suggestion = did_you_mean(*name, {out.slots[i].name});
+        }
+    }
+    fail(at, "expected the name of a slot (" + expected + "), got " + quote(*name) + suggestion);
+}
+
+void parser::parse_access_log(const YAML::Node& v, const place& at, access_log_config& out) {
+    each_key(v, at, {"to", "format"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "to") {
+                     assign(out.to,
+                            non_empty_string(value, key_at, "off, stdout, stderr or a file path"));
+                 } else if (key == "format") {
+                     assign(out.format, enum_value<log_format>(value, key_at,
+                                                               {{"json", log_format::json},
+                                                                {"combined", log_format::combined}},
+                                                               {"json", "combined"}));
+                 }
+             });
+}
+
+void parser::parse_timeouts(const YAML::Node& v, const place& at, timeouts_config& out) {
+    each_key(v, at, {"connect", "request_header", "upstream_response", "idle", "drain"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 // A zero timeout would expire every connection at once.
+                 auto d = duration_value(value, key_at, true);
+                 if (key == "connect") {
+                     assign(out.connect, d);
+                 } else if (key == "request_header") {
+                     assign(out.request_header, d);
+                 } else if (key == "upstream_response") {
+                     assign(out.upstream_response, d);
+                 } else if (key == "idle") {
+                     assign(out.idle, d);
+                 } else if (key == "drain") {
+                     assign(out.drain, d);
+                 }
+             });
+}
+
+void parser::parse_limits(const YAML::Node& v, const place& at, limits_config& out) {
+    each_key(v, at, {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "max_header_bytes") {
+                     // Below 1KiB ordinary browser requests (cookies, user agent) get 431.
+                     assign(out.max_header_bytes, size_value(value, key_at, 1024, "1KiB"));
+                 } else if (key == "max_headers") {
+                     assign(out.max_headers, count_value(value, key_at, 1));
+                 } else if (key == "max_body_bytes") {
+                     assign(out.max_body_bytes, size_value(value, key_at, 0, "0"));
+                 } else if (key == "max_connections") {
+                     assign(out.max_connections, count_value(value, key_at, 1));
+                 }
+             });
+}
+
+void parser::parse_upstream(const YAML::Node& v, const place& at, upstream_config& out) {
+    each_key(v, at, {"max_idle", "idle_timeout"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "max_idle") {
+                     // 0 turns keep-alive to upstreams off.
+                     assign(out.max_idle, count_value(value, key_at, 0));
+                 } else if (key == "idle_timeout") {
+                     assign(out.idle_timeout, duration_value(value, key_at, true));
+                 }
+             });
+}
+
+void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_config& out) {
+    each_key(v, at, {"interval", "threshold", "min_requests", "checks"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "interval") {
+                     assign(out.interval, duration_value(value, key_at, true));
+                 } else if (key == "threshold") {
+                     assign(out.threshold, count_value(value, key_at, 1));
+                 } else if (key == "min_requests") {
+                     // 0 would let an empty window pass judgement.
+                     assign(out.min_requests, count_value(value, key_at, 1));
+                 } else if (key == "checks") {
+                     out.checks.clear();  // the defaults go when checks are given
+                     const bool is_list = each_item(
+                         value, key_at, "a list of checks such as { metric: error_rate, max: 5% }",
+                         [&](const YAML::Node& item, const place& item_at) {
+                             if (auto check = parse_check(item, item_at)) {
+                                 out.checks.push_back(*check);
+                             }
+                         });
+                     // An empty list would promote every canary unjudged; leaving `checks`
+                     // out gives the defaults.
+                     if (is_list && value.size() == 0) {
+                         fail(key_at,
+                              "expected at least one check (leave checks out for the "
+                              "defaults)");
+                     }
+                 }
+             });
+}
+
+std::optional<check_config> parser::parse_check(const YAML::Node& v, const place& at) {
+    std::optional<check_metric> metric;
+    bool have_metric = false;
+    std::optional<std::pair<YAML::Node, place>> max;
+    std::optional<std::pair<YAML::Node, place>> ratio;
+    const bool is_map = each_key(
+        v, at, {"metric", "max", "max_ratio_to_stable"},
+        [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+            if (key == "metric") {
+                have_metric = true;
+                metric = enum_value<check_metric>(value, key_at,
+                                                  {{"error_rate", check_metric::error_rate},
+                                                   {"latency_p95", check_metric::latency_p95}},
+                                                  {"error_rate", "latency_p95"});
+            } else if (key == "max") {
+                // Read after the loop: its unit depends on `metric`, which may come later.
+                max.emplace(value, key_at);
+            } else if (key == "max_ratio_to_stable") {
+                ratio.emplace(value, key_at);
+            }
+        });
+    if (!is_map) {
+        return std::nullopt;
+    }
+    bool ok = metric.has_value();
+    if (!have_metric) {
+        fail(at.key("metric", at.line), "missing key \"metric\": error_rate or latency_p95");
+    }
+    if (max && ratio) {
+        fail(at, "expected one of max and max_ratio_to_stable, got both");
+        ok = false;
+    } else if (!max && !ratio) {
+        fail(at, "expected one of max and max_ratio_to_stable, got neither");
+        ok = false;
+    }
+    check_config check;
+    if (metric) {
+        check.metric = *metric;
+    }
+    if (max && metric) {
+        const auto& [node, max_at] = *max;
+        if (*metric == check_metric::error_rate) {
+            check.max = rate_value(node, max_at);
+        } else if (auto d = duration_value(node, max_at, true)) {
+            check.max = static_cast<double>(d->count()) / 1000.0;
+        }
+        ok = ok && check.max.has_value();
+    }
+    if (ratio) {
+        const auto& [node, ratio_at] = *ratio;
+        check.max_ratio_to_stable = positive_number(node, ratio_at);
+        ok = ok && check.max_ratio_to_stable.has_value();
+    }
+    if (!ok) {
+        return std::nullopt;
+    }
+    return check;
+}
+
+void parser::parse_rollout(const YAML::Node& v, const place& at, rollout_config& out) {
+    each_key(v, at, {"strategy", "steps", "approval", "bake", "health"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "strategy") {
+                     assign(out.strategy, enum_value<rollout_strategy>(
+                                              value, key_at,
+                                              {{"canary", rollout_strategy::canary},
+                                               {"blue-green", rollout_strategy::blue_green}},
+                                              {"canary", "blue-green"}));
+                 } else if (key == "steps") {
+                     parse_steps(value, key_at, out.steps);
+                 } else if (key == "approval") {
+                     assign(out.approval, bool_value(value, key_at));
+                 } else if (key == "bake") {
+                     // 0 = no bake: promotion ends the rollout.
+                     assign(out.bake, duration_value(value, key_at, false));
+                 } else if (key == "health") {
+                     parse_health(value, key_at, out.health);
+                 }
+             });
+}
+
+void parser::parse_steps(const YAML::Node& v, const place& at, std::vector<std::uint32_t>& out) {
+    std::vector<std::uint32_t> steps;
+    bool ok = true;
+    place last_at = at;
+    const bool is_list = each_item(
+        v, at, "a list of weights such as [10, 25, 50, 100]",
+        [&](const YAML::Node& item, const place& item_at) {
+            auto n = count_value(item, item_at, 1, 100);
+            if (!n) {
+                ok = false;
+                return;
+            }
+            if (!steps.empty() && *n <= steps.back()) {
+                fail(item_at, "expected a weight above the step before (" +
+                                  std::to_string(steps.back()) + "), got " + std::to_string(*n));
+                ok = false;
+                return;
+            }
+            steps.push_back(*n);
+            last_at = item_at;
+        });
+    if (!is_list) {
+        return;
+    }
+    if (v.size() == 0) {
+        fail(at, "expected at least one step");
+        return;
+    }
+    if (ok && steps.back() != 100) {
+        // A rollout that never reaches 100 would leave traffic split for good.
+        fail(last_at, "expected the last step to be 100, got " + std::to_string(steps.back()));
+        return;
+    }
+    if (ok) {
+        out = std::move(steps);
+    }
+}
+
+void parser::parse_health(const YAML::Node& v, const place& at, health_config& out) {
+    each_key(v, at, {"path", "deadline"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "path") {
+                     auto text = scalar(value, key_at, "a path starting with /");
+                     if (text &&
+                         (text->empty() || text->front() != '/' || has_control_character(*text) ||
+                          text->find(' ') != std::string::npos)) {
+                         fail(key_at, "expected a path starting with /, got " + quote(*text));
+                     } else if (text) {
+                         out.path = *text;
+                     }
+                 } else if (key == "deadline") {
+                     assign(out.deadline, duration_value(value, key_at, true));
+                 }
+             });
+}
+
+void parser::parse_webhooks(const YAML::Node& v, const place& at, webhooks_config& out) {
+    each_key(v, at, {"pre_rollout", "events"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 parse_webhook_list(value, key_at, key == "events" ? out.events : out.pre_rollout);
+             });
+}
+
+void parser::parse_webhook_list(const YAML::Node& v, const place& at,
+                                std::vector<webhook_config>& out) {
+    each_item(v, at, "a list of webhooks such as { url: \"http://host/path\" }",
+              [&](const YAML::Node& item, const place& item_at) {
+                  webhook_config hook;
+                  bool have_url = false;
+                  bool ok = true;
+                  const bool is_map = each_key(
+                      item, item_at, {"url", "timeout"},
+                      [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                          if (key == "url") {
+                              have_url = true;
+                              auto url = url_value(value, key_at);
+                              ok = ok && url.has_value();
+                              assign(hook.url, std::move(url));
+                          } else if (key == "timeout") {
+                              auto d = duration_value(value, key_at, true);
+                              ok = ok && d.has_value();
+                              assign(hook.timeout, d);
+                          }
+                      });
+                  if (!is_map) {
+                      return;
+                  }
+                  if (!have_url) {
+                      fail(item_at.key("url", item_at.line), "missing key \"url\": an http:// URL");
+                      return;
+                  }
+                  if (ok) {
+                      out.push_back(std::move(hook));
+                  }
+              });
+}
+
+std::optional<std::string> parser::url_value(const YAML::Node& v, const place& at) {
+    auto text = scalar(v, at, "an http:// URL");
+    if (!text) {
+        return std::nullopt;
+    }
+    if (starts_with(*text, "https://")) {
+        fail(at, "https is not supported yet; expected an http:// URL, got " + quote(*text));
+        return std::nullopt;
+    }
+    bool ok = starts_with(*text, "http://") && !has_control_character(*text) &&
+              text->find(' ') == std::string::npos;
+    if (ok) {
+        // RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'.
+        const std::string_view rest = std::string_view(*text).substr(7);
+        std::string authority(rest.substr(0, rest.find_first_of("/?#")));
+        const bool has_port =
+            !authority.empty() && authority.back() != ']' &&
+            authority.find(':') != std::string::npos &&
+            (authority.front() != '[' || authority.find("]:") != std::string::npos);
+        ok = !authority.empty() && parse_address(has_port ? authority : authority + ":80");
+    }
+    if (!ok) {
+        fail(at, "expected an http:// URL such as http://host:8080/path, got " + quote(*text));
+        return std::nullopt;
+    }
+    return text;
+}
+
+}  // namespace
+
+std::string address::to_string() const {
+    const std::string port_text = std::to_string(port);
+    if (host.find(':') != std::string::npos) {
+        return "[" + host + "]:" + port_text;
+    }
+    return host + ":" + port_text;
+}
+
+load_result parse_config(const std::string& text, const std::string& /*source*/) {
+    // `source` is for the caller's format_error(); errors carry only path and line.
+    load_result result;
+    try {
+        const std::vector<YAML::Node> documents = YAML::LoadAll(text);
+        if (documents.size() > 1) {
+            result.errors.push_back(
+                {"", line_of(documents[1]),
+                 "expected one YAML document, got " + std::to_string(documents.size())});
+            return result;
+        }
+        config cfg;
+        parser p;
+        p.parse_root(documents.empty() ? YAML::Node() : documents.front(), cfg);
+        result.errors = std::move(p.errors_);
+        if (result.errors.empty()) {
+            result.value = std::move(cfg);
+        }
+    } catch (const YAML::Exception& e) {
+        result.errors.clear();
+        result.errors.push_back({"", e.mark.is_null() || e.mark.line < 0 ? 0 : e.mark.line + 1,
+                                 "invalid YAML: " + e.msg});
+    } catch (const std::exception& e) {
+        // Out of memory, or a yaml-cpp failure without a mark: still an error value.
+        result.errors.clear();
+        result.errors.push_back({"", 0, std::string("cannot parse: ") + e.what()});
+    }
+    // File order reads best in `switchyard check`; errors with no line come first.
+    std::stable_sort(result.errors.begin(), result.errors.end(),
+                     [](const config_error& a, const config_error& b) { return a.line < b.line; });
+    return result;
+}
+
+load_result load_config_file(const std::string& path) {
+    std::string why;
+    std::optional<std::string> text;
+    try {
+        text = read_whole_file(path, why);
+    } catch (const std::exception& e) {
+        why = e.what();
+    }
+    if (!text) {
+        load_result result;
+        result.errors.push_back({"", 0, "cannot read file: " + why});
+        return result;
+    }
+    return parse_config(*text, path);
+}
+
+std::string format_error(const std::string& source, const config_error& error) {
+    std::string out = source;
+    if (error.line > 0) {
+        out += ":" + std::to_string(error.line);
+    }
+    out += ": ";
+    if (!error.path.empty()) {
+        out += error.path + ": ";
+    }
+    out += error.message;
+    return out;
+}
+
+bool is_loopback(const address& a) {
+    std::string host = a.host;
+    std::transform(host.begin(), host.end(), host.begin(), [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    // RFC 6761 §6.3: "localhost" names the loopback interface.
+    if (host == "localhost" || host == "localhost.") {
+        return true;
+    }
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+        // RFC 1122 §3.2.1.3: all of 127.0.0.0/8 is loopback.
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+        if (IN6_IS_ADDR_LOOPBACK(&v6)) {
+            return true;
+        }
+        // ::ffff:127.0.0.1 is the IPv4 loopback seen through a dual-stack socket.
+        return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+    }
+    return false;
+}
+
+}  // namespace switchyard::config

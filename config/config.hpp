@@ -1,0 +1,152 @@
+#pragma once
+// Typed configuration of Switchyard: the YAML of PRODUCT.md, parsed and validated in full.
+//
+// Every key has a default except `slots`. Parsing never throws to the caller: it returns every
+// error it found, each naming the key path, the line and what was expected.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace switchyard::config {
+
+using duration = std::chrono::milliseconds;
+
+// A `host:port` address to listen on or connect to. `host` may be a name, an IPv4 address or a
+// bracketed IPv6 address (stored without brackets).
+struct address {
+    std::string host;
+    std::uint16_t port = 0;
+
+    std::string to_string() const;  // "host:port", IPv6 hosts in brackets
+    friend bool operator==(const address&, const address&) = default;
+};
+
+struct admin_config {
+    address listen{"127.0.0.1", 8081};
+    std::string token;       // from `token`, or read from `token_file` at load time
+    std::string token_file;  // empty when the token was given inline or not at all
+};
+
+// One of the two slots; `name` is its key under `slots:` (blue and green by convention).
+struct slot_config {
+    std::string name;
+    std::vector<address> endpoints;  // at least one
+};
+
+enum class log_format { json, combined };
+
+struct access_log_config {
+    std::string to = "off";  // off | stdout | stderr | a file path
+    log_format format = log_format::json;
+};
+
+struct timeouts_config {
+    duration connect{std::chrono::seconds(2)};
+    duration request_header{std::chrono::seconds(10)};
+    duration upstream_response{std::chrono::seconds(60)};
+    duration idle{std::chrono::seconds(60)};
+    duration drain{std::chrono::seconds(30)};
+};
+
+struct limits_config {
+    std::uint64_t max_header_bytes = 64 * 1024;
+    std::uint32_t max_headers = 100;
+    std::uint64_t max_body_bytes = 0;  // 0 = unlimited, streamed
+    std::uint32_t max_connections = 10000;
+};
+
+// Keep-alive connections from each worker to each upstream endpoint (nginx `keepalive`,
+// `keepalive_timeout` of an upstream block). Not in PRODUCT.md's example; an extension.
+struct upstream_config {
+    std::uint32_t max_idle = 32;  // idle connections kept per endpoint per worker
+    duration idle_timeout{std::chrono::seconds(30)};  // closed after this long unused
+};
+
+enum class check_metric { error_rate, latency_p95 };
+
+// One analysis check: exactly one of `max` / `max_ratio_to_stable` is set.
+struct check_config {
+    check_metric metric = check_metric::error_rate;
+    std::optional<double> max;  // error_rate: a fraction 0..1; latency: seconds
+    std::optional<double> max_ratio_to_stable;
+};
+
+struct analysis_config {
+    duration interval{std::chrono::seconds(10)};
+    std::uint32_t threshold = 3;
+    std::uint32_t min_requests = 20;
+    std::vector<check_config> checks;  // defaults: PRODUCT.md's four checks
+};
+
+enum class rollout_strategy { canary, blue_green };
+
+struct health_config {
+    std::string path = "/health";
+    duration deadline{std::chrono::seconds(30)};
+};
+
+struct rollout_config {
+    rollout_strategy strategy = rollout_strategy::canary;
+    std::vector<std::uint32_t> steps{10, 25, 50, 75, 100};  // increasing, each 1..100, last 100
+    bool approval = false;
+    duration bake{std::chrono::minutes(5)};
+    health_config health;
+};
+
+struct webhook_config {
+    std::string url;  // http://host[:port]/path
+    duration timeout{std::chrono::seconds(10)};
+};
+
+struct webhooks_config {
+    std::vector<webhook_config> pre_rollout;
+    std::vector<webhook_config> events;
+};
+
+// `workers: auto` is stored as 0 and resolved to the core count by the caller.
+struct config {
+    address listen{"0.0.0.0", 8080};
+    std::uint32_t workers = 0;
+    admin_config admin;
+    std::vector<slot_config> slots;  // exactly two, in file order
+    std::string active;              // defaults to the first slot's name
+    std::string state_file = "/var/lib/switchyard/state.json";
+    access_log_config access_log;
+    timeouts_config timeouts;
+    limits_config limits;
+    upstream_config upstream;
+    analysis_config analysis;
+    rollout_config rollout;
+    webhooks_config webhooks;
+};
+
+// One problem found in a configuration. `path` is the key path ("slots.green.endpoints[0]");
+// `line` is 1-based, 0 when the problem has no place in the file (a missing key of the root).
+struct config_error {
+    std::string path;
+    int line = 0;
+    std::string message;  // what was expected, e.g. "expected host:port, got \"backend:abc\""
+};
+
+struct load_result {
+    std::optional<config> value;  // set only when `errors` is empty
+    std::vector<config_error> errors;
+};
+
+// Parses and validates YAML text. `source` names the text in messages (a path or "<demo>").
+// Reads `admin.token_file` when it is set.
+load_result parse_config(const std::string& text, const std::string& source);
+
+// Reads the file and parses it; an unreadable file is one error with line 0.
+load_result load_config_file(const std::string& path);
+
+// "FILE:LINE: PATH: MESSAGE" (": LINE" left out when it is 0), one error per line.
+std::string format_error(const std::string& source, const config_error& error);
+
+// True when the address is a loopback address ("127.x.y.z", "::1", "localhost").
+bool is_loopback(const address& a);
+
+}  // namespace switchyard::config

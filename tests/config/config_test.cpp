@@ -1,0 +1,848 @@
+#include "config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace switchyard::config {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* two_slots =
+    "slots:\n"
+    "  blue:  { endpoints: [\"backend-blue:8000\"] }\n"
+    "  green: { endpoints: [\"backend-green:8000\"] }\n";
+
+// Every error, one per line, for assertion messages.
+std::string dump(const load_result& result) {
+    std::string out;
+    for (const config_error& e : result.errors) {
+        out += format_error("test.yaml", e) + "\n";
+    }
+    return out;
+}
+
+// The error at `path`, or nullptr.
+const config_error* error_at(const load_result& result, const std::string& path) {
+    for (const config_error& e : result.errors) {
+        if (e.path == path) {
+            return &e;
+        }
+    }
+    return nullptr;
+}
+
+config parse_ok(const std::string& text) {
+    load_result result = parse_config(text, "test.yaml");
+    EXPECT_TRUE(result.errors.empty()) << dump(result);
+    if (!result.value) {
+        ADD_FAILURE() << "no value";
+        return config{};
+    }
+    return std::move(*result.value);
+}
+
+// Parses text that must fail with exactly one error, and returns it.
+config_error only_error(const std::string& text) {
+    load_result result = parse_config(text, "test.yaml");
+    EXPECT_FALSE(result.value.has_value());
+    EXPECT_EQ(result.errors.size(), 1u) << dump(result);
+    return result.errors.empty() ? config_error{} : result.errors.front();
+}
+
+// A file in the temporary directory, removed when the test ends.
+class temp_file {
+public:
+    explicit temp_file(const std::string& contents) {
+        std::string pattern =
+            (std::filesystem::temp_directory_path() / "switchyard-config-test-XXXXXX").string();
+        const int fd = ::mkstemp(pattern.data());
+        EXPECT_GE(fd, 0);
+        ::close(fd);
+        path_ = pattern;
+        std::ofstream(path_, std::ios::binary) << contents;
+    }
+    ~temp_file() { std::filesystem::remove(path_); }
+    temp_file(const temp_file&) = delete;
+    temp_file& operator=(const temp_file&) = delete;
+
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+TEST(config_parse, minimal_config_gets_every_default) {
+    const config c = parse_ok(two_slots);
+    EXPECT_EQ(c.listen, (address{"0.0.0.0", 8080}));
+    EXPECT_EQ(c.workers, 0u);  // auto
+    EXPECT_EQ(c.admin.listen, (address{"127.0.0.1", 8081}));
+    EXPECT_EQ(c.admin.token, "");
+    EXPECT_EQ(c.admin.token_file, "");
+    ASSERT_EQ(c.slots.size(), 2u);
+    EXPECT_EQ(c.slots[0].name, "blue");
+    EXPECT_EQ(c.slots[0].endpoints, (std::vector<address>{{"backend-blue", 8000}}));
+    EXPECT_EQ(c.slots[1].name, "green");
+    EXPECT_EQ(c.slots[1].endpoints, (std::vector<address>{{"backend-green", 8000}}));
+    EXPECT_EQ(c.active, "blue");
+    EXPECT_EQ(c.state_file, "/var/lib/switchyard/state.json");
+    EXPECT_EQ(c.access_log.to, "off");
+    EXPECT_EQ(c.access_log.format, log_format::json);
+    EXPECT_EQ(c.timeouts.connect, 2s);
+    EXPECT_EQ(c.timeouts.request_header, 10s);
+    EXPECT_EQ(c.timeouts.upstream_response, 60s);
+    EXPECT_EQ(c.timeouts.idle, 60s);
+    EXPECT_EQ(c.timeouts.drain, 30s);
+    EXPECT_EQ(c.limits.max_header_bytes, 64u * 1024);
+    EXPECT_EQ(c.limits.max_headers, 100u);
+    EXPECT_EQ(c.limits.max_body_bytes, 0u);
+    EXPECT_EQ(c.limits.max_connections, 10000u);
+    EXPECT_EQ(c.upstream.max_idle, 32u);
+    EXPECT_EQ(c.upstream.idle_timeout, 30s);
+    EXPECT_EQ(c.analysis.interval, 10s);
+    EXPECT_EQ(c.analysis.threshold, 3u);
+    EXPECT_EQ(c.analysis.min_requests, 20u);
+    ASSERT_EQ(c.analysis.checks.size(), 4u);
+    EXPECT_EQ(c.analysis.checks[0].metric, check_metric::error_rate);
+    EXPECT_DOUBLE_EQ(c.analysis.checks[0].max.value_or(-1), 0.05);
+    EXPECT_FALSE(c.analysis.checks[0].max_ratio_to_stable.has_value());
+    EXPECT_EQ(c.analysis.checks[1].metric, check_metric::latency_p95);
+    EXPECT_DOUBLE_EQ(c.analysis.checks[1].max.value_or(-1), 2.0);
+    EXPECT_EQ(c.analysis.checks[2].metric, check_metric::error_rate);
+    EXPECT_FALSE(c.analysis.checks[2].max.has_value());
+    EXPECT_DOUBLE_EQ(c.analysis.checks[2].max_ratio_to_stable.value_or(-1), 2.0);
+    EXPECT_EQ(c.analysis.checks[3].metric, check_metric::latency_p95);
+    EXPECT_DOUBLE_EQ(c.analysis.checks[3].max_ratio_to_stable.value_or(-1), 1.5);
+    EXPECT_EQ(c.rollout.strategy, rollout_strategy::canary);
+    EXPECT_EQ(c.rollout.steps, (std::vector<std::uint32_t>{10, 25, 50, 75, 100}));
+    EXPECT_FALSE(c.rollout.approval);
+    EXPECT_EQ(c.rollout.bake, 5min);
+    EXPECT_EQ(c.rollout.health.path, "/health");
+    EXPECT_EQ(c.rollout.health.deadline, 30s);
+    EXPECT_TRUE(c.webhooks.pre_rollout.empty());
+    EXPECT_TRUE(c.webhooks.events.empty());
+}
+
+TEST(config_parse, every_key_round_trips) {
+    const config c = parse_ok(R"(
+listen: 0.0.0.0:9090
+workers: 4
+admin:
+  listen: "[::1]:9091"
+  token: s3cret
+slots:
+  green: { endpoints: ["10.0.0.2:8000", "[::1]:8001"] }
+  blue:
+    endpoints:
+      - backend-blue:8000
+active: blue
+state_file: /tmp/state.json
+access_log: { to: stderr, format: combined }
+timeouts: { connect: 250ms, request_header: 5s, upstream_response: 2m, idle: 1h, drain: 15s }
+limits: { max_header_bytes: 32KiB, max_headers: 50, max_body_bytes: 10MiB, max_connections: 500 }
+upstream: { max_idle: 8, idle_timeout: 45s }
+analysis:
+  interval: 20s
+  threshold: 2
+  min_requests: 50
+  checks:
+    - { metric: error_rate, max: 1% }
+    - { metric: latency_p95, max: 500ms }
+    - { max_ratio_to_stable: 3, metric: error_rate }
+    - metric: latency_p95
+      max_ratio_to_stable: 1.25
+rollout:
+  strategy: blue-green
+  steps: [5, 50, 100]
+  approval: true
+  bake: 0
+  health: { path: /ready, deadline: 45s }
+webhooks:
+  pre_rollout: [ { url: "http://tests:8080/run", timeout: 60s } ]
+  events:
+    - url: http://hooks.example/notify
+    - { url: "http://[::1]:9000/x?y=1", timeout: 3s }
+)");
+    EXPECT_EQ(c.listen, (address{"0.0.0.0", 9090}));
+    EXPECT_EQ(c.workers, 4u);
+    EXPECT_EQ(c.admin.listen, (address{"::1", 9091}));
+    EXPECT_EQ(c.admin.token, "s3cret");
+    EXPECT_EQ(c.admin.token_file, "");
+    ASSERT_EQ(c.slots.size(), 2u);
+    EXPECT_EQ(c.slots[0].name, "green");  // file order, not alphabetical
+    EXPECT_EQ(c.slots[0].endpoints, (std::vector<address>{{"10.0.0.2", 8000}, {"::1", 8001}}));
+    EXPECT_EQ(c.slots[1].name, "blue");
+    EXPECT_EQ(c.slots[1].endpoints, (std::vector<address>{{"backend-blue", 8000}}));
+    EXPECT_EQ(c.active, "blue");
+    EXPECT_EQ(c.state_file, "/tmp/state.json");
+    EXPECT_EQ(c.access_log.to, "stderr");
+    EXPECT_EQ(c.access_log.format, log_format::combined);
+    EXPECT_EQ(c.timeouts.connect, 250ms);
+    EXPECT_EQ(c.timeouts.request_header, 5s);
+    EXPECT_EQ(c.timeouts.upstream_response, 2min);
+    EXPECT_EQ(c.timeouts.idle, 1h);
+    EXPECT_EQ(c.timeouts.drain, 15s);
+    EXPECT_EQ(c.limits.max_header_bytes, 32u * 1024);
+    EXPECT_EQ(c.limits.max_headers, 50u);
+    EXPECT_EQ(c.limits.max_body_bytes, 10u * 1024 * 1024);
+    EXPECT_EQ(c.limits.max_connections, 500u);
+    EXPECT_EQ(c.upstream.max_idle, 8u);
+    EXPECT_EQ(c.upstream.idle_timeout, 45s);
+    EXPECT_EQ(c.analysis.interval, 20s);
+    EXPECT_EQ(c.analysis.threshold, 2u);
+    EXPECT_EQ(c.analysis.min_requests, 50u);
+    ASSERT_EQ(c.analysis.checks.size(), 4u);
+    EXPECT_EQ(c.analysis.checks[0].metric, check_metric::error_rate);
+    EXPECT_DOUBLE_EQ(c.analysis.checks[0].max.value_or(-1), 0.01);
+    EXPECT_EQ(c.analysis.checks[1].metric, check_metric::latency_p95);
+    EXPECT_DOUBLE_EQ(c.analysis.checks[1].max.value_or(-1), 0.5);  // seconds
+    EXPECT_EQ(c.analysis.checks[2].metric, check_metric::error_rate);
+    EXPECT_FALSE(c.analysis.checks[2].max.has_value());
+    EXPECT_DOUBLE_EQ(c.analysis.checks[2].max_ratio_to_stable.value_or(-1), 3.0);
+    EXPECT_EQ(c.analysis.checks[3].metric, check_metric::latency_p95);
+    EXPECT_DOUBLE_EQ(c.analysis.checks[3].max_ratio_to_stable.value_or(-1), 1.25);
+    EXPECT_EQ(c.rollout.strategy, rollout_strategy::blue_green);
+    EXPECT_EQ(c.rollout.steps, (std::vector<std::uint32_t>{5, 50, 100}));
+    EXPECT_TRUE(c.rollout.approval);
+    EXPECT_EQ(c.rollout.bake, 0s);
+    EXPECT_EQ(c.rollout.health.path, "/ready");
+    EXPECT_EQ(c.rollout.health.deadline, 45s);
+    ASSERT_EQ(c.webhooks.pre_rollout.size(), 1u);
+    EXPECT_EQ(c.webhooks.pre_rollout[0].url, "http://tests:8080/run");
+    EXPECT_EQ(c.webhooks.pre_rollout[0].timeout, 60s);
+    ASSERT_EQ(c.webhooks.events.size(), 2u);
+    EXPECT_EQ(c.webhooks.events[0].url, "http://hooks.example/notify");
+    EXPECT_EQ(c.webhooks.events[0].timeout, 10s);  // the default
+    EXPECT_EQ(c.webhooks.events[1].url, "http://[::1]:9000/x?y=1");
+    EXPECT_EQ(c.webhooks.events[1].timeout, 3s);
+}
+
+// PRODUCT.md's example, verbatim but for the token file, which does not exist here.
+TEST(config_parse, product_example_is_valid) {
+    const config c = parse_ok(R"(
+listen: 0.0.0.0:8080
+workers: auto                      # event-loop threads; auto = one per core
+admin:
+  listen: 127.0.0.1:8081
+  token: example-token
+slots:
+  blue:  { endpoints: ["backend-blue:8000"] }   # host:port; names resolved at start and on reload
+  green: { endpoints: ["backend-green:8000"] }
+active: blue                       # the slot that takes all traffic when no rollout runs
+state_file: /var/lib/switchyard/state.json     # active slot, weights and rollout survive restarts
+access_log: { to: off, format: json }          # off | stdout | stderr | a file path; json | combined
+timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s, drain: 30s }
+limits: { max_header_bytes: 64KiB, max_headers: 100, max_body_bytes: 0, max_connections: 10000 }   # body 0 = unlimited, streamed
+analysis:
+  interval: 10s                    # one judgement per interval
+  threshold: 3                     # failed judgements in a row before rollback
+  min_requests: 20                 # fewer requests in a window = inconclusive, never a pass
+  checks:
+    - { metric: error_rate,  max: 5% }                     # 5xx and upstream failures / all
+    - { metric: latency_p95, max: 2s }
+    - { metric: error_rate,  max_ratio_to_stable: 2.0 }    # canary vs the stable slot, same window
+    - { metric: latency_p95, max_ratio_to_stable: 1.5 }
+rollout:
+  strategy: canary                 # canary | blue-green
+  steps: [10, 25, 50, 75, 100]     # canary weight after each passing interval
+  approval: false                  # true: wait for POST /rollout/approve before the last step
+  bake: 5m                         # after promotion keep judging; a breach reverts to the old slot
+  health: { path: /health, deadline: 30s }   # before traffic moves, every endpoint of the new slot answers 2xx
+webhooks:
+  pre_rollout: [ { url: "http://tests:8080/run", timeout: 60s } ]   # must answer 2xx before traffic moves
+  events:      [ { url: "http://hooks.example/notify" } ]           # every rollout event as JSON
+)");
+    EXPECT_EQ(c.access_log.to, "off");
+    EXPECT_EQ(c.workers, 0u);
+    EXPECT_EQ(c.admin.token, "example-token");
+    EXPECT_EQ(c.analysis.checks.size(), 4u);
+    EXPECT_EQ(c.webhooks.pre_rollout.size(), 1u);
+    EXPECT_EQ(c.webhooks.events.size(), 1u);
+}
+
+// The acceptance case: a misspelt top-level key and a bad endpoint are both reported, each with
+// its path and line, not just the first one found.
+TEST(config_parse, reports_misspelt_key_and_bad_endpoint_together) {
+    const load_result result = parse_config(
+        "lisen: 0.0.0.0:8080\n"
+        "slots:\n"
+        "  blue:  { endpoints: [\"backend:abc\"] }\n"
+        "  green: { endpoints: [\"backend-green:8000\"] }\n",
+        "switchyard.yaml");
+    EXPECT_FALSE(result.value.has_value());
+    ASSERT_EQ(result.errors.size(), 2u) << dump(result);
+
+    const config_error* key = error_at(result, "lisen");
+    ASSERT_NE(key, nullptr) << dump(result);
+    EXPECT_EQ(key->line, 1);
+    EXPECT_EQ(key->message, "unknown key \"lisen\"; did you mean \"listen\"?");
+
+    const config_error* endpoint = error_at(result, "slots.blue.endpoints[0]");
+    ASSERT_NE(endpoint, nullptr) << dump(result);
+    EXPECT_EQ(endpoint->line, 3);
+    EXPECT_EQ(endpoint->message, "expected host:port, got \"backend:abc\"");
+
+    EXPECT_EQ(format_error("switchyard.yaml", *endpoint),
+              "switchyard.yaml:3: slots.blue.endpoints[0]: expected host:port, got "
+              "\"backend:abc\"");
+}
+
+TEST(config_parse, unknown_key_without_close_match_has_no_suggestion) {
+    const config_error e = only_error(std::string(two_slots) + "colour: blue\n");
+    EXPECT_EQ(e.path, "colour");
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.message, "unknown key \"colour\"");
+}
+
+TEST(config_parse, unknown_nested_keys_name_their_path) {
+    const load_result result = parse_config(std::string(two_slots) +
+                                                "timeouts:\n"
+                                                "  conect: 2s\n"
+                                                "admin: { listen: 127.0.0.1:8081, tokn: x }\n"
+                                                "analysis:\n"
+                                                "  checks:\n"
+                                                "    - { metric: error_rate, max: 5%, mx: 1 }\n"
+                                                "rollout: { health: { pth: /x } }\n",
+                                            "test.yaml");
+    ASSERT_EQ(result.errors.size(), 4u) << dump(result);
+    const config_error* e = error_at(result, "timeouts.conect");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 5);
+    EXPECT_EQ(e->message, "unknown key \"conect\"; did you mean \"connect\"?");
+    e = error_at(result, "admin.tokn");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 6);
+    EXPECT_EQ(e->message, "unknown key \"tokn\"; did you mean \"token\"?");
+    e = error_at(result, "analysis.checks[0].mx");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 9);
+    EXPECT_EQ(e->message, "unknown key \"mx\"; did you mean \"max\"?");
+    e = error_at(result, "rollout.health.pth");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 10);
+    EXPECT_EQ(e->message, "unknown key \"pth\"; did you mean \"path\"?");
+}
+
+TEST(config_parse, unknown_key_inside_a_slot) {
+    const config_error e = only_error(
+        "slots:\n"
+        "  blue:  { endpoints: [\"a:1\"], endpoint: [\"b:2\"] }\n"
+        "  green: { endpoints: [\"c:3\"] }\n");
+    EXPECT_EQ(e.path, "slots.blue.endpoint");
+    EXPECT_EQ(e.line, 2);
+    EXPECT_EQ(e.message, "unknown key \"endpoint\"; did you mean \"endpoints\"?");
+}
+
+TEST(config_parse, swapped_letters_count_as_one_edit) {
+    const config_error e = only_error(std::string(two_slots) + "lsiten: 0.0.0.0:80\n");
+    EXPECT_EQ(e.message, "unknown key \"lsiten\"; did you mean \"listen\"?");
+}
+
+TEST(config_parse, duplicate_key_is_an_error) {
+    const config_error e =
+        only_error(std::string(two_slots) + "listen: 0.0.0.0:80\nlisten: 0.0.0.0:81\n");
+    EXPECT_EQ(e.path, "listen");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_EQ(e.message, "duplicate key \"listen\" (first on line 4)");
+}
+
+TEST(config_parse, wrong_types_are_errors) {
+    const load_result result = parse_config(std::string(two_slots) +
+                                                "timeouts: 5s\n"
+                                                "listen: [0.0.0.0:80]\n"
+                                                "workers: { n: 1 }\n"
+                                                "rollout: { steps: 10, approval: maybe }\n"
+                                                "limits: { max_headers: lots }\n",
+                                            "test.yaml");
+    ASSERT_EQ(result.errors.size(), 6u) << dump(result);
+    const config_error* e = error_at(result, "timeouts");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 4);
+    EXPECT_EQ(e->message, "expected a map, got \"5s\"");
+    e = error_at(result, "listen");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 5);
+    EXPECT_EQ(e->message, "expected host:port, got a list");
+    e = error_at(result, "workers");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected auto or a number of threads, got a map");
+    e = error_at(result, "rollout.steps");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected a list of weights such as [10, 25, 50, 100], got \"10\"");
+    e = error_at(result, "rollout.approval");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected true or false, got \"maybe\"");
+    e = error_at(result, "limits.max_headers");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 8);
+    EXPECT_EQ(e->message, "expected an integer >= 1, got \"lots\"");
+}
+
+TEST(config_parse, top_level_must_be_a_map) {
+    const config_error e = only_error("- a\n- b\n");
+    EXPECT_EQ(e.path, "");
+    EXPECT_EQ(e.line, 1);
+    EXPECT_EQ(e.message, "expected a map of settings at the top level, got a list");
+}
+
+TEST(config_parse, missing_slots_has_no_line) {
+    const config_error e = only_error("listen: 0.0.0.0:8080\n");
+    EXPECT_EQ(e.path, "slots");
+    EXPECT_EQ(e.line, 0);
+    EXPECT_NE(e.message.find("missing key \"slots\""), std::string::npos) << e.message;
+    EXPECT_EQ(format_error("s.yaml", e), "s.yaml: slots: " + e.message);
+}
+
+TEST(config_parse, empty_text_misses_slots) {
+    const config_error e = only_error("");
+    EXPECT_EQ(e.path, "slots");
+}
+
+TEST(config_parse, wrong_slot_count) {
+    config_error e = only_error("slots:\n  blue: { endpoints: [\"a:1\"] }\n");
+    EXPECT_EQ(e.path, "slots");
+    EXPECT_EQ(e.line, 1);
+    EXPECT_EQ(e.message, "expected exactly two slots, got 1");
+
+    e = only_error(
+        "slots:\n"
+        "  blue: { endpoints: [\"a:1\"] }\n"
+        "  green: { endpoints: [\"b:1\"] }\n"
+        "  red: { endpoints: [\"c:1\"] }\n");
+    EXPECT_EQ(e.message, "expected exactly two slots, got 3");
+
+    e = only_error("slots: {}\n");
+    EXPECT_EQ(e.message, "expected exactly two slots, got 0");
+}
+
+TEST(config_parse, slots_must_be_a_map) {
+    const config_error e = only_error("slots: [blue, green]\n");
+    EXPECT_EQ(e.path, "slots");
+    EXPECT_EQ(e.line, 1);
+    EXPECT_NE(e.message.find("got a list"), std::string::npos) << e.message;
+}
+
+TEST(config_parse, slot_names_are_restricted) {
+    const load_result result = parse_config(
+        "slots:\n"
+        "  Blue: { endpoints: [\"a:1\"] }\n"
+        "  this-name-is-far-too-long-for-a-slot: { endpoints: [\"b:1\"] }\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 2u) << dump(result);
+    EXPECT_EQ(result.errors[0].path, "slots.Blue");
+    EXPECT_EQ(result.errors[0].line, 2);
+    EXPECT_EQ(result.errors[0].message,
+              "expected a slot name of 1 to 32 characters from a-z, 0-9, _ and -, got \"Blue\"");
+    EXPECT_EQ(result.errors[1].path, "slots.this-name-is-far-too-long-for-a-slot");
+    EXPECT_EQ(result.errors[1].line, 3);
+
+    // Exactly 32 characters is fine.
+    const config c = parse_ok(
+        "slots:\n"
+        "  abcdefghijklmnopqrstuvwxyz_-0123: { endpoints: [\"a:1\"] }\n"
+        "  v2: { endpoints: [\"b:1\"] }\n");
+    EXPECT_EQ(c.active, "abcdefghijklmnopqrstuvwxyz_-0123");
+}
+
+TEST(config_parse, slot_needs_at_least_one_endpoint) {
+    const load_result result = parse_config(
+        "slots:\n"
+        "  blue: { endpoints: [] }\n"
+        "  green: {}\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 2u) << dump(result);
+    const config_error* e = error_at(result, "slots.blue.endpoints");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 2);
+    EXPECT_EQ(e->message, "expected at least one endpoint (host:port)");
+    e = error_at(result, "slots.green.endpoints");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 3);
+    EXPECT_EQ(e->message, "missing key \"endpoints\": a list of host:port");
+}
+
+TEST(config_parse, every_bad_endpoint_is_reported) {
+    const load_result result = parse_config(
+        "slots:\n"
+        "  blue:\n"
+        "    endpoints:\n"
+        "      - good:1\n"
+        "      - \"bad\"\n"
+        "      - also:bad\n"
+        "  green: { endpoints: [\"x:0\"] }\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 3u) << dump(result);
+    EXPECT_EQ(result.errors[0].path, "slots.blue.endpoints[1]");
+    EXPECT_EQ(result.errors[0].line, 5);
+    EXPECT_EQ(result.errors[1].path, "slots.blue.endpoints[2]");
+    EXPECT_EQ(result.errors[1].line, 6);
+    EXPECT_EQ(result.errors[1].message, "expected host:port, got \"also:bad\"");
+    EXPECT_EQ(result.errors[2].path, "slots.green.endpoints[0]");  // port 0 cannot be dialled
+    EXPECT_EQ(result.errors[2].line, 7);
+}
+
+TEST(config_parse, active_must_name_a_slot) {
+    config_error e = only_error(std::string(two_slots) + "active: gren\n");
+    EXPECT_EQ(e.path, "active");
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.message,
+              "expected the name of a slot (\"blue\" or \"green\"), got \"gren\"; did you mean "
+              "\"green\"?");
+
+    // `active` before `slots` in the file is fine.
+    const config c = parse_ok("active: green\n" + std::string(two_slots));
+    EXPECT_EQ(c.active, "green");
+}
+
+TEST(config_parse, listen_ports_may_be_zero_for_ephemeral_binds) {
+    const config c =
+        parse_ok(std::string(two_slots) + "listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\n");
+    EXPECT_EQ(c.listen.port, 0);
+    EXPECT_EQ(c.admin.listen.port, 0);
+}
+
+TEST(config_parse, admin_must_not_share_the_proxy_address) {
+    const config_error e =
+        only_error(std::string(two_slots) + "listen: 0.0.0.0:80\nadmin: { listen: 0.0.0.0:80 }\n");
+    EXPECT_EQ(e.path, "admin.listen");
+    EXPECT_EQ(e.line, 5);
+}
+
+TEST(config_parse, workers_auto_or_positive_integer) {
+    EXPECT_EQ(parse_ok(std::string(two_slots) + "workers: auto\n").workers, 0u);
+    EXPECT_EQ(parse_ok(std::string(two_slots) + "workers: 1\n").workers, 1u);
+    for (const char* bad : {"0", "-1", "two", "1.5", "99999"}) {
+        const config_error e = only_error(std::string(two_slots) + "workers: " + bad + "\n");
+        EXPECT_EQ(e.path, "workers") << bad;
+        EXPECT_EQ(e.message,
+                  std::string("expected auto or a number of threads from 1 to 1024, got \"") + bad +
+                      "\"");
+    }
+}
+
+TEST(config_parse, timeouts_must_be_positive_durations) {
+    config_error e = only_error(std::string(two_slots) + "timeouts: { connect: 0s }\n");
+    EXPECT_EQ(e.path, "timeouts.connect");
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.message, "expected a duration above zero, got \"0s\"");
+
+    e = only_error(std::string(two_slots) + "timeouts:\n  idle: 30\n");
+    EXPECT_EQ(e.path, "timeouts.idle");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_EQ(e.message, "expected a duration such as 250ms, 2s, 5m or 1h, got \"30\"");
+
+    e = only_error(std::string(two_slots) + "timeouts:\n  drain:\n");
+    EXPECT_EQ(e.path, "timeouts.drain");
+    EXPECT_EQ(e.line, 5);  // the key's line, not the next token's
+    EXPECT_EQ(e.message, "expected a duration such as 250ms, 2s, 5m or 1h, got nothing");
+}
+
+TEST(config_parse, limits_have_floors) {
+    const load_result result =
+        parse_config(std::string(two_slots) +
+                         "limits: { max_header_bytes: 512, max_headers: 0, max_connections: 0,"
+                         " max_body_bytes: 1.5MiB }\n",
+                     "test.yaml");
+    ASSERT_EQ(result.errors.size(), 4u) << dump(result);
+    const config_error* e = error_at(result, "limits.max_header_bytes");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected a size of at least 1KiB, got \"512\"");
+    e = error_at(result, "limits.max_headers");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected an integer >= 1, got \"0\"");
+    ASSERT_NE(error_at(result, "limits.max_connections"), nullptr) << dump(result);
+    e = error_at(result, "limits.max_body_bytes");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message,
+              "expected a size such as 64KiB, 10MiB, 1GiB or 1024 (bytes), got \"1.5MiB\"");
+
+    EXPECT_EQ(parse_ok(std::string(two_slots) + "limits: { max_header_bytes: 1KiB }\n")
+                  .limits.max_header_bytes,
+              1024u);
+}
+
+TEST(config_parse, upstream_keep_alive_may_be_off) {
+    const config c = parse_ok(std::string(two_slots) + "upstream: { max_idle: 0 }\n");
+    EXPECT_EQ(c.upstream.max_idle, 0u);
+    EXPECT_EQ(c.upstream.idle_timeout, 30s);
+}
+
+TEST(config_parse, access_log_format_is_json_or_combined) {
+    const config_error e = only_error(std::string(two_slots) + "access_log: { format: jsn }\n");
+    EXPECT_EQ(e.path, "access_log.format");
+    EXPECT_EQ(e.message, "expected json or combined, got \"jsn\"; did you mean \"json\"?");
+    EXPECT_EQ(
+        parse_ok(std::string(two_slots) + "access_log: { to: /var/log/sw.log }\n").access_log.to,
+        "/var/log/sw.log");
+}
+
+TEST(config_parse, check_needs_exactly_one_limit) {
+    const load_result result =
+        parse_config(std::string(two_slots) +
+                         "analysis:\n"
+                         "  checks:\n"
+                         "    - { metric: error_rate }\n"
+                         "    - { metric: error_rate, max: 5%, max_ratio_to_stable: 2 }\n"
+                         "    - { max: 5% }\n",
+                     "test.yaml");
+    ASSERT_EQ(result.errors.size(), 3u) << dump(result);
+    const config_error* e = error_at(result, "analysis.checks[0]");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 6);
+    EXPECT_EQ(e->message, "expected one of max and max_ratio_to_stable, got neither");
+    e = error_at(result, "analysis.checks[1]");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 7);
+    EXPECT_EQ(e->message, "expected one of max and max_ratio_to_stable, got both");
+    e = error_at(result, "analysis.checks[2].metric");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 8);
+    EXPECT_EQ(e->message, "missing key \"metric\": error_rate or latency_p95");
+}
+
+TEST(config_parse, check_max_unit_follows_the_metric) {
+    const load_result result =
+        parse_config(std::string(two_slots) +
+                         "analysis:\n"
+                         "  checks:\n"
+                         "    - { metric: error_rate, max: 2s }\n"
+                         "    - { metric: latency_p95, max: 5% }\n"
+                         "    - { metric: latency_p95, max_ratio_to_stable: 0 }\n"
+                         "    - { metric: error_rates, max: 5% }\n",
+                     "test.yaml");
+    ASSERT_EQ(result.errors.size(), 4u) << dump(result);
+    const config_error* e = error_at(result, "analysis.checks[0].max");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 6);
+    EXPECT_EQ(e->message, "expected a rate from 0 to 1 such as 5% or 0.05, got \"2s\"");
+    e = error_at(result, "analysis.checks[1].max");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 7);
+    EXPECT_EQ(e->message, "expected a duration such as 250ms, 2s, 5m or 1h, got \"5%\"");
+    e = error_at(result, "analysis.checks[2].max_ratio_to_stable");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected a number above zero such as 1.5, got \"0\"");
+    e = error_at(result, "analysis.checks[3].metric");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 9);
+    EXPECT_EQ(e->message,
+              "expected error_rate or latency_p95, got \"error_rates\"; did you mean "
+              "\"error_rate\"?");
+}
+
+TEST(config_parse, explicit_empty_checks_is_an_error) {
+    const config_error e = only_error(std::string(two_slots) + "analysis: { checks: [] }\n");
+    EXPECT_EQ(e.path, "analysis.checks");
+    EXPECT_EQ(e.line, 4);
+}
+
+TEST(config_parse, custom_checks_replace_the_defaults) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "analysis: { checks: [ { metric: error_rate, max: 0 } ] }\n");
+    ASSERT_EQ(c.analysis.checks.size(), 1u);
+    EXPECT_DOUBLE_EQ(c.analysis.checks[0].max.value_or(-1), 0.0);
+}
+
+TEST(config_parse, analysis_counts_have_floors) {
+    const load_result result = parse_config(
+        std::string(two_slots) + "analysis: { threshold: 0, min_requests: 0, interval: 0 }\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 3u) << dump(result);
+    EXPECT_NE(error_at(result, "analysis.threshold"), nullptr);
+    EXPECT_NE(error_at(result, "analysis.min_requests"), nullptr);
+    EXPECT_NE(error_at(result, "analysis.interval"), nullptr);
+}
+
+TEST(config_parse, rollout_steps_are_validated) {
+    config_error e = only_error(std::string(two_slots) + "rollout: { steps: [10, 50, 25, 100] }\n");
+    EXPECT_EQ(e.path, "rollout.steps[2]");
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.message, "expected a weight above the step before (50), got 25");
+
+    e = only_error(std::string(two_slots) + "rollout:\n  steps:\n    - 10\n    - 50\n");
+    EXPECT_EQ(e.path, "rollout.steps[1]");
+    EXPECT_EQ(e.line, 7);
+    EXPECT_EQ(e.message, "expected the last step to be 100, got 50");
+
+    e = only_error(std::string(two_slots) + "rollout: { steps: [0, 100] }\n");
+    EXPECT_EQ(e.path, "rollout.steps[0]");
+    EXPECT_EQ(e.message, "expected an integer from 1 to 100, got \"0\"");
+
+    e = only_error(std::string(two_slots) + "rollout: { steps: [50, 101] }\n");
+    EXPECT_EQ(e.path, "rollout.steps[1]");
+
+    e = only_error(std::string(two_slots) + "rollout: { steps: [10, 10, 100] }\n");
+    EXPECT_EQ(e.path, "rollout.steps[1]");
+
+    e = only_error(std::string(two_slots) + "rollout: { steps: [] }\n");
+    EXPECT_EQ(e.path, "rollout.steps");
+    EXPECT_EQ(e.message, "expected at least one step");
+
+    EXPECT_EQ(parse_ok(std::string(two_slots) + "rollout: { steps: [100] }\n").rollout.steps,
+              (std::vector<std::uint32_t>{100}));
+}
+
+TEST(config_parse, rollout_strategy_and_health) {
+    const load_result result = parse_config(
+        std::string(two_slots) +
+            "rollout: { strategy: bluegreen, health: { path: health, deadline: 0s } }\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 3u) << dump(result);
+    const config_error* e = error_at(result, "rollout.strategy");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message,
+              "expected canary or blue-green, got \"bluegreen\"; did you mean \"blue-green\"?");
+    e = error_at(result, "rollout.health.path");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected a path starting with /, got \"health\"");
+    EXPECT_NE(error_at(result, "rollout.health.deadline"), nullptr) << dump(result);
+}
+
+TEST(config_parse, webhooks_must_be_plain_http) {
+    const load_result result = parse_config(std::string(two_slots) +
+                                                "webhooks:\n"
+                                                "  pre_rollout:\n"
+                                                "    - { url: \"https://tests/run\" }\n"
+                                                "    - { url: \"ftp://tests/run\" }\n"
+                                                "    - { url: \"http:///nohost\" }\n"
+                                                "    - { timeout: 5s }\n"
+                                                "  events: [ { url: \"http://h:99999/\" } ]\n",
+                                            "test.yaml");
+    ASSERT_EQ(result.errors.size(), 5u) << dump(result);
+    const config_error* e = error_at(result, "webhooks.pre_rollout[0].url");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 6);
+    EXPECT_EQ(e->message,
+              "https is not supported yet; expected an http:// URL, got \"https://tests/run\"");
+    e = error_at(result, "webhooks.pre_rollout[1].url");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message,
+              "expected an http:// URL such as http://host:8080/path, got \"ftp://tests/run\"");
+    EXPECT_NE(error_at(result, "webhooks.pre_rollout[2].url"), nullptr) << dump(result);
+    e = error_at(result, "webhooks.pre_rollout[3].url");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 9);
+    EXPECT_EQ(e->message, "missing key \"url\": an http:// URL");
+    EXPECT_NE(error_at(result, "webhooks.events[0].url"), nullptr) << dump(result);
+}
+
+TEST(config_parse, empty_sections_keep_their_defaults) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "webhooks:\n"
+                              "timeouts: {}\n"
+                              "analysis:\n");
+    EXPECT_EQ(c.timeouts.connect, 2s);
+    EXPECT_EQ(c.analysis.checks.size(), 4u);
+}
+
+TEST(config_parse, inline_token) {
+    EXPECT_EQ(parse_ok(std::string(two_slots) + "admin: { token: abc }\n").admin.token, "abc");
+    const config_error e = only_error(std::string(two_slots) + "admin: { token: \"\" }\n");
+    EXPECT_EQ(e.path, "admin.token");
+    EXPECT_EQ(e.message, "the token is empty; expected a token");
+}
+
+TEST(config_parse, token_file_is_read_and_trimmed) {
+    const temp_file token("  s3cret-token \n\n");
+    const config c =
+        parse_ok(std::string(two_slots) + "admin:\n  token_file: " + token.path() + "\n");
+    EXPECT_EQ(c.admin.token, "  s3cret-token");  // trailing whitespace only
+    EXPECT_EQ(c.admin.token_file, token.path());
+}
+
+TEST(config_parse, unreadable_token_file_names_the_key_and_line) {
+    const std::string missing =
+        (std::filesystem::temp_directory_path() / "switchyard-no-such-token-file").string();
+    const config_error e =
+        only_error(std::string(two_slots) +
+                   "admin:\n  listen: 127.0.0.1:8081\n  token_file: " + missing + "\n");
+    EXPECT_EQ(e.path, "admin.token_file");
+    EXPECT_EQ(e.line, 6);
+    EXPECT_EQ(e.message, "cannot read token file \"" + missing + "\": No such file or directory");
+}
+
+TEST(config_parse, empty_token_file_is_an_error) {
+    const temp_file token("\n");
+    const config_error e =
+        only_error(std::string(two_slots) + "admin: { token_file: " + token.path() + " }\n");
+    EXPECT_EQ(e.path, "admin.token_file");
+    EXPECT_EQ(e.message, "token file \"" + token.path() + "\" is empty; expected a token");
+}
+
+TEST(config_parse, token_and_token_file_are_exclusive) {
+    const temp_file token("x\n");
+    const config_error e = only_error(std::string(two_slots) +
+                                      "admin:\n  token: abc\n  token_file: " + token.path() + "\n");
+    EXPECT_EQ(e.path, "admin.token_file");
+    EXPECT_EQ(e.line, 6);
+    EXPECT_EQ(e.message, "expected either token or token_file, not both");
+}
+
+TEST(config_parse, token_beyond_loopback_is_left_to_the_caller) {
+    const config c = parse_ok(std::string(two_slots) + "admin: { listen: 0.0.0.0:8081 }\n");
+    EXPECT_EQ(c.admin.token, "");
+    EXPECT_FALSE(is_loopback(c.admin.listen));
+}
+
+TEST(config_parse, yaml_syntax_error_has_a_line) {
+    const config_error e = only_error(
+        "listen: 0.0.0.0:8080\n"
+        "slots:\n"
+        "  blue: { endpoints: [\"a:1\"\n"
+        "  green: { endpoints: [\"b:1\"] }\n");
+    EXPECT_EQ(e.path, "");
+    EXPECT_GE(e.line, 3);
+    EXPECT_EQ(e.message.rfind("invalid YAML: ", 0), 0u) << e.message;
+}
+
+TEST(config_parse, bad_indentation_is_a_syntax_error) {
+    const config_error e = only_error("listen: 0.0.0.0:8080\n  workers: 2\n");
+    EXPECT_EQ(e.line, 2);
+    EXPECT_EQ(e.message.rfind("invalid YAML: ", 0), 0u) << e.message;
+}
+
+TEST(config_parse, several_documents_are_an_error) {
+    const config_error e = only_error(std::string(two_slots) + "---\n" + two_slots);
+    EXPECT_EQ(e.message, "expected one YAML document, got 2");
+}
+
+TEST(config_load, reads_a_file) {
+    const temp_file file(two_slots);
+    const load_result result = load_config_file(file.path());
+    ASSERT_TRUE(result.value.has_value()) << dump(result);
+    EXPECT_EQ(result.value->slots.size(), 2u);
+}
+
+TEST(config_load, unreadable_file_is_one_error) {
+    const std::string missing =
+        (std::filesystem::temp_directory_path() / "switchyard-no-such-config.yaml").string();
+    const load_result result = load_config_file(missing);
+    EXPECT_FALSE(result.value.has_value());
+    ASSERT_EQ(result.errors.size(), 1u);
+    EXPECT_EQ(result.errors[0].line, 0);
+    EXPECT_EQ(format_error(missing, result.errors[0]),
+              missing + ": cannot read file: No such file or directory");
+}
+
+TEST(config_load, directory_is_one_error) {
+    const load_result result = load_config_file(std::filesystem::temp_directory_path().string());
+    EXPECT_FALSE(result.value.has_value());
+    ASSERT_EQ(result.errors.size(), 1u);
+    EXPECT_EQ(result.errors[0].message, "cannot read file: Is a directory");
+}
+
+TEST(format_error, includes_line_when_known) {
+    EXPECT_EQ(format_error("a.yaml", {"timeouts.connect", 7, "expected a duration"}),
+              "a.yaml:7: timeouts.connect: expected a duration");
+    EXPECT_EQ(format_error("a.yaml", {"slots", 0, "missing"}), "a.yaml: slots: missing");
+    EXPECT_EQ(format_error("a.yaml", {"", 3, "invalid YAML: x"}), "a.yaml:3: invalid YAML: x");
+}
+
+}  // namespace
+}  // namespace switchyard::config
