@@ -1,0 +1,53 @@
+#pragma once
+// The heads a proxy sends on: the upstream request and the downstream response, rewritten per
+// RFC 9110 §7.6 (hop-by-hop fields removed, Via added) with the X-Forwarded-* and X-Request-Id
+// fields users of nginx and HAProxy expect. Pure functions into a caller-owned string, whose
+// capacity is kept between requests, so a warmed-up session does not allocate here.
+
+#include <string>
+#include <string_view>
+
+#include "proxy/http1.hpp"
+
+namespace switchyard::proxy {
+
+// Facts about the request that are not in its head.
+struct request_context {
+    std::string_view client_ip;      // appended to X-Forwarded-For
+    std::string_view request_id;     // sent as X-Request-Id when `add_request_id`
+    bool add_request_id = false;     // the request had no X-Request-Id
+    std::string_view fallback_host;  // Host to send when the request had none (HTTP/1.0)
+};
+
+// Appends the upstream request head (always HTTP/1.1, keep-alive) to `out`.
+// Removed: Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Upgrade, Expect (the proxy answers 100-continue itself, as Envoy does), and the client's
+// X-Forwarded-Proto / X-Forwarded-Host. Framing is re-emitted from the parse: one Content-Length,
+// or Transfer-Encoding: chunked. Added: X-Forwarded-For (appended), X-Forwarded-Proto,
+// X-Forwarded-Host, Via, X-Request-Id when absent. An absolute-form target becomes origin-form,
+// with Host from its authority (RFC 9112 §3.2.2).
+void write_upstream_request(const http1::request_head& req, const request_context& ctx,
+                            std::string& out);
+
+struct response_context {
+    std::string_view request_id;  // X-Request-Id to add when the upstream sent none
+    bool close = false;           // the proxy closes the client connection after this response
+    bool client_http10 = false;   // the client spoke HTTP/1.0: no chunked framing for it
+};
+
+// Appends the downstream response head (HTTP/1.1 status line) to `out`. Removes the hop-by-hop
+// fields, adds Via and X-Request-Id, and says Connection: close (or keep-alive to an HTTP/1.0
+// client) as the proxy decided. A chunked response to an HTTP/1.0 client loses its
+// Transfer-Encoding: the proxy decodes it and closes to end it.
+void write_downstream_response(const http1::response_head& res, const response_context& ctx,
+                               std::string& out);
+
+// Appends an answer made by the proxy itself: status line, text/plain body `reason` plus a
+// newline, Content-Length, X-Request-Id when given, and Connection: close when `close`.
+void write_error_response(int status, std::string_view reason, std::string_view request_id,
+                          bool close, std::string& out);
+
+// The reason phrase of the statuses the proxy produces ("Bad Gateway"); "" for others.
+std::string_view reason_phrase(int status) noexcept;
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,144 @@
+#include "proxy/server.hpp"
+
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "proxy/worker.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+tcp::endpoint resolve_one(net::io_context& io, const config::address& a) {
+    tcp::resolver resolver(io);
+    boost::system::error_code ec;
+    const auto results = resolver.resolve(a.host, std::to_string(a.port), ec);
+    if (ec || results.empty()) {
+        throw std::runtime_error("cannot resolve " + a.to_string() + ": " +
+                                 (ec ? ec.message() : "no address"));
+    }
+    return results.begin()->endpoint();
+}
+
+// One listening socket per worker on the same address (SO_REUSEPORT): the kernel spreads new
+// connections across them and no connection is handed between threads.
+tcp::acceptor open_listener(net::io_context& io, const tcp::endpoint& at) {
+    tcp::acceptor acceptor(io);
+    acceptor.open(at.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    const int on = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+        throw std::runtime_error("cannot set SO_REUSEPORT on the listener");
+    }
+    acceptor.bind(at);
+    acceptor.listen(tcp::socket::max_listen_connections);
+    return acceptor;
+}
+
+}  // namespace
+
+std::vector<endpoint> resolve_endpoints(const config::config& cfg) {
+    net::io_context io;
+    std::vector<endpoint> out;
+    for (std::size_t s = 0; s < cfg.slots.size(); ++s) {
+        for (const auto& a : cfg.slots[s].endpoints) {
+            out.push_back(
+                {static_cast<analysis::slot_index>(s), a.to_string(), resolve_one(io, a)});
+        }
+    }
+    return out;
+}
+
+server::server(const config::config& cfg, analysis::split_state& split) {
+    if (cfg.slots.size() != 2) {
+        throw std::runtime_error("exactly two slots are needed");
+    }
+    shared_.timeouts = cfg.timeouts;
+    shared_.limits = cfg.limits;
+    shared_.upstream = cfg.upstream;
+    shared_.endpoints = resolve_endpoints(cfg);
+    for (std::size_t i = 0; i < shared_.endpoints.size(); ++i) {
+        shared_.slot_endpoints[shared_.endpoints[i].slot].push_back(i);
+    }
+    shared_.slot_names = {cfg.slots[0].name, cfg.slots[1].name};
+    shared_.split = &split;
+
+    const unsigned count =
+        cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());
+    net::io_context setup;
+    tcp::endpoint at = resolve_one(setup, cfg.listen);
+    try {
+        for (unsigned i = 0; i < count; ++i) {
+            auto acceptor = open_listener(setup, at);
+            if (i == 0) {
+                at = acceptor.local_endpoint();  // port 0: the others join the port it got
+                port_ = at.port();
+            }
+            workers_.push_back(std::make_unique<worker>(shared_, i, std::move(acceptor)));
+        }
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot listen on " + cfg.listen.to_string() + ": " +
+                                 e.code().message());
+    }
+}
+
+server::~server() {
+    drain(std::chrono::milliseconds(0));
+}
+
+void server::start() {
+    for (auto& w : workers_) {
+        threads_.emplace_back([&w] { w->run(); });
+    }
+}
+
+void server::drain(std::chrono::milliseconds deadline) {
+    if (stopped_) {
+        return;
+    }
+    stopped_ = true;
+    if (threads_.empty()) {
+        return;
+    }
+    for (auto& w : workers_) {
+        w->begin_drain();
+    }
+    // Each worker's loop returns once its last session has finished; wait for that, up to the
+    // deadline, then cut what is left short.
+    std::mutex m;
+    std::condition_variable cv;
+    std::size_t finished = 0;
+    std::vector<std::thread> waiters;
+    for (auto& t : threads_) {
+        waiters.emplace_back([&] {
+            t.join();
+            const std::lock_guard lock(m);
+            ++finished;
+            cv.notify_all();
+        });
+    }
+    {
+        std::unique_lock lock(m);
+        if (!cv.wait_for(lock, deadline, [&] { return finished == threads_.size(); })) {
+            if (deadline.count() > 0) {
+                spdlog::warn("drain deadline passed with requests in flight; closing them");
+            }
+            lock.unlock();
+            for (auto& w : workers_) {
+                w->stop();
+            }
+        }
+    }
+    for (auto& t : waiters) {
+        t.join();
+    }
+    threads_.clear();
+}
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,73 @@
+#pragma once
+// The data plane: a listener per worker thread, the sessions they serve and their upstreams.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "analysis/traffic_split.hpp"
+#include "config/config.hpp"
+
+namespace switchyard::proxy {
+
+class worker;
+
+// An upstream endpoint of a slot, resolved once at start.
+struct endpoint {
+    analysis::slot_index slot = 0;
+    std::string name;  // "backend-blue:8000", as configured; also the Host for HTTP/1.0 requests
+    boost::asio::ip::tcp::endpoint address;
+};
+
+// What the workers read and nobody writes once they run, plus the few values shared on purpose.
+struct shared_state {
+    config::timeouts_config timeouts;
+    config::limits_config limits;
+    config::upstream_config upstream;
+    std::vector<endpoint> endpoints;
+    std::array<std::vector<std::size_t>, 2> slot_endpoints;  // endpoint indexes per slot
+    std::array<std::string, 2> slot_names;
+    analysis::split_state* split = nullptr;
+    // Open client connections across workers: touched once per connection, never per request.
+    mutable std::atomic<std::uint32_t> connections{0};
+};
+
+// Resolves every slot endpoint ("host:port") to an address. Throws std::runtime_error naming the
+// endpoint that did not resolve: like nginx, the proxy refuses to start with an unknown upstream.
+std::vector<endpoint> resolve_endpoints(const config::config& cfg);
+
+class server {
+public:
+    // Resolves the upstreams and binds the listener(s). Throws std::runtime_error with a
+    // message for the operator when either fails.
+    server(const config::config& cfg, analysis::split_state& split);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Starts the worker threads.
+    void start();
+    // The port the listener is bound to (useful with port 0).
+    std::uint16_t port() const noexcept { return port_; }
+    // Stops accepting, closes idle connections, lets requests in flight finish for up to
+    // `deadline`, then closes what is left and joins the workers. Safe to call more than once.
+    void drain(std::chrono::milliseconds deadline);
+    // Open client connections, all workers together.
+    std::uint32_t connections() const noexcept { return shared_.connections.load(); }
+
+private:
+    shared_state shared_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    std::vector<std::thread> threads_;
+    std::uint16_t port_ = 0;
+    bool stopped_ = false;
+};
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,634 @@
+#include "proxy/session.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "proxy/rewrite.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+using std::chrono::milliseconds;
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// Per-connection buffers. Heads usually fit; a larger head grows `in_` up to max_header_bytes.
+constexpr std::size_t downstream_buffer_bytes = 16 * 1024;
+constexpr std::size_t upstream_buffer_bytes = 16 * 1024;
+
+// After an error answer the client may still be sending; closing with unread bytes would reset
+// the connection and could destroy the answer in flight (RFC 9112 §9.6). Like nginx's
+// lingering_close, read and discard for a bounded time and amount first.
+constexpr milliseconds lingering_time{2000};
+constexpr std::size_t lingering_bytes = 1024 * 1024;
+
+bool is_idempotent(std::string_view method) noexcept {
+    return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+           method == "PUT" || method == "DELETE";
+}
+
+// A reset, broken pipe or EOF from a peer: its business, logged at debug only.
+bool is_peer_gone(const error_code& ec) noexcept {
+    return ec == net::error::eof || ec == net::error::connection_reset ||
+           ec == net::error::broken_pipe || ec == net::error::connection_aborted;
+}
+
+net::awaitable<void> serve(std::unique_ptr<session> s) {
+    co_await s->run();
+}
+
+}  // namespace
+
+// --- io_buffer ---
+
+io_buffer::io_buffer(std::size_t capacity) : storage_(new char[capacity]), capacity_(capacity) {}
+
+void io_buffer::consume(std::size_t n) noexcept {
+    begin_ += n;
+    if (begin_ == end_) {
+        begin_ = end_ = 0;
+    }
+}
+
+std::span<char> io_buffer::prepare(std::size_t limit) {
+    if (end_ == capacity_ && begin_ > 0) {
+        std::memmove(storage_.get(), storage_.get() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+    }
+    if (end_ == capacity_ && capacity_ < limit) {
+        const std::size_t grown = std::min(limit, capacity_ * 2);
+        std::unique_ptr<char[]> bigger(new char[grown]);
+        std::memcpy(bigger.get(), storage_.get() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+        storage_ = std::move(bigger);
+        capacity_ = grown;
+    }
+    return {storage_.get() + end_, capacity_ - end_};
+}
+
+// --- session ---
+
+void spawn_session(worker& w, tcp::socket socket) {
+    auto s = std::make_unique<session>(w, std::move(socket));
+    net::co_spawn(w.context(), serve(std::move(s)), net::detached);
+}
+
+session::session(worker& w, tcp::socket downstream)
+    : worker_(w),
+      shared_(w.shared()),
+      downstream_(std::move(downstream)),
+      in_(downstream_buffer_bytes),
+      up_(upstream_buffer_bytes),
+      chunked_(shared_.limits.max_header_bytes) {
+    worker_.add(*this);
+}
+
+session::~session() {
+    shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void session::arm(milliseconds timeout) noexcept {
+    timed_out_ = false;
+    deadline_ = clock::now() + timeout;
+}
+
+void session::expire() {
+    timed_out_ = true;
+    deadline_ = clock::time_point::max();
+    error_code ignored;
+    downstream_.cancel(ignored);
+    if (upstream_) {
+        upstream_->socket.cancel(ignored);
+    }
+}
+
+void session::drain() {
+    if (idle_) {
+        aborted_ = true;
+        error_code ignored;
+        downstream_.cancel(ignored);
+    }
+    // Otherwise the request in flight finishes and its answer says Connection: close.
+}
+
+void session::abort() {
+    aborted_ = true;
+    error_code ignored;
+    downstream_.cancel(ignored);
+    if (upstream_) {
+        upstream_->socket.cancel(ignored);
+    }
+}
+
+net::awaitable<void> session::run() {
+    error_code ec;
+    downstream_.set_option(tcp::no_delay(true), ec);
+    const auto peer = downstream_.remote_endpoint(ec);
+    if (ec) {
+        co_return;  // reset before we got to it
+    }
+    client_ip_ = peer.address().to_string();
+
+    bool first = true;
+    while (!aborted_) {
+        const next n = co_await serve_one(first);
+        first = false;
+        if (n == next::close) {
+            break;
+        }
+    }
+    upstream_.reset();
+    if (!aborted_) {
+        co_await lingering_close();
+    }
+    downstream_.close(ec);
+}
+
+net::awaitable<session::next> session::serve_one(bool first) {
+    const auto& limits = shared_.limits;
+    const auto& timeouts = shared_.timeouts;
+
+    // --- The head. The first request of a connection has request_header from the accept;
+    // later ones wait up to idle for their first byte, then get request_header (RFC 9112 §9.5
+    // leaves both to us; these are nginx's client_header_timeout and keepalive_timeout).
+    idle_ = in_.size() == 0;
+    arm(first || !idle_ ? timeouts.request_header : timeouts.idle);
+    http1::request_head req;
+    http1::parse_error perr = http1::parse_error::none;
+    const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
+    for (;;) {
+        if (in_.size() > 0) {
+            const auto st =
+                http1::parse_request(in_.view(), worker_.header_storage(), plimits, req, perr);
+            if (st == http1::parse_status::complete) {
+                break;
+            }
+            if (st == http1::parse_status::error) {
+                request_id_.clear();
+                co_await answer(http1::status_for(perr), http1::describe(perr), true);
+                co_return next::close;
+            }
+        }
+        if (idle_ && worker_.draining()) {
+            co_return next::close;
+        }
+        const auto space = in_.prepare(limits.max_header_bytes);
+        if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
+            co_await answer(431, http1::describe(http1::parse_error::head_too_large), true);
+            co_return next::close;
+        }
+        const auto [ec, n] = co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+        if (ec) {
+            if (timed_out_ && !idle_) {
+                request_id_.clear();
+                co_await answer(408, "request header not received in time", true);
+            } else if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
+                spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
+            }
+            co_return next::close;
+        }
+        in_.commit(n);
+        if (idle_) {
+            idle_ = false;
+            if (!first) {
+                arm(timeouts.request_header);
+            }
+        }
+    }
+    disarm();
+
+    // --- What the request asks of us, taken from the head before it is consumed: `req` points
+    // into `in_` and into the worker's field storage, valid only until the next suspension.
+    request_state rs;
+    rs.body = req.body;
+    rs.remaining = req.content_length;
+    rs.head = req.method == "HEAD";
+    rs.idempotent = is_idempotent(req.method);
+    rs.expect_continue = req.expect_continue;
+    rs.body_read = req.body == http1::body_kind::none;
+    client_http10_ = req.version_minor == 0;
+    bool keep_alive = req.keep_alive;
+
+    bool has_request_id = false;
+    for (const auto& f : req.fields) {
+        if (http1::iequals(f.name, "x-request-id")) {
+            request_id_.assign(f.value);
+            has_request_id = true;
+            break;
+        }
+    }
+    if (!has_request_id) {
+        worker_.next_request_id(request_id_);
+    }
+
+    if (req.method == "CONNECT") {
+        co_await answer(405, "CONNECT is not supported", true);
+        co_return next::close;
+    }
+    if (req.expect_other) {
+        co_await answer(417, "only 100-continue is supported in Expect", true);
+        co_return next::close;
+    }
+    if (limits.max_body_bytes != 0 && req.body == http1::body_kind::length &&
+        req.content_length > limits.max_body_bytes) {
+        co_await answer(413, "request body larger than max_body_bytes", true);
+        co_return next::close;
+    }
+
+    // --- Route. The split is read once; this request stays on the slot it picked.
+    const auto slot = worker_.pick_slot();
+    const endpoint* ep = worker_.pick_endpoint(slot);
+    if (ep == nullptr) {
+        const auto& name = shared_.slot_names[slot];
+        co_await answer(503, "no healthy endpoint in slot " + name, !rs.body_read || !keep_alive);
+        co_return rs.body_read&& keep_alive ? next::keep_alive : next::close;
+    }
+    const std::size_t ep_index = static_cast<std::size_t>(ep - shared_.endpoints.data());
+
+    out_.clear();
+    write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep->name}, out_);
+    in_.consume(req.head_bytes);
+
+    // --- Body bytes already in hand. When the whole request is in hand it can be replayed on a
+    // fresh connection, so those bytes stay in `in_` until the response head arrives.
+    std::size_t initial = 0;
+    if (rs.body == http1::body_kind::length) {
+        initial = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
+        rs.remaining -= initial;
+        rs.body_read = rs.remaining == 0;
+    } else if (rs.body == http1::body_kind::chunked) {
+        chunked_.reset();
+        const auto r = chunked_.feed(in_.span(), false);
+        if (r.error != http1::parse_error::none) {
+            co_await answer(400, http1::describe(r.error), true);  // nothing was sent upstream
+            co_return next::close;
+        }
+        if (limits.max_body_bytes != 0 && chunked_.payload_bytes() > limits.max_body_bytes) {
+            co_await answer(413, "request body larger than max_body_bytes", true);
+            co_return next::close;
+        }
+        initial = r.consumed;
+        rs.body_read = r.done;
+    }
+    const bool replayable = rs.body_read;
+
+    // --- Exchange, retried once on a fresh connection when a reused one turns out dead before
+    // the upstream can have acted on the request (RFC 9112 §9.3.1.1).
+    http1::response_head res;
+    fault f = fault::none;
+    for (int attempt = 0;; ++attempt) {
+        upstream_ = attempt == 0 ? worker_.pool(ep_index).take() : nullptr;
+        const bool reused = upstream_ != nullptr;
+        if (!reused) {
+            f = co_await connect(*ep, ep_index);
+            if (f != fault::none) {
+                break;
+            }
+        }
+        if (rs.expect_continue && attempt == 0 && !rs.body_read && initial == 0) {
+            // We answer the expectation ourselves once an upstream is at hand (Envoy's default);
+            // the upstream never sees Expect.
+            static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (!co_await write_downstream(continue_line, {})) {
+                f = fault::client_gone;
+                break;
+            }
+        }
+        f = co_await send_request(rs, initial);
+        if (f == fault::none) {
+            f = co_await read_response_head(rs, res);
+        }
+        const bool retry =
+            attempt == 0 && reused && replayable &&
+            (f == fault::upstream_write || (f == fault::upstream_closed && rs.idempotent));
+        if (!retry) {
+            break;
+        }
+        spdlog::debug("{}: pooled connection to {} was closed, retrying on a new one", request_id_,
+                      ep->name);
+    }
+    if (replayable) {
+        in_.consume(initial);
+    }
+
+    if (f != fault::none) {
+        upstream_.reset();  // never reused after a failed exchange
+        int status = 502;
+        std::string_view reason = "upstream connection failed";
+        switch (f) {
+            case fault::client_gone:
+                co_return next::close;
+            case fault::client_timeout:
+                status = 408;
+                reason = "request body not received in time";
+                break;
+            case fault::bad_body:
+                status = 400;
+                reason = "bad chunked framing in the request body";
+                break;
+            case fault::body_too_large:
+                status = 413;
+                reason = "request body larger than max_body_bytes";
+                break;
+            case fault::connect_failed:
+                reason = "could not connect to the upstream";
+                break;
+            case fault::upstream_timeout:
+                status = 504;
+                reason = "upstream did not answer in time";
+                break;
+            case fault::upstream_protocol:
+                reason = "upstream sent an invalid response";
+                break;
+            default:
+                break;
+        }
+        const bool close = !rs.body_read || !keep_alive || status < 500 || worker_.draining();
+        co_await answer(status, reason, close);
+        co_return close ? next::close : next::keep_alive;
+    }
+
+    // --- Response. The client connection closes after it when the client or the drain asks,
+    // or when the body can only be delimited by closing.
+    const bool close = !keep_alive || worker_.draining() ||
+                       res.body == http1::body_kind::until_close ||
+                       (res.body == http1::body_kind::chunked && client_http10_);
+    out_.clear();
+    write_downstream_response(res, {request_id_, close, client_http10_}, out_);
+    const bool upstream_keep_alive = res.keep_alive;
+    if (!co_await stream_response(res)) {
+        upstream_.reset();
+        co_return next::close;  // a response cut short can only end by closing
+    }
+    if (upstream_keep_alive && up_.size() == 0) {
+        worker_.release(std::move(upstream_));
+    } else {
+        upstream_.reset();  // it said close, or sent bytes past the response: not reusable
+    }
+    up_.clear();
+    co_return close ? next::close : next::keep_alive;
+}
+
+net::awaitable<session::fault> session::connect(const endpoint& ep, std::size_t endpoint_index) {
+    upstream_ = std::make_unique<upstream_connection>(downstream_.get_executor(), endpoint_index);
+    arm(shared_.timeouts.connect);
+    const auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
+    disarm();
+    if (ec) {
+        if (aborted_) {
+            co_return fault::client_gone;
+        }
+        spdlog::warn("connect to {} ({}) failed: {}", ep.name, ep.address.address().to_string(),
+                     timed_out_ ? "timed out" : ec.message());
+        worker_.endpoint_failed(endpoint_index);
+        upstream_.reset();
+        co_return fault::connect_failed;
+    }
+    worker_.endpoint_succeeded(endpoint_index);
+    error_code ignored;
+    upstream_->socket.set_option(tcp::no_delay(true), ignored);
+    co_return fault::none;
+}
+
+net::awaitable<session::fault> session::send_request(request_state& rs, std::size_t initial) {
+    const std::array<net::const_buffer, 2> head{net::buffer(out_),
+                                                net::buffer(in_.data(), initial)};
+    arm(shared_.timeouts.upstream_response);
+    const auto [ec, n] = co_await net::async_write(upstream_->socket, head, use_tuple);
+    disarm();
+    if (ec) {
+        if (aborted_) {
+            co_return fault::client_gone;
+        }
+        co_return timed_out_ ? fault::upstream_timeout : fault::upstream_write;
+    }
+    if (rs.body_read) {
+        co_return fault::none;  // the whole request was in hand; `in_` keeps it for a retry
+    }
+    in_.consume(initial);
+    co_return co_await pump_request_body(rs);
+}
+
+net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
+    const auto& limits = shared_.limits;
+    while (!rs.body_read) {
+        if (in_.size() == 0) {
+            const auto space = in_.prepare(downstream_buffer_bytes);
+            arm(shared_.timeouts.idle);
+            const auto [ec, n] =
+                co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+            disarm();
+            if (ec) {
+                co_return timed_out_ ? fault::client_timeout : fault::client_gone;
+            }
+            in_.commit(n);
+        }
+        std::size_t chunk = 0;
+        if (rs.body == http1::body_kind::length) {
+            chunk = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
+            rs.remaining -= chunk;
+            rs.body_read = rs.remaining == 0;
+        } else {
+            const auto r = chunked_.feed(in_.span(), false);
+            if (r.error != http1::parse_error::none) {
+                co_return fault::bad_body;
+            }
+            if (limits.max_body_bytes != 0 && chunked_.payload_bytes() > limits.max_body_bytes) {
+                co_return fault::body_too_large;
+            }
+            chunk = r.consumed;
+            rs.body_read = r.done;
+        }
+        arm(shared_.timeouts.upstream_response);
+        const auto [ec, n] =
+            co_await net::async_write(upstream_->socket, net::buffer(in_.data(), chunk), use_tuple);
+        disarm();
+        if (ec) {
+            co_return timed_out_ ? fault::upstream_timeout : fault::upstream_write;
+        }
+        in_.consume(chunk);
+    }
+    co_return fault::none;
+}
+
+net::awaitable<session::fault> session::read_response_head(const request_state& rs,
+                                                           http1::response_head& res) {
+    const auto& limits = shared_.limits;
+    const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
+    up_.clear();
+    bool received = false;
+    // One deadline for the whole head, from the moment the request was sent.
+    arm(shared_.timeouts.upstream_response);
+    for (;;) {
+        if (up_.size() > 0) {
+            http1::parse_error perr = http1::parse_error::none;
+            const auto st = http1::parse_response(up_.view(), worker_.header_storage(), plimits,
+                                                  rs.head, res, perr);
+            if (st == http1::parse_status::error) {
+                spdlog::warn("{}: invalid response from upstream: {}", request_id_,
+                             http1::describe(perr));
+                co_return fault::upstream_protocol;
+            }
+            if (st == http1::parse_status::complete) {
+                if (res.status >= 200) {
+                    disarm();
+                    co_return fault::none;
+                }
+                if (res.status == 101) {  // we never offer Upgrade upstream
+                    co_return fault::upstream_protocol;
+                }
+                // Interim answers: 100 is ours to give (see Expect above); others, such as
+                // 103 Early Hints, go to HTTP/1.1 clients (RFC 9110 §15.2).
+                if (res.status != 100 && !client_http10_) {
+                    out_.clear();
+                    write_downstream_response(res, {}, out_);
+                    const std::size_t head_bytes = res.head_bytes;
+                    if (!co_await write_downstream(out_, {})) {
+                        co_return fault::client_gone;
+                    }
+                    arm(shared_.timeouts.upstream_response);
+                    up_.consume(head_bytes);
+                } else {
+                    up_.consume(res.head_bytes);
+                }
+                continue;
+            }
+        }
+        const auto space = up_.prepare(limits.max_header_bytes);
+        if (space.empty()) {
+            co_return fault::upstream_protocol;
+        }
+        const auto [ec, n] =
+            co_await upstream_->socket.async_read_some(net::buffer(space), use_tuple);
+        if (ec) {
+            if (aborted_) {
+                co_return fault::client_gone;
+            }
+            if (timed_out_) {
+                co_return fault::upstream_timeout;
+            }
+            co_return received ? fault::upstream_protocol : fault::upstream_closed;
+        }
+        received = true;
+        up_.commit(n);
+    }
+}
+
+net::awaitable<bool> session::stream_response(const http1::response_head& res) {
+    // The head is in out_ and up_ starts at the head; the body follows it in up_.
+    up_.consume(res.head_bytes);
+    const bool decode = res.body == http1::body_kind::chunked && client_http10_;
+    std::uint64_t remaining = res.content_length;
+    bool done = res.body == http1::body_kind::none ||
+                (res.body == http1::body_kind::length && remaining == 0);
+    if (res.body == http1::body_kind::chunked) {
+        chunked_.reset();
+    }
+    std::span<const char> head = out_;
+
+    for (;;) {
+        std::size_t take = 0;   // bytes of up_ used by this round
+        std::size_t write = 0;  // bytes to send from the front of up_
+        if (up_.size() > 0 && !done) {
+            switch (res.body) {
+                case http1::body_kind::length:
+                    take = write =
+                        static_cast<std::size_t>(std::min<std::uint64_t>(up_.size(), remaining));
+                    remaining -= take;
+                    done = remaining == 0;
+                    break;
+                case http1::body_kind::chunked: {
+                    const auto r = chunked_.feed(up_.span(), decode);
+                    if (r.error != http1::parse_error::none) {
+                        spdlog::warn("{}: bad chunked framing from upstream: {}", request_id_,
+                                     http1::describe(r.error));
+                        co_return false;
+                    }
+                    take = r.consumed;
+                    write = decode ? r.data : r.consumed;
+                    done = r.done;
+                    break;
+                }
+                case http1::body_kind::until_close:
+                    take = write = up_.size();
+                    break;
+                case http1::body_kind::none:
+                    break;
+            }
+        }
+        if (!head.empty() || write > 0) {
+            if (!co_await write_downstream(head, {up_.data(), write})) {
+                co_return false;
+            }
+            head = {};
+        }
+        up_.consume(take);
+        if (done) {
+            co_return true;
+        }
+        const auto space = up_.prepare(upstream_buffer_bytes);
+        arm(shared_.timeouts.upstream_response);
+        const auto [ec, n] =
+            co_await upstream_->socket.async_read_some(net::buffer(space), use_tuple);
+        disarm();
+        if (ec) {
+            if (res.body == http1::body_kind::until_close && ec == net::error::eof) {
+                co_return false;  // the normal end of a close-delimited body: close the client too
+            }
+            spdlog::debug("{}: upstream body cut short: {}", request_id_,
+                          timed_out_ ? "timed out" : ec.message());
+            co_return false;
+        }
+        up_.commit(n);
+    }
+}
+
+net::awaitable<bool> session::write_downstream(std::span<const char> a, std::span<const char> b) {
+    const std::array<net::const_buffer, 2> buffers{net::buffer(a.data(), a.size()),
+                                                   net::buffer(b.data(), b.size())};
+    arm(shared_.timeouts.idle);
+    const auto [ec, n] = co_await net::async_write(downstream_, buffers, use_tuple);
+    disarm();
+    co_return !ec;
+}
+
+net::awaitable<void> session::answer(int status, std::string_view reason, bool close) {
+    out_.clear();
+    write_error_response(status, reason, request_id_, close, out_);
+    co_await write_downstream(out_, {});
+}
+
+net::awaitable<void> session::lingering_close() {
+    error_code ec;
+    downstream_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+        co_return;
+    }
+    arm(lingering_time);
+    std::size_t discarded = 0;
+    while (discarded < lingering_bytes) {
+        in_.clear();
+        const auto space = in_.prepare(downstream_buffer_bytes);
+        const auto [rec, n] = co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+        if (rec) {
+            break;
+        }
+        discarded += n;
+    }
+    disarm();
+}
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,118 @@
+#pragma once
+// One client connection. It reads requests, forwards each to an endpoint of the slot the split
+// picks and streams the answer back; requests on a connection are answered in order.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "proxy/http1.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "proxy/worker.hpp"
+
+namespace switchyard::proxy {
+
+// A byte buffer with a read position: [begin, end) holds bytes received and not yet used.
+// Allocated once per connection; grows only to hold an unusually large head.
+class io_buffer {
+public:
+    explicit io_buffer(std::size_t capacity);
+
+    char* data() noexcept { return storage_.get() + begin_; }
+    std::size_t size() const noexcept { return end_ - begin_; }
+    std::string_view view() const noexcept { return {storage_.get() + begin_, end_ - begin_}; }
+    std::span<char> span() noexcept { return {data(), size()}; }
+    void consume(std::size_t n) noexcept;
+    void clear() noexcept { begin_ = end_ = 0; }
+    // Free space after the data, made by moving the data to the front or, when the buffer is
+    // full, by growing it up to `limit` bytes. Empty when the buffer already holds `limit`.
+    std::span<char> prepare(std::size_t limit);
+    void commit(std::size_t n) noexcept { end_ += n; }
+
+private:
+    std::unique_ptr<char[]> storage_;
+    std::size_t capacity_;
+    std::size_t begin_ = 0;
+    std::size_t end_ = 0;
+};
+
+// Starts serving an accepted connection on the worker's thread; the session lives as long as
+// its coroutine.
+void spawn_session(worker& w, boost::asio::ip::tcp::socket socket);
+
+class session final : public session_base {
+public:
+    session(worker& w, boost::asio::ip::tcp::socket downstream);
+    ~session();
+
+    boost::asio::awaitable<void> run();
+
+    void expire() override;
+    void drain() override;
+    void abort() override;
+
+private:
+    enum class next : std::uint8_t { keep_alive, close };
+
+    // Why an exchange could not complete; each has one answer (see answer_for_fault).
+    enum class fault : std::uint8_t {
+        none,
+        client_gone,        // the client closed or reset: nothing to answer
+        client_timeout,     // 408
+        bad_body,           // 400: chunked framing of the request body
+        body_too_large,     // 413
+        connect_failed,     // 502, the endpoint is marked down
+        upstream_write,     // 502; retried on a fresh connection when the failed one was reused
+        upstream_closed,    // 502; EOF or reset before any response byte: retried likewise for
+                            // idempotent requests
+        upstream_timeout,   // 504
+        upstream_protocol,  // 502: a malformed or unexpected response
+    };
+
+    // What the current request needs after its head has been consumed.
+    struct request_state {
+        http1::body_kind body = http1::body_kind::none;
+        std::uint64_t remaining = 0;  // length bodies: bytes still to forward
+        bool head = false;            // HEAD: the response has no body
+        bool idempotent = false;      // RFC 9110 §9.2.2: safe to retry after an upstream close
+        bool expect_continue = false;
+        bool body_read = true;  // every body byte has been read from the client
+    };
+
+    boost::asio::awaitable<next> serve_one(bool first);
+    boost::asio::awaitable<fault> connect(const endpoint& ep, std::size_t endpoint_index);
+    boost::asio::awaitable<fault> send_request(request_state& rs, std::size_t initial);
+    boost::asio::awaitable<fault> pump_request_body(request_state& rs);
+    boost::asio::awaitable<fault> read_response_head(const request_state& rs,
+                                                     http1::response_head& res);
+    boost::asio::awaitable<bool> stream_response(const http1::response_head& res);
+    boost::asio::awaitable<bool> write_downstream(std::span<const char> a, std::span<const char> b);
+    boost::asio::awaitable<void> answer(int status, std::string_view reason, bool close);
+    boost::asio::awaitable<void> lingering_close();
+
+    // Arms the deadline of the next I/O.
+    void arm(std::chrono::milliseconds timeout) noexcept;
+    void disarm() noexcept { deadline_ = clock::time_point::max(); }
+    bool cut_short() const noexcept { return timed_out_ || aborted_; }
+
+    worker& worker_;
+    const shared_state& shared_;
+    boost::asio::ip::tcp::socket downstream_;
+    upstream_ptr upstream_;
+    io_buffer in_;            // from the client: heads, request bodies, pipelined requests
+    io_buffer up_;            // from the upstream: response heads and bodies
+    std::string out_;         // the head being sent, either way; capacity kept
+    std::string request_id_;  // of the current request
+    std::string client_ip_;
+    http1::chunked_parser chunked_;
+    bool idle_ = true;  // between requests, no byte of the next one read
+    bool timed_out_ = false;
+    bool aborted_ = false;
+    bool client_http10_ = false;
+};
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,58 @@
+#pragma once
+// Keep-alive connections from one worker to its upstream endpoints.
+//
+// Each worker owns one pool per endpoint, so nothing here is shared or locked. An idle connection
+// is watched for readability: an upstream that closes it (keep-alive timeout, restart) is noticed
+// while it sits in the pool, the way nginx watches its cached upstream connections, instead of
+// being handed to the next request. Idle connections are kept most-recently-used first, at most
+// `max_idle` of them, and closed after `idle_timeout` unused.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+namespace switchyard::proxy {
+
+struct upstream_connection {
+    explicit upstream_connection(boost::asio::any_io_executor ex, std::size_t endpoint_index)
+        : socket(std::move(ex)), endpoint(endpoint_index) {}
+
+    boost::asio::ip::tcp::socket socket;
+    std::size_t endpoint;  // index into the server's endpoint list
+    std::uint64_t id = 0;  // set by the pool while idle
+    std::chrono::steady_clock::time_point idle_since;
+    bool reused = false;  // it has served a request before
+};
+
+using upstream_ptr = std::unique_ptr<upstream_connection>;
+
+class endpoint_pool {
+public:
+    endpoint_pool(std::uint32_t max_idle, std::chrono::milliseconds idle_timeout)
+        : max_idle_(max_idle), idle_timeout_(idle_timeout) {}
+    endpoint_pool(const endpoint_pool&) = delete;
+    endpoint_pool& operator=(const endpoint_pool&) = delete;
+
+    // The most recently used idle connection, or null.
+    upstream_ptr take();
+    // Keeps a connection that finished an exchange cleanly, or closes it when the pool is full.
+    void give_back(upstream_ptr conn);
+    // Closes connections idle for longer than the idle timeout.
+    void expire(std::chrono::steady_clock::time_point now);
+    // Closes every idle connection (drain, shutdown).
+    void clear();
+    std::size_t idle_count() const noexcept { return idle_.size(); }
+
+private:
+    void on_idle_readable(std::uint64_t id);
+
+    std::uint32_t max_idle_;
+    std::chrono::milliseconds idle_timeout_;
+    std::vector<upstream_ptr> idle_;  // back = most recently used
+    std::uint64_t next_id_ = 1;
+};
+
+}  // namespace switchyard::proxy

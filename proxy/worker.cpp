@@ -1,0 +1,215 @@
+#include "proxy/worker.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/session.hpp"
+
+namespace switchyard::proxy {
+namespace {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using std::chrono::milliseconds;
+
+// How often deadlines are checked: a quarter of the shortest timeout, between 5 ms and 250 ms.
+// One sweep over the worker's sessions replaces a timer per I/O (which costs a timer-queue
+// insert and cancel per read or write); deadlines fire up to one period late.
+milliseconds tick_period(const config::timeouts_config& t) {
+    const auto shortest =
+        std::min({t.connect, t.request_header, t.upstream_response, t.idle, t.drain});
+    return std::clamp(shortest / 4, milliseconds(5), milliseconds(250));
+}
+
+// When accept fails for lack of descriptors or memory, wait before trying again instead of
+// spinning on the same error (STYLE 7).
+constexpr milliseconds accept_backoff_time{100};
+
+std::uint64_t splitmix64(std::uint64_t x) noexcept {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30U)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27U)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31U);
+}
+
+}  // namespace
+
+worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor)
+    : io_(1),
+      shared_(shared),
+      index_(index),
+      acceptor_(io_),
+      tick_timer_(io_),
+      tick_period_(tick_period(shared.timeouts)),
+      accept_backoff_(io_),
+      down_until_(shared.endpoints.size()),
+      header_storage_(shared.limits.max_headers) {
+    // The listening socket was opened and bound by the server; adopt it in this context.
+    const auto protocol = acceptor.local_endpoint().protocol();  // before release(), not after
+    acceptor_.assign(protocol, acceptor.release());
+    for (std::size_t i = 0; i < shared.endpoints.size(); ++i) {
+        pools_.emplace_back(shared.upstream.max_idle, shared.upstream.idle_timeout);
+    }
+    std::random_device rd;
+    id_seed_[0] = (std::uint64_t{rd()} << 32U) ^ rd();
+    id_seed_[1] = (std::uint64_t{rd()} << 32U) ^ rd();
+}
+
+worker::~worker() {
+    // Sessions still linked belong to coroutines the io_context destroys; unlink them first so
+    // the list does not outlive them in a half state.
+    sessions_.clear();
+}
+
+void worker::run() {
+    do_accept();
+    do_tick();
+    io_.run();
+}
+
+void worker::begin_drain() {
+    net::post(io_, [this] {
+        draining_ = true;
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+        accept_backoff_.cancel();
+        for (auto& pool : pools_) {
+            pool.clear();
+        }
+        // drain() may end a session, which unlinks it: step before calling.
+        for (auto it = sessions_.begin(); it != sessions_.end();) {
+            auto& s = *it++;
+            s.drain();
+        }
+    });
+}
+
+void worker::stop() {
+    net::post(io_, [this] {
+        draining_ = true;
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+        for (auto& pool : pools_) {
+            pool.clear();
+        }
+        for (auto it = sessions_.begin(); it != sessions_.end();) {
+            auto& s = *it++;
+            s.abort();
+        }
+        io_.stop();
+    });
+}
+
+void worker::do_accept() {
+    acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, tcp::socket socket) {
+        on_accept(ec, std::move(socket));
+    });
+}
+
+void worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) {
+    if (ec) {
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
+            return;  // closed by drain or stop
+        }
+        if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+            ec == net::error::no_memory) {
+            spdlog::error("worker {}: accept failed: {}; retrying in {} ms", index_, ec.message(),
+                          accept_backoff_time.count());
+            accept_backoff_.expires_after(accept_backoff_time);
+            accept_backoff_.async_wait([this](const boost::system::error_code& wec) {
+                if (!wec && acceptor_.is_open()) {
+                    do_accept();
+                }
+            });
+            return;
+        }
+        spdlog::debug("worker {}: accept failed: {}", index_, ec.message());  // e.g. aborted
+        do_accept();
+        return;
+    }
+    const auto open = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (open > shared_.limits.max_connections) {
+        shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+        spdlog::debug("worker {}: max_connections ({}) reached, closing a new connection", index_,
+                      shared_.limits.max_connections);
+    } else {
+        spawn_session(*this, std::move(socket));
+    }
+    do_accept();
+}
+
+void worker::do_tick() {
+    tick_timer_.expires_after(tick_period_);
+    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        const auto now = session_base::clock::now();
+        for (auto it = sessions_.begin(); it != sessions_.end();) {
+            auto& s = *it++;
+            if (s.deadline() <= now) {
+                s.expire();
+            }
+        }
+        for (auto& pool : pools_) {
+            pool.expire(now);
+        }
+        // While draining, the loop ends on its own once the last session has gone.
+        if (!draining_ || !sessions_.empty()) {
+            do_tick();
+        }
+    });
+}
+
+analysis::slot_index worker::pick_slot() noexcept {
+    return picker_.pick(shared_.split->load());
+}
+
+const endpoint* worker::pick_endpoint(analysis::slot_index slot) noexcept {
+    const auto& indexes = shared_.slot_endpoints[slot];
+    const auto count = static_cast<std::uint32_t>(indexes.size());
+    session_base::clock::time_point now{};
+    for (std::uint32_t tried = 0; tried < count; ++tried) {
+        const std::size_t i = indexes[next_endpoint_[slot]++ % count];
+        if (down_until_[i] != session_base::clock::time_point{}) {
+            if (now == session_base::clock::time_point{}) {
+                now = session_base::clock::now();
+            }
+            if (down_until_[i] > now) {
+                continue;
+            }
+        }
+        return &shared_.endpoints[i];
+    }
+    return nullptr;
+}
+
+void worker::endpoint_failed(std::size_t endpoint_index) noexcept {
+    down_until_[endpoint_index] = session_base::clock::now() + down_for;
+}
+
+void worker::endpoint_succeeded(std::size_t endpoint_index) noexcept {
+    down_until_[endpoint_index] = {};
+}
+
+void worker::release(upstream_ptr conn) {
+    if (!draining_) {
+        pools_[conn->endpoint].give_back(std::move(conn));
+    }
+}
+
+void worker::next_request_id(std::string& out) {
+    static constexpr char hex[] = "0123456789abcdef";
+    const std::uint64_t n = id_counter_++;
+    const std::uint64_t halves[2] = {splitmix64(id_seed_[0] + n), splitmix64(id_seed_[1] ^ n)};
+    out.resize(32);
+    for (std::size_t h = 0; h < 2; ++h) {
+        for (std::size_t i = 0; i < 16; ++i) {
+            out[h * 16 + i] = hex[(halves[h] >> (60U - 4U * i)) & 0xfU];
+        }
+    }
+}
+
+}  // namespace switchyard::proxy

@@ -1,0 +1,121 @@
+#pragma once
+// One event-loop thread: its io_context, listener, sessions, upstream pools and per-request
+// services (slot pick, endpoint pick, request ids). Nothing in here is shared with another
+// worker, so nothing in here is locked.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
+
+#include "analysis/traffic_split.hpp"
+#include "proxy/http1.hpp"
+#include "proxy/server.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace switchyard::proxy {
+
+// Links a session into its worker's list, and unlinks it when the session is destroyed.
+using session_hook =
+    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+
+// What the worker needs of a session: its deadline, and a way to cut it short.
+class session_base : public session_hook {
+public:
+    using clock = std::chrono::steady_clock;
+
+    // The deadline of the I/O in progress; time_point::max() when none is armed.
+    clock::time_point deadline() const noexcept { return deadline_; }
+    // Called once the deadline has passed: cancels the session's I/O, which then sees
+    // operation_aborted with timed_out() set.
+    virtual void expire() = 0;
+    // Drain: close now if waiting between requests, else finish the request and close.
+    virtual void drain() = 0;
+    // Shutdown past the drain deadline: cancel everything.
+    virtual void abort() = 0;
+
+protected:
+    session_base() = default;
+    ~session_base() = default;
+    session_base(const session_base&) = delete;
+    session_base& operator=(const session_base&) = delete;
+
+    clock::time_point deadline_ = clock::time_point::max();
+};
+
+class worker {
+public:
+    worker(shared_state& shared, std::size_t index, boost::asio::ip::tcp::acceptor acceptor);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    boost::asio::io_context& context() noexcept { return io_; }
+    // The thread body: accepts and serves until drained or stopped.
+    void run();
+    // Thread-safe: stop accepting, close idle connections, let requests finish.
+    void begin_drain();
+    // Thread-safe: cancel every session now and stop the loop.
+    void stop();
+
+    // --- for sessions, on this worker's thread ---
+    const shared_state& shared() const noexcept { return shared_; }
+    bool draining() const noexcept { return draining_; }
+    void add(session_base& s) noexcept { sessions_.push_back(s); }
+
+    // The slot for the next request, from the current split. The split value is returned too so
+    // the request keeps the one it was routed with.
+    analysis::slot_index pick_slot() noexcept;
+    // The next endpoint of `slot` round-robin, skipping endpoints that refused a connection in
+    // the last `down_for`; null when every endpoint of the slot is down (503).
+    const endpoint* pick_endpoint(analysis::slot_index slot) noexcept;
+    // A connection to the endpoint failed: skip it for a while (passive health, as nginx's
+    // max_fails=1 fail_timeout does).
+    void endpoint_failed(std::size_t endpoint_index) noexcept;
+    void endpoint_succeeded(std::size_t endpoint_index) noexcept;
+
+    endpoint_pool& pool(std::size_t endpoint_index) noexcept { return pools_[endpoint_index]; }
+    // Keeps a connection for reuse unless the worker is draining.
+    void release(upstream_ptr conn);
+
+    std::span<http1::header_field> header_storage() noexcept { return header_storage_; }
+    // A fresh 32-hex-digit request id, into `out` (replacing its content).
+    void next_request_id(std::string& out);
+
+    static constexpr std::chrono::seconds down_for{5};
+
+private:
+    using session_list =
+        boost::intrusive::list<session_base, boost::intrusive::constant_time_size<false>>;
+
+    void do_accept();
+    void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+    void do_tick();
+
+    // Declared first, destroyed last: every socket below belongs to it.
+    boost::asio::io_context io_;
+    shared_state& shared_;
+    std::size_t index_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer tick_timer_;
+    std::chrono::milliseconds tick_period_;
+    boost::asio::steady_timer accept_backoff_;
+    session_list sessions_;
+    std::deque<endpoint_pool> pools_;  // a deque: idle-watch handlers hold each pool's address
+    std::vector<session_base::clock::time_point> down_until_;
+    std::array<std::uint32_t, 2> next_endpoint_{};
+    analysis::split_picker picker_;
+    std::vector<http1::header_field> header_storage_;
+    std::uint64_t id_seed_[2] = {};
+    std::uint64_t id_counter_ = 0;
+    bool draining_ = false;
+};
+
+}  // namespace switchyard::proxy
