@@ -1,0 +1,696 @@
+// End-to-end tests of the data plane: a real proxy::server on loopback between raw-socket
+// clients and real upstream servers. Every wait is on a condition or a read with a timeout.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <future>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/loopback.hpp"
+#include "tests/support/proxy_fixture.hpp"
+
+namespace switchyard::test {
+namespace {
+
+using std::chrono::milliseconds;
+using upstream_response = upstream_server::response;
+
+// Two upstreams answering with their names, and a proxy in front of them.
+struct proxy_test : ::testing::Test {
+    upstream_server blue{"blue"};
+    upstream_server green{"green"};
+
+    config::config cfg() const { return two_slot_config(blue.port(), green.port()); }
+};
+
+std::string get_request(std::string_view target = "/", std::vector<field> fields = {}) {
+    return format_request("GET", target, fields);
+}
+
+// --- forwarding and header rewrites ---
+
+TEST_F(proxy_test, forwards_a_get_to_the_active_slot) {
+    running_proxy proxy(cfg());
+    const response res = get(proxy.port(), "/hello?x=1");
+    EXPECT_EQ(res.status, 200);
+    EXPECT_EQ(res.body, "blue\n");
+    ASSERT_EQ(blue.request_count(), 1U);
+    EXPECT_EQ(blue.requests()[0].target, "/hello?x=1");
+    EXPECT_EQ(green.request_count(), 0U);
+}
+
+TEST_F(proxy_test, rewrites_request_and_response_headers) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request("/", {{"Host", "shop.example"},
+                                  {"Connection", "keep-alive, X-Hop"},
+                                  {"X-Hop", "1"},
+                                  {"Keep-Alive", "timeout=5"},
+                                  {"Proxy-Connection", "keep-alive"},
+                                  {"TE", "trailers"},
+                                  {"Trailer", "X-T"},
+                                  {"Upgrade", "h2c"},
+                                  {"X-Forwarded-For", "203.0.113.7"},
+                                  {"X-Forwarded-Proto", "https"},
+                                  {"X-Forwarded-Host", "spoofed.example"},
+                                  {"X-Kept", "yes"}}));
+    const response res = client.read_response();
+    ASSERT_EQ(res.status, 200);
+    ASSERT_EQ(blue.request_count(), 1U);
+    const auto req = blue.requests()[0];
+
+    for (const char* gone :
+         {"Connection", "X-Hop", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade"}) {
+        EXPECT_FALSE(req.has(gone)) << gone << " reached the upstream";
+    }
+    EXPECT_EQ(req.header("Host"), "shop.example");
+    EXPECT_EQ(req.header("X-Kept"), "yes");
+    EXPECT_EQ(req.header("X-Forwarded-For"), "203.0.113.7, 127.0.0.1");
+    EXPECT_EQ(req.count("X-Forwarded-For"), 1U);
+    EXPECT_EQ(req.header("X-Forwarded-Proto"), "http");
+    EXPECT_EQ(req.count("X-Forwarded-Proto"), 1U);
+    EXPECT_EQ(req.header("X-Forwarded-Host"), "shop.example");
+    EXPECT_EQ(req.count("X-Forwarded-Host"), 1U);
+    EXPECT_EQ(req.header("Via"), "1.1 switchyard");
+    EXPECT_EQ(req.version_minor, 1);
+
+    const std::string id = req.header("X-Request-Id");
+    EXPECT_TRUE(std::regex_match(id, std::regex("[0-9a-f]{32}"))) << id;
+    EXPECT_EQ(res.header("X-Request-Id"), id);
+    EXPECT_EQ(res.header("Via"), "1.1 switchyard");
+    EXPECT_EQ(res.header("X-Upstream"), "blue");
+}
+
+TEST_F(proxy_test, request_ids_differ_between_requests) {
+    running_proxy proxy(cfg());
+    const auto a = get(proxy.port()).header("X-Request-Id");
+    const auto b = get(proxy.port()).header("X-Request-Id");
+    EXPECT_EQ(a.size(), 32U);
+    EXPECT_NE(a, b);
+}
+
+TEST_F(proxy_test, passes_a_client_request_id_through_both_ways) {
+    running_proxy proxy(cfg());
+    const response res = get(proxy.port(), "/", {{"X-Request-Id", "trace-42"}});
+    EXPECT_EQ(res.header("X-Request-Id"), "trace-42");
+    ASSERT_EQ(blue.request_count(), 1U);
+    EXPECT_EQ(blue.requests()[0].header("X-Request-Id"), "trace-42");
+    EXPECT_EQ(blue.requests()[0].count("X-Request-Id"), 1U);
+}
+
+TEST_F(proxy_test, removes_hop_by_hop_fields_from_responses) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.body = "ok";
+        r.fields = {{"Connection", "X-Private"},
+                    {"X-Private", "secret"},
+                    {"Keep-Alive", "timeout=5"},
+                    {"X-Public", "yes"}};
+        return r;
+    });
+    running_proxy proxy(cfg());
+    const response res = get(proxy.port());
+    EXPECT_EQ(res.body, "ok");
+    EXPECT_FALSE(res.has("X-Private"));
+    EXPECT_FALSE(res.has("Keep-Alive"));
+    EXPECT_EQ(res.header("X-Public"), "yes");
+}
+
+TEST_F(proxy_test, absolute_form_target_goes_upstream_in_origin_form) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send("GET http://app.example:8080/path?q=1 HTTP/1.1\r\nHost: ignored.example\r\n\r\n");
+    EXPECT_EQ(client.read_response().status, 200);
+    ASSERT_EQ(blue.request_count(), 1U);
+    const auto req = blue.requests()[0];
+    EXPECT_EQ(req.target, "/path?q=1");
+    EXPECT_EQ(req.header("Host"), "app.example:8080");
+    EXPECT_EQ(req.count("Host"), 1U);
+}
+
+// --- keep-alive and ordering ---
+
+TEST_F(proxy_test, keep_alive_reuses_connections_on_both_sides) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    for (int i = 0; i < 5; ++i) {
+        client.send(get_request("/" + std::to_string(i)));
+        const response res = client.read_response();
+        ASSERT_EQ(res.status, 200);
+        EXPECT_FALSE(res.has("Connection"));
+    }
+    EXPECT_EQ(blue.connections_accepted(), 1U);
+    for (const auto& r : blue.requests()) {
+        EXPECT_EQ(r.connection_id, 1U);
+    }
+}
+
+TEST_F(proxy_test, answers_pipelined_requests_in_order) {
+    blue.set_handler([](const upstream_server::request& r) {
+        upstream_response res;
+        res.body = r.target;
+        return res;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request("/one") + get_request("/two") + get_request("/three"));
+    EXPECT_EQ(client.read_response().body, "/one");
+    EXPECT_EQ(client.read_response().body, "/two");
+    EXPECT_EQ(client.read_response().body, "/three");
+}
+
+TEST_F(proxy_test, closes_after_connection_close) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request("/", {{"Connection", "close"}}));
+    const response res = client.read_response();
+    EXPECT_EQ(res.status, 200);
+    EXPECT_EQ(res.header("Connection"), "close");
+    EXPECT_TRUE(client.wait_closed());
+}
+
+TEST_F(proxy_test, http10_client_without_keep_alive_is_closed_and_gets_a_host) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send("GET /old HTTP/1.0\r\n\r\n");
+    const response res = client.read_response();
+    EXPECT_EQ(res.status, 200);
+    EXPECT_TRUE(client.wait_closed());
+    ASSERT_EQ(blue.request_count(), 1U);
+    const auto req = blue.requests()[0];
+    EXPECT_EQ(req.version_minor, 1);
+    EXPECT_EQ(req.header("Host"), "127.0.0.1:" + std::to_string(blue.port()));
+    EXPECT_EQ(req.header("Via"), "1.0 switchyard");
+}
+
+TEST_F(proxy_test, http10_client_gets_a_chunked_response_decoded) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.body = "decoded body";
+        r.frame = upstream_response::framing::chunked;
+        return r;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    const std::string all = client.read_until_close();
+    EXPECT_NE(all.find("\r\n\r\ndecoded body"), std::string::npos) << all;
+    EXPECT_EQ(all.find("Transfer-Encoding"), std::string::npos) << all;
+}
+
+// --- bodies ---
+
+TEST_F(proxy_test, forwards_a_chunked_request_body) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(format_request("POST", "/upload", {{"Transfer-Encoding", "chunked"}},
+                               "5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"));
+    EXPECT_EQ(client.read_response().status, 200);
+    ASSERT_EQ(blue.request_count(), 1U);
+    const auto req = blue.requests()[0];
+    EXPECT_TRUE(req.chunked);
+    EXPECT_EQ(req.body, "hello world");
+}
+
+TEST_F(proxy_test, forwards_a_chunked_response_body) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.body = std::string(100000, 'c');
+        r.frame = upstream_response::framing::chunked;
+        return r;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    const response res = client.read_response();
+    EXPECT_TRUE(res.chunked);
+    EXPECT_EQ(res.body, std::string(100000, 'c'));
+    client.send(get_request());  // the framing ended exactly: the connection is still usable
+    EXPECT_EQ(client.read_response().status, 200);
+}
+
+TEST_F(proxy_test, forwards_a_close_delimited_response_and_closes) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.body = "until close";
+        r.frame = upstream_response::framing::close;
+        return r;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    const std::string all = client.read_until_close();
+    EXPECT_NE(all.find("Connection: close"), std::string::npos) << all;
+    EXPECT_TRUE(all.ends_with("\r\n\r\nuntil close")) << all;
+}
+
+std::uint64_t resident_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.starts_with("VmRSS:")) {
+            return std::stoull(line.substr(6)) * 1024;
+        }
+    }
+    return 0;
+}
+
+// SWITCHYARD_STREAM_BYTES=1073741824 runs the 1 GiB acceptance measurement; the suite default
+// keeps the run short. The RSS is of this whole process: proxy, upstream and client together.
+std::uint64_t stream_bytes() {
+    const char* env = std::getenv("SWITCHYARD_STREAM_BYTES");
+    return env != nullptr ? std::stoull(env) : 64ULL * 1024 * 1024;
+}
+
+TEST_F(proxy_test, streams_a_large_upload_in_bounded_memory) {
+    const std::uint64_t n = stream_bytes();
+    blue.set_discard_bodies(true);
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());  // warm up both connections before measuring
+    ASSERT_EQ(client.read_response().status, 200);
+    const std::uint64_t before = resident_bytes();
+    client.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(n) +
+                "\r\n\r\n");
+    client.send_filler(n);
+    EXPECT_EQ(client.read_response().status, 200);
+    const std::uint64_t growth = resident_bytes() - std::min(before, resident_bytes());
+    EXPECT_EQ(blue.requests().back().body_size, n);
+    EXPECT_LT(growth, 10U * 1024 * 1024) << "RSS grew by " << growth << " bytes";
+    std::printf("upload of %llu bytes: RSS grew by %llu KiB\n", static_cast<unsigned long long>(n),
+                static_cast<unsigned long long>(growth / 1024));
+}
+
+TEST_F(proxy_test, streams_a_large_download_in_bounded_memory) {
+    const std::uint64_t n = stream_bytes();
+    blue.set_handler([n](const upstream_server::request& r) {
+        upstream_response res;
+        if (r.target == "/big") {
+            res.stream_bytes = n;
+        }
+        return res;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    ASSERT_EQ(client.read_response().status, 200);
+    const std::uint64_t before = resident_bytes();
+    client.send(get_request("/big"));
+    const response res = client.read_response(false, std::chrono::seconds(10), true);
+    const std::uint64_t growth = resident_bytes() - std::min(before, resident_bytes());
+    EXPECT_EQ(res.body_size, n);
+    EXPECT_LT(growth, 10U * 1024 * 1024) << "RSS grew by " << growth << " bytes";
+    std::printf("download of %llu bytes: RSS grew by %llu KiB\n",
+                static_cast<unsigned long long>(n), static_cast<unsigned long long>(growth / 1024));
+}
+
+TEST_F(proxy_test, streams_a_large_chunked_download) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response res;
+        res.stream_bytes = 8 * 1024 * 1024;
+        res.frame = upstream_response::framing::chunked;
+        return res;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    const response res = client.read_response(false, std::chrono::seconds(10), true);
+    EXPECT_TRUE(res.chunked);
+    EXPECT_EQ(res.body_size, 8U * 1024 * 1024);
+}
+
+TEST_F(proxy_test, head_response_has_no_body_and_keeps_framing) {
+    blue.set_handler([](const upstream_server::request& r) {
+        upstream_response res;
+        res.body = r.method == "HEAD" ? "" : "0123456789";
+        if (r.method == "HEAD") {
+            res.fields = {{"Content-Length", "10"}};
+        }
+        return res;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(format_request("HEAD", "/"));
+    const response head = client.read_response(true);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.header("Content-Length"), "10");
+    client.send(get_request());
+    EXPECT_EQ(client.read_response().body, "0123456789");
+}
+
+TEST_F(proxy_test, no_body_for_204_and_304) {
+    blue.set_handler([](const upstream_server::request& r) {
+        upstream_response res;
+        res.status = r.target == "/204" ? 204 : r.target == "/304" ? 304 : 200;
+        res.body = res.status == 200 ? "after" : "";
+        return res;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request("/204"));
+    EXPECT_EQ(client.read_response().status, 204);
+    client.send(get_request("/304"));
+    EXPECT_EQ(client.read_response().status, 304);
+    client.send(get_request("/"));
+    EXPECT_EQ(client.read_response().body, "after");
+}
+
+TEST_F(proxy_test, answers_expect_100_continue_itself) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(
+        "PUT /doc HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    const response interim = client.read_response();
+    EXPECT_EQ(interim.status, 100);
+    client.send("hello");
+    EXPECT_EQ(client.read_response().status, 200);
+    ASSERT_EQ(blue.request_count(), 1U);
+    EXPECT_EQ(blue.requests()[0].body, "hello");
+    EXPECT_FALSE(blue.requests()[0].has("Expect"));
+}
+
+TEST_F(proxy_test, refuses_an_unknown_expectation_with_417) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request("/", {{"Expect", "something-else"}}));
+    EXPECT_EQ(client.read_response().status, 417);
+    EXPECT_EQ(blue.request_count(), 0U);
+}
+
+// --- error answers ---
+
+// Sends raw bytes, expects `status` with a text reason, the connection closed, and nothing at
+// the upstream.
+void expect_refused(std::uint16_t port, const upstream_server& upstream, std::string_view bytes,
+                    int status) {
+    raw_client client(port);
+    client.send(bytes);
+    const response res = client.read_response();
+    EXPECT_EQ(res.status, status) << bytes;
+    EXPECT_EQ(res.header("Content-Type"), "text/plain; charset=utf-8");
+    EXPECT_FALSE(res.body.empty());
+    EXPECT_EQ(res.header("Connection"), "close");
+    EXPECT_TRUE(client.wait_closed());
+    EXPECT_EQ(upstream.connections_accepted(), 0U) << bytes;
+    EXPECT_EQ(upstream.bytes_received(), 0U) << bytes;
+}
+
+TEST_F(proxy_test, refuses_content_length_with_transfer_encoding) {
+    running_proxy proxy(cfg());
+    expect_refused(proxy.port(), blue,
+                   "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+                   400);
+}
+
+TEST_F(proxy_test, refuses_two_different_content_lengths) {
+    running_proxy proxy(cfg());
+    expect_refused(proxy.port(), blue,
+                   "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+                   "hello!",
+                   400);
+}
+
+TEST_F(proxy_test, refuses_a_bad_chunk_size) {
+    running_proxy proxy(cfg());
+    expect_refused(
+        proxy.port(), blue,
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n", 400);
+}
+
+TEST_F(proxy_test, refuses_malformed_request_lines_and_fields) {
+    running_proxy proxy(cfg());
+    for (const char* bad :
+         {"GET / HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+          "GET / HTTP/1.1\r\n\r\n",  // no Host
+          "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "GET / HTTP/1.1\nHost: x\n\n",
+          "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n",
+          "GET / HTTP/2.0\r\nHost: x\r\n\r\n"}) {
+        expect_refused(proxy.port(), blue, bad, 400);
+    }
+}
+
+TEST_F(proxy_test, refuses_a_head_over_max_header_bytes_with_431) {
+    auto c = cfg();
+    c.limits.max_header_bytes = 1024;
+    running_proxy proxy(c);
+    expect_refused(proxy.port(), blue, get_request("/", {{"X-Big", std::string(2000, 'a')}}), 431);
+}
+
+TEST_F(proxy_test, refuses_too_many_fields_with_431) {
+    auto c = cfg();
+    c.limits.max_headers = 5;
+    running_proxy proxy(c);
+    std::vector<field> fields;
+    for (int i = 0; i < 10; ++i) {
+        fields.push_back({"X-F" + std::to_string(i), "v"});
+    }
+    expect_refused(proxy.port(), blue, get_request("/", fields), 431);
+}
+
+TEST_F(proxy_test, refuses_a_body_over_max_body_bytes_with_413) {
+    auto c = cfg();
+    c.limits.max_body_bytes = 10;
+    running_proxy proxy(c);
+    expect_refused(proxy.port(), blue,
+                   "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", 413);
+    expect_refused(proxy.port(), blue,
+                   "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "b\r\nhello world\r\n0\r\n\r\n",
+                   413);
+}
+
+TEST_F(proxy_test, answers_408_when_the_head_does_not_arrive_in_time) {
+    auto c = cfg();
+    c.timeouts.request_header = milliseconds(200);
+    running_proxy proxy(c);
+    raw_client client(proxy.port());
+    client.send("GET / HTTP/1.1\r\nHost:");
+    const response res = client.read_response();
+    EXPECT_EQ(res.status, 408);
+    EXPECT_TRUE(client.wait_closed());
+    EXPECT_EQ(blue.connections_accepted(), 0U);
+}
+
+TEST_F(proxy_test, closes_an_idle_connection_quietly) {
+    auto c = cfg();
+    c.timeouts.request_header = milliseconds(200);
+    running_proxy proxy(c);
+    raw_client client(proxy.port());
+    EXPECT_EQ(client.read_until_close(), "");  // no 408 for a connection that sent nothing
+}
+
+TEST_F(proxy_test, answers_502_when_the_upstream_refuses_then_503_while_it_is_down) {
+    std::uint16_t closed_port = 0;
+    {
+        upstream_server gone("gone");
+        closed_port = gone.port();
+    }
+    running_proxy proxy(two_slot_config(closed_port, green.port()));
+    raw_client client(proxy.port());
+    client.send(get_request());
+    const response first = client.read_response();
+    EXPECT_EQ(first.status, 502);
+    EXPECT_EQ(first.header("Content-Type"), "text/plain; charset=utf-8");
+    // The failed endpoint is skipped for a while; the slot has no other, so: 503. The client
+    // connection survives both answers (no request body was left unread).
+    client.send(get_request());
+    const response second = client.read_response();
+    EXPECT_EQ(second.status, 503);
+    EXPECT_NE(second.body.find("blue"), std::string::npos) << second.body;
+    EXPECT_EQ(green.request_count(), 0U);
+}
+
+TEST_F(proxy_test, answers_504_when_the_upstream_is_too_slow) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.delay = milliseconds(1500);
+        return r;
+    });
+    auto c = cfg();
+    c.timeouts.upstream_response = milliseconds(200);
+    running_proxy proxy(c);
+    raw_client client(proxy.port());
+    client.send(get_request());
+    const response res = client.read_response();
+    EXPECT_EQ(res.status, 504);
+    // The slow connection is not reused: the next request gets a fresh one.
+    blue.set_handler([](const upstream_server::request&) { return upstream_response{}; });
+    client.send(get_request());
+    EXPECT_EQ(client.read_response().status, 200);
+}
+
+TEST_F(proxy_test, answers_502_for_an_invalid_upstream_response) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.raw = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!";
+        return r;
+    });
+    running_proxy proxy(cfg());
+    EXPECT_EQ(get(proxy.port()).status, 502);
+}
+
+// --- the one retry ---
+
+TEST_F(proxy_test, retries_an_idempotent_request_once_when_a_reused_connection_was_closed) {
+    blue.set_handler([](const upstream_server::request& r) {
+        upstream_response res;
+        // The second request on any connection finds it closed, as after a keep-alive timeout.
+        res.drop_without_answer = r.index_on_connection == 2;
+        res.body = "fresh";
+        return res;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    ASSERT_EQ(client.read_response().status, 200);
+    client.send(get_request());
+    const response res = client.read_response();
+    EXPECT_EQ(res.status, 200);
+    EXPECT_EQ(res.body, "fresh");
+    EXPECT_EQ(blue.connections_accepted(), 2U);
+}
+
+TEST_F(proxy_test, does_not_retry_a_post_the_upstream_may_have_acted_on) {
+    blue.set_handler([](const upstream_server::request& r) {
+        upstream_response res;
+        res.drop_without_answer = r.index_on_connection == 2;
+        return res;
+    });
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    ASSERT_EQ(client.read_response().status, 200);
+    client.send(format_request("POST", "/order", {}, "pay"));
+    EXPECT_EQ(client.read_response().status, 502);
+    EXPECT_EQ(blue.request_count(), 2U);
+}
+
+TEST_F(proxy_test, does_not_retry_on_a_fresh_connection) {
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response res;
+        res.drop_without_answer = true;
+        return res;
+    });
+    running_proxy proxy(cfg());
+    EXPECT_EQ(get(proxy.port()).status, 502);
+    EXPECT_EQ(blue.request_count(), 1U);
+}
+
+TEST_F(proxy_test, a_pooled_connection_closed_by_the_upstream_is_not_used) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    ASSERT_EQ(client.read_response().status, 200);
+    ASSERT_EQ(blue.close_idle_connections(), 1U);
+    ASSERT_TRUE(blue.wait_for_open_connections(0));
+    client.send(get_request());
+    EXPECT_EQ(client.read_response().status, 200);
+    EXPECT_EQ(blue.connections_accepted(), 2U);
+}
+
+// --- routing ---
+
+TEST_F(proxy_test, switching_the_active_slot_moves_the_next_request) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    EXPECT_EQ(client.read_response().body, "blue\n");
+    proxy.split().store({1, 0});
+    client.send(get_request());
+    EXPECT_EQ(client.read_response().body, "green\n");
+}
+
+TEST_F(proxy_test, weighted_split_is_exact_over_100_sequential_requests) {
+    running_proxy proxy(cfg(), {0, 10});
+    raw_client client(proxy.port());
+    int to_green = 0;
+    for (int i = 0; i < 100; ++i) {
+        client.send(get_request());
+        const response res = client.read_response();
+        ASSERT_EQ(res.status, 200);
+        to_green += res.body == "green\n" ? 1 : 0;
+    }
+    EXPECT_EQ(to_green, 10);
+}
+
+TEST_F(proxy_test, switching_1000_times_under_load_loses_nothing) {
+    auto c = cfg();
+    c.workers = 2;
+    running_proxy proxy(c);
+    constexpr int clients = 4;
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> load;
+    for (int t = 0; t < clients; ++t) {
+        load.emplace_back([&] {
+            try {
+                raw_client client(proxy.port());
+                // Bounded: the switching below ends the loop long before this count.
+                for (int i = 0; i < 200000 && !stop.load(); ++i) {
+                    client.send(get_request());
+                    const response res = client.read_response();
+                    (res.status == 200 ? ok : failures).fetch_add(1);
+                }
+            } catch (const std::exception& e) {
+                failures.fetch_add(1);
+                ADD_FAILURE() << e.what();
+            }
+        });
+    }
+    // Wait for traffic, then switch 1000 times, each switch after at least one more answer.
+    ASSERT_TRUE(blue.wait_for_requests(1));
+    for (int i = 0; i < 1000; ++i) {
+        const int seen = ok.load();
+        proxy.split().store({static_cast<analysis::slot_index>(i % 2 == 0 ? 1 : 0), 0});
+        while (ok.load() == seen && failures.load() == 0) {
+            std::this_thread::yield();
+        }
+    }
+    stop = true;
+    for (auto& t : load) {
+        t.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_GE(ok.load(), 1000);
+    EXPECT_GT(blue.request_count(), 0U);
+    EXPECT_GT(green.request_count(), 0U);
+}
+
+// --- drain ---
+
+TEST_F(proxy_test, drain_finishes_requests_in_flight_and_stops_accepting) {
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+    blue.set_handler([released](const upstream_server::request&) {
+        released.wait();
+        upstream_response r;
+        r.body = "finished";
+        return r;
+    });
+    running_proxy proxy(cfg());
+    raw_client idle_client(proxy.port());
+    raw_client busy_client(proxy.port());
+    busy_client.send(get_request());
+    ASSERT_TRUE(blue.wait_for_requests(1));
+
+    auto drained =
+        std::async(std::launch::async, [&] { proxy.server().drain(std::chrono::seconds(10)); });
+    EXPECT_TRUE(idle_client.wait_closed());  // an idle keep-alive connection is closed at once
+    release.set_value();
+    const response res = busy_client.read_response();
+    EXPECT_EQ(res.status, 200);
+    EXPECT_EQ(res.body, "finished");
+    EXPECT_EQ(res.header("Connection"), "close");
+    drained.get();
+    EXPECT_THROW(raw_client late(proxy.port()), std::exception);  // no longer listening
+}
+
+}  // namespace
+}  // namespace switchyard::test
