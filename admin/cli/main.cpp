@@ -1,0 +1,147 @@
+// switchyard: flags, configuration, start, wait for a signal. Everything else is in the
+// libraries, where the tests reach it.
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "admin/admin_server.hpp"
+#include "admin/cli/commands.hpp"
+#include "analysis/traffic_split.hpp"
+#include "config/config.hpp"
+#include "proxy/server.hpp"
+
+namespace switchyard::cli {
+namespace {
+
+constexpr std::string_view usage = R"(usage:
+  switchyard -c FILE                    run the proxy (logs to stderr)
+  switchyard check -c FILE              validate FILE: exit 0, or print every error and exit 1
+  switchyard demo [--green-errors R] [--green-latency D]
+                                        proxy on 127.0.0.1:8080 and admin on 127.0.0.1:8081 in
+                                        front of two built-in upstreams, blue and green
+  switchyard --help | --version
+
+options:
+  -c, --config FILE                     the YAML configuration
+  --log-level LEVEL                     trace, debug, info (default), warn, error
+)";
+
+int print_errors(const std::string& source, const config::load_result& r) {
+    for (const auto& e : r.errors) {
+        std::fprintf(stderr, "%s\n", config::format_error(source, e).c_str());
+    }
+    return 1;
+}
+
+}  // namespace
+
+int run_proxy(const config::config& cfg, const std::function<void()>& banner) {
+    if (!config::is_loopback(cfg.admin.listen) && cfg.admin.token.empty()) {
+        spdlog::error(
+            "admin.listen {} is reachable beyond loopback: set admin.token or admin.token_file",
+            cfg.admin.listen.to_string());
+        return 1;
+    }
+    std::size_t active = 0;
+    for (std::size_t i = 0; i < cfg.slots.size(); ++i) {
+        if (cfg.slots[i].name == cfg.active) {
+            active = i;
+        }
+    }
+    analysis::split_state split({static_cast<analysis::slot_index>(active), 0});
+
+    // Every thread started from here inherits the mask, so the signals reach sigwait below.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+    std::atomic<bool> draining{false};
+    try {
+        proxy::server proxy(cfg, split);
+        admin::admin_server admin(cfg, split, [&] { return !draining.load(); });
+        proxy.start();
+        admin.start();
+        spdlog::info("switchyard {} listening on {} (admin on {}), {} active", SWITCHYARD_VERSION,
+                     cfg.listen.to_string(), cfg.admin.listen.to_string(), cfg.active);
+        if (banner) {
+            banner();
+        }
+        int received = 0;
+        sigwait(&signals, &received);
+        spdlog::info("{}: draining for up to {} ms", strsignal(received),
+                     cfg.timeouts.drain.count());
+        draining = true;
+        proxy.drain(cfg.timeouts.drain);
+        admin.stop();
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        return 1;
+    }
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace switchyard::cli
+
+int main(int argc, char** argv) {
+    using namespace switchyard;
+    spdlog::set_default_logger(spdlog::stderr_color_mt("switchyard"));
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+
+    std::string_view command;
+    std::string config_path;
+    int first_flag = 1;
+    if (argc > 1 && argv[1][0] != '-') {
+        command = argv[1];
+        first_flag = 2;
+    }
+    if (command == "demo") {
+        return cli::run_demo(argc - 1, argv + 1);
+    }
+    for (int i = first_flag; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::fputs(cli::usage.data(), stdout);
+            return 0;
+        }
+        if (arg == "--version") {
+            std::printf("switchyard %s\n", SWITCHYARD_VERSION);
+            return 0;
+        }
+        if ((arg == "-c" || arg == "--config") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (arg == "--log-level" && i + 1 < argc) {
+            spdlog::set_level(spdlog::level::from_str(argv[++i]));
+        } else {
+            std::fprintf(stderr, "switchyard: unexpected argument '%s'\n\n%s", argv[i],
+                         cli::usage.data());
+            return 2;
+        }
+    }
+    if (command != "" && command != "check") {
+        std::fprintf(stderr, "switchyard: unknown command '%.*s'\n\n%s",
+                     static_cast<int>(command.size()), command.data(), cli::usage.data());
+        return 2;
+    }
+    if (config_path.empty()) {
+        std::fprintf(stderr, "switchyard: -c FILE is required\n\n%s", cli::usage.data());
+        return 2;
+    }
+    const auto loaded = config::load_config_file(config_path);
+    if (!loaded.errors.empty()) {
+        return cli::print_errors(config_path, loaded);
+    }
+    if (command == "check") {
+        std::printf("%s: ok\n", config_path.c_str());
+        return 0;
+    }
+    return cli::run_proxy(*loaded.value);
+}
