@@ -1,13 +1,8 @@
 #include "tests/support/loopback.hpp"
 
-// GCC 12 reports -Wnull-dereference inside Asio's executor comparison once it is inlined here;
-// being in a system header does not shield a warning raised after inlining.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#pragma GCC diagnostic pop
 
 #include <poll.h>
 #include <sys/socket.h>
