@@ -142,14 +142,7 @@ net::awaitable<void> session::run() {
     }
     client_ip_ = peer.address().to_string();
 
-    bool first = true;
-    while (!aborted_) {
-        const next n = co_await serve_one(first);
-        first = false;
-        if (n == next::close) {
-            break;
-        }
-    }
+    co_await serve();
     upstream_.reset();
     if (!aborted_) {
         co_await lingering_close();
@@ -157,229 +150,242 @@ net::awaitable<void> session::run() {
     downstream_.close(ec);
 }
 
-net::awaitable<session::next> session::serve_one(bool first) {
+net::awaitable<void> session::serve() {
     const auto& limits = shared_.limits;
     const auto& timeouts = shared_.timeouts;
+    // One frame for the life of the connection: the per-request state below lives in it, so a
+    // request costs no coroutine-frame allocation of its own.
+    for (bool first = true; !aborted_; first = false) {
+        // --- The head. The first request of a connection has request_header from the accept;
+        // later ones wait up to idle for their first byte, then get request_header (RFC 9112 §9.5
+        // leaves both to us; these are nginx's client_header_timeout and keepalive_timeout).
+        idle_ = in_.size() == 0;
+        arm(first || !idle_ ? timeouts.request_header : timeouts.idle);
+        http1::request_head req;
+        http1::parse_error perr = http1::parse_error::none;
+        const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
+        for (;;) {
+            if (in_.size() > 0) {
+                const auto st =
+                    http1::parse_request(in_.view(), worker_.header_storage(), plimits, req, perr);
+                if (st == http1::parse_status::complete) {
+                    break;
+                }
+                if (st == http1::parse_status::error) {
+                    request_id_.clear();
+                    co_await answer(http1::status_for(perr), http1::describe(perr), true);
+                    co_return;
+                }
+            }
+            if (idle_ && worker_.draining()) {
+                co_return;
+            }
+            const auto space = in_.prepare(limits.max_header_bytes);
+            if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
+                co_await answer(431, http1::describe(http1::parse_error::head_too_large), true);
+                co_return;
+            }
+            const auto [ec, n] =
+                co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+            if (ec) {
+                if (timed_out_ && !idle_) {
+                    request_id_.clear();
+                    co_await answer(408, "request header not received in time", true);
+                } else if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
+                    spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
+                }
+                co_return;
+            }
+            in_.commit(n);
+            if (idle_) {
+                idle_ = false;
+                if (!first) {
+                    arm(timeouts.request_header);
+                }
+            }
+        }
+        disarm();
 
-    // --- The head. The first request of a connection has request_header from the accept;
-    // later ones wait up to idle for their first byte, then get request_header (RFC 9112 §9.5
-    // leaves both to us; these are nginx's client_header_timeout and keepalive_timeout).
-    idle_ = in_.size() == 0;
-    arm(first || !idle_ ? timeouts.request_header : timeouts.idle);
-    http1::request_head req;
-    http1::parse_error perr = http1::parse_error::none;
-    const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
-    for (;;) {
-        if (in_.size() > 0) {
-            const auto st =
-                http1::parse_request(in_.view(), worker_.header_storage(), plimits, req, perr);
-            if (st == http1::parse_status::complete) {
+        // --- What the request asks of us, taken from the head before it is consumed: `req` points
+        // into `in_` and into the worker's field storage, valid only until the next suspension.
+        request_state rs;
+        rs.body = req.body;
+        rs.remaining = req.content_length;
+        rs.head = req.method == "HEAD";
+        rs.idempotent = is_idempotent(req.method);
+        rs.expect_continue = req.expect_continue;
+        rs.body_read = req.body == http1::body_kind::none;
+        client_http10_ = req.version_minor == 0;
+        bool keep_alive = req.keep_alive;
+
+        bool has_request_id = false;
+        for (const auto& f : req.fields) {
+            if (http1::iequals(f.name, "x-request-id")) {
+                request_id_.assign(f.value);
+                has_request_id = true;
                 break;
             }
-            if (st == http1::parse_status::error) {
-                request_id_.clear();
-                co_await answer(http1::status_for(perr), http1::describe(perr), true);
-                co_return next::close;
-            }
         }
-        if (idle_ && worker_.draining()) {
-            co_return next::close;
+        if (!has_request_id) {
+            worker_.next_request_id(request_id_);
         }
-        const auto space = in_.prepare(limits.max_header_bytes);
-        if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
-            co_await answer(431, http1::describe(http1::parse_error::head_too_large), true);
-            co_return next::close;
-        }
-        const auto [ec, n] = co_await downstream_.async_read_some(net::buffer(space), use_tuple);
-        if (ec) {
-            if (timed_out_ && !idle_) {
-                request_id_.clear();
-                co_await answer(408, "request header not received in time", true);
-            } else if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
-                spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
-            }
-            co_return next::close;
-        }
-        in_.commit(n);
-        if (idle_) {
-            idle_ = false;
-            if (!first) {
-                arm(timeouts.request_header);
-            }
-        }
-    }
-    disarm();
 
-    // --- What the request asks of us, taken from the head before it is consumed: `req` points
-    // into `in_` and into the worker's field storage, valid only until the next suspension.
-    request_state rs;
-    rs.body = req.body;
-    rs.remaining = req.content_length;
-    rs.head = req.method == "HEAD";
-    rs.idempotent = is_idempotent(req.method);
-    rs.expect_continue = req.expect_continue;
-    rs.body_read = req.body == http1::body_kind::none;
-    client_http10_ = req.version_minor == 0;
-    bool keep_alive = req.keep_alive;
-
-    bool has_request_id = false;
-    for (const auto& f : req.fields) {
-        if (http1::iequals(f.name, "x-request-id")) {
-            request_id_.assign(f.value);
-            has_request_id = true;
-            break;
+        if (req.method == "CONNECT") {
+            co_await answer(405, "CONNECT is not supported", true);
+            co_return;
         }
-    }
-    if (!has_request_id) {
-        worker_.next_request_id(request_id_);
-    }
-
-    if (req.method == "CONNECT") {
-        co_await answer(405, "CONNECT is not supported", true);
-        co_return next::close;
-    }
-    if (req.expect_other) {
-        co_await answer(417, "only 100-continue is supported in Expect", true);
-        co_return next::close;
-    }
-    if (limits.max_body_bytes != 0 && req.body == http1::body_kind::length &&
-        req.content_length > limits.max_body_bytes) {
-        co_await answer(413, "request body larger than max_body_bytes", true);
-        co_return next::close;
-    }
-
-    // --- Route. The split is read once; this request stays on the slot it picked.
-    const auto slot = worker_.pick_slot();
-    const endpoint* ep = worker_.pick_endpoint(slot);
-    if (ep == nullptr) {
-        const auto& name = shared_.slot_names[slot];
-        co_await answer(503, "no healthy endpoint in slot " + name, !rs.body_read || !keep_alive);
-        co_return rs.body_read&& keep_alive ? next::keep_alive : next::close;
-    }
-    const std::size_t ep_index = static_cast<std::size_t>(ep - shared_.endpoints.data());
-
-    out_.clear();
-    write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep->name}, out_);
-    in_.consume(req.head_bytes);
-
-    // --- Body bytes already in hand. When the whole request is in hand it can be replayed on a
-    // fresh connection, so those bytes stay in `in_` until the response head arrives.
-    std::size_t initial = 0;
-    if (rs.body == http1::body_kind::length) {
-        initial = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
-        rs.remaining -= initial;
-        rs.body_read = rs.remaining == 0;
-    } else if (rs.body == http1::body_kind::chunked) {
-        chunked_.reset();
-        const auto r = chunked_.feed(in_.span(), false);
-        if (r.error != http1::parse_error::none) {
-            co_await answer(400, http1::describe(r.error), true);  // nothing was sent upstream
-            co_return next::close;
+        if (req.expect_other) {
+            co_await answer(417, "only 100-continue is supported in Expect", true);
+            co_return;
         }
-        if (limits.max_body_bytes != 0 && chunked_.payload_bytes() > limits.max_body_bytes) {
+        if (limits.max_body_bytes != 0 && req.body == http1::body_kind::length &&
+            req.content_length > limits.max_body_bytes) {
             co_await answer(413, "request body larger than max_body_bytes", true);
-            co_return next::close;
+            co_return;
         }
-        initial = r.consumed;
-        rs.body_read = r.done;
-    }
-    const bool replayable = rs.body_read;
 
-    // --- Exchange, retried once on a fresh connection when a reused one turns out dead before
-    // the upstream can have acted on the request (RFC 9112 §9.3.1.1).
-    http1::response_head res;
-    fault f = fault::none;
-    for (int attempt = 0;; ++attempt) {
-        upstream_ = attempt == 0 ? worker_.pool(ep_index).take() : nullptr;
-        const bool reused = upstream_ != nullptr;
-        if (!reused) {
-            f = co_await connect(*ep, ep_index);
-            if (f != fault::none) {
+        // --- Route. The split is read once; this request stays on the slot it picked.
+        const auto slot = worker_.pick_slot();
+        const endpoint* ep = worker_.pick_endpoint(slot);
+        if (ep == nullptr) {
+            const auto& name = shared_.slot_names[slot];
+            co_await answer(503, "no healthy endpoint in slot " + name,
+                            !rs.body_read || !keep_alive);
+            if (!rs.body_read || !keep_alive) {
+                co_return;
+            }
+            continue;
+        }
+        const std::size_t ep_index = static_cast<std::size_t>(ep - shared_.endpoints.data());
+
+        out_.clear();
+        write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep->name}, out_);
+        in_.consume(req.head_bytes);
+
+        // --- Body bytes already in hand. When the whole request is in hand it can be replayed on a
+        // fresh connection, so those bytes stay in `in_` until the response head arrives.
+        std::size_t initial = 0;
+        if (rs.body == http1::body_kind::length) {
+            initial = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
+            rs.remaining -= initial;
+            rs.body_read = rs.remaining == 0;
+        } else if (rs.body == http1::body_kind::chunked) {
+            chunked_.reset();
+            const auto r = chunked_.feed(in_.span(), false);
+            if (r.error != http1::parse_error::none) {
+                co_await answer(400, http1::describe(r.error), true);  // nothing was sent upstream
+                co_return;
+            }
+            if (limits.max_body_bytes != 0 && chunked_.payload_bytes() > limits.max_body_bytes) {
+                co_await answer(413, "request body larger than max_body_bytes", true);
+                co_return;
+            }
+            initial = r.consumed;
+            rs.body_read = r.done;
+        }
+        const bool replayable = rs.body_read;
+
+        // --- Exchange, retried once on a fresh connection when a reused one turns out dead before
+        // the upstream can have acted on the request (RFC 9112 §9.3.1.1).
+        http1::response_head res;
+        fault f = fault::none;
+        for (int attempt = 0;; ++attempt) {
+            upstream_ = attempt == 0 ? worker_.pool(ep_index).take() : nullptr;
+            const bool reused = upstream_ != nullptr;
+            if (!reused) {
+                f = co_await connect(*ep, ep_index);
+                if (f != fault::none) {
+                    break;
+                }
+            }
+            if (rs.expect_continue && attempt == 0 && !rs.body_read && initial == 0) {
+                // We answer the expectation ourselves once an upstream is at hand (Envoy's
+                // default); the upstream never sees Expect.
+                static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+                if (std::get<0>(co_await write_downstream(continue_line, {}))) {
+                    f = fault::client_gone;
+                    break;
+                }
+            }
+            f = co_await send_request(rs, initial);
+            if (f == fault::none) {
+                f = co_await read_response_head(rs, res);
+            }
+            const bool retry =
+                attempt == 0 && reused && replayable &&
+                (f == fault::upstream_write || (f == fault::upstream_closed && rs.idempotent));
+            if (!retry) {
                 break;
             }
+            spdlog::debug("{}: pooled connection to {} was closed, retrying on a new one",
+                          request_id_, ep->name);
         }
-        if (rs.expect_continue && attempt == 0 && !rs.body_read && initial == 0) {
-            // We answer the expectation ourselves once an upstream is at hand (Envoy's default);
-            // the upstream never sees Expect.
-            static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-            if (!co_await write_downstream(continue_line, {})) {
-                f = fault::client_gone;
-                break;
+        if (replayable) {
+            in_.consume(initial);
+        }
+
+        if (f != fault::none) {
+            upstream_.reset();  // never reused after a failed exchange
+            int status = 502;
+            std::string_view reason = "upstream connection failed";
+            switch (f) {
+                case fault::client_gone:
+                    co_return;
+                case fault::client_timeout:
+                    status = 408;
+                    reason = "request body not received in time";
+                    break;
+                case fault::bad_body:
+                    status = 400;
+                    reason = "bad chunked framing in the request body";
+                    break;
+                case fault::body_too_large:
+                    status = 413;
+                    reason = "request body larger than max_body_bytes";
+                    break;
+                case fault::connect_failed:
+                    reason = "could not connect to the upstream";
+                    break;
+                case fault::upstream_timeout:
+                    status = 504;
+                    reason = "upstream did not answer in time";
+                    break;
+                case fault::upstream_protocol:
+                    reason = "upstream sent an invalid response";
+                    break;
+                default:
+                    break;
             }
+            const bool close = !rs.body_read || !keep_alive || status < 500 || worker_.draining();
+            co_await answer(status, reason, close);
+            if (close) {
+                co_return;
+            }
+            continue;
         }
-        f = co_await send_request(rs, initial);
-        if (f == fault::none) {
-            f = co_await read_response_head(rs, res);
-        }
-        const bool retry =
-            attempt == 0 && reused && replayable &&
-            (f == fault::upstream_write || (f == fault::upstream_closed && rs.idempotent));
-        if (!retry) {
-            break;
-        }
-        spdlog::debug("{}: pooled connection to {} was closed, retrying on a new one", request_id_,
-                      ep->name);
-    }
-    if (replayable) {
-        in_.consume(initial);
-    }
 
-    if (f != fault::none) {
-        upstream_.reset();  // never reused after a failed exchange
-        int status = 502;
-        std::string_view reason = "upstream connection failed";
-        switch (f) {
-            case fault::client_gone:
-                co_return next::close;
-            case fault::client_timeout:
-                status = 408;
-                reason = "request body not received in time";
-                break;
-            case fault::bad_body:
-                status = 400;
-                reason = "bad chunked framing in the request body";
-                break;
-            case fault::body_too_large:
-                status = 413;
-                reason = "request body larger than max_body_bytes";
-                break;
-            case fault::connect_failed:
-                reason = "could not connect to the upstream";
-                break;
-            case fault::upstream_timeout:
-                status = 504;
-                reason = "upstream did not answer in time";
-                break;
-            case fault::upstream_protocol:
-                reason = "upstream sent an invalid response";
-                break;
-            default:
-                break;
+        // --- Response. The client connection closes after it when the client or the drain asks,
+        // or when the body can only be delimited by closing.
+        const bool close = !keep_alive || worker_.draining() ||
+                           res.body == http1::body_kind::until_close ||
+                           (res.body == http1::body_kind::chunked && client_http10_);
+        out_.clear();
+        write_downstream_response(res, {request_id_, close, client_http10_}, out_);
+        const bool upstream_keep_alive = res.keep_alive;
+        if (!co_await stream_response(res)) {
+            upstream_.reset();
+            co_return;  // a response cut short can only end by closing
         }
-        const bool close = !rs.body_read || !keep_alive || status < 500 || worker_.draining();
-        co_await answer(status, reason, close);
-        co_return close ? next::close : next::keep_alive;
+        if (upstream_keep_alive && up_.size() == 0) {
+            worker_.release(std::move(upstream_));
+        } else {
+            upstream_.reset();  // it said close, or sent bytes past the response: not reusable
+        }
+        up_.clear();
+        if (close) {
+            co_return;
+        }
     }
-
-    // --- Response. The client connection closes after it when the client or the drain asks,
-    // or when the body can only be delimited by closing.
-    const bool close = !keep_alive || worker_.draining() ||
-                       res.body == http1::body_kind::until_close ||
-                       (res.body == http1::body_kind::chunked && client_http10_);
-    out_.clear();
-    write_downstream_response(res, {request_id_, close, client_http10_}, out_);
-    const bool upstream_keep_alive = res.keep_alive;
-    if (!co_await stream_response(res)) {
-        upstream_.reset();
-        co_return next::close;  // a response cut short can only end by closing
-    }
-    if (upstream_keep_alive && up_.size() == 0) {
-        worker_.release(std::move(upstream_));
-    } else {
-        upstream_.reset();  // it said close, or sent bytes past the response: not reusable
-    }
-    up_.clear();
-    co_return close ? next::close : next::keep_alive;
 }
 
 net::awaitable<session::fault> session::connect(const endpoint& ep, std::size_t endpoint_index) {
@@ -496,7 +502,7 @@ net::awaitable<session::fault> session::read_response_head(const request_state& 
                     out_.clear();
                     write_downstream_response(res, {}, out_);
                     const std::size_t head_bytes = res.head_bytes;
-                    if (!co_await write_downstream(out_, {})) {
+                    if (std::get<0>(co_await write_downstream(out_, {}))) {
                         co_return fault::client_gone;
                     }
                     arm(shared_.timeouts.upstream_response);
@@ -570,7 +576,7 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
             }
         }
         if (!head.empty() || write > 0) {
-            if (!co_await write_downstream(head, {up_.data(), write})) {
+            if (std::get<0>(co_await write_downstream(head, {up_.data(), write}))) {
                 co_return false;
             }
             head = {};
@@ -596,13 +602,15 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
     }
 }
 
-net::awaitable<bool> session::write_downstream(std::span<const char> a, std::span<const char> b) {
-    const std::array<net::const_buffer, 2> buffers{net::buffer(a.data(), a.size()),
-                                                   net::buffer(b.data(), b.size())};
+// Not a coroutine: it arms the deadline and hands back the write itself, so awaiting it costs
+// no frame of its own. async_write copies the buffer sequence before this returns.
+session::write_awaitable session::write_downstream(std::span<const char> a,
+                                                   std::span<const char> b) {
     arm(shared_.timeouts.idle);
-    const auto [ec, n] = co_await net::async_write(downstream_, buffers, use_tuple);
-    disarm();
-    co_return !ec;
+    return net::async_write(downstream_,
+                            std::array<net::const_buffer, 2>{net::buffer(a.data(), a.size()),
+                                                             net::buffer(b.data(), b.size())},
+                            use_tuple);
 }
 
 net::awaitable<void> session::answer(int status, std::string_view reason, bool close) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <tuple>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -56,8 +57,6 @@ public:
     void abort() override;
 
 private:
-    enum class next : std::uint8_t { keep_alive, close };
-
     // Why an exchange could not complete; each has one answer (see answer_for_fault).
     enum class fault : std::uint8_t {
         none,
@@ -83,14 +82,18 @@ private:
         bool body_read = true;  // every body byte has been read from the client
     };
 
-    boost::asio::awaitable<next> serve_one(bool first);
+    // Serves requests until the connection is to close.
+    boost::asio::awaitable<void> serve();
     boost::asio::awaitable<fault> connect(const endpoint& ep, std::size_t endpoint_index);
     boost::asio::awaitable<fault> send_request(request_state& rs, std::size_t initial);
     boost::asio::awaitable<fault> pump_request_body(request_state& rs);
     boost::asio::awaitable<fault> read_response_head(const request_state& rs,
                                                      http1::response_head& res);
     boost::asio::awaitable<bool> stream_response(const http1::response_head& res);
-    boost::asio::awaitable<bool> write_downstream(std::span<const char> a, std::span<const char> b);
+    using write_awaitable =
+        boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
+    // Writes a then b to the client; the awaitable yields (error, bytes).
+    write_awaitable write_downstream(std::span<const char> a, std::span<const char> b);
     boost::asio::awaitable<void> answer(int status, std::string_view reason, bool close);
     boost::asio::awaitable<void> lingering_close();
 

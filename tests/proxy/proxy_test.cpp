@@ -139,7 +139,7 @@ TEST_F(proxy_test, keep_alive_reuses_connections_on_both_sides) {
     running_proxy proxy(cfg());
     raw_client client(proxy.port());
     for (int i = 0; i < 5; ++i) {
-        client.send(get_request("/" + std::to_string(i)));
+        client.send(get_request(std::string("/").append(std::to_string(i))));  // not "/" + ...: GCC bug 105651
         const response res = client.read_response();
         ASSERT_EQ(res.status, 200);
         EXPECT_FALSE(res.has("Connection"));
