@@ -74,13 +74,18 @@ server::server(const config::config& cfg, analysis::split_state& split) {
     net::io_context setup;
     tcp::endpoint at = resolve_one(setup, cfg.listen);
     try {
+        {
+            // SO_REUSEPORT would let a second switchyard on the same port start silently and
+            // take half the connections. A probe bound without it fails as a plain listener
+            // would ("address already in use"), and gives port 0 its port for the workers.
+            tcp::acceptor probe(setup, at.protocol());
+            probe.set_option(tcp::acceptor::reuse_address(true));
+            probe.bind(at);
+            at = probe.local_endpoint();
+            port_ = at.port();
+        }
         for (unsigned i = 0; i < count; ++i) {
-            auto acceptor = open_listener(setup, at);
-            if (i == 0) {
-                at = acceptor.local_endpoint();  // port 0: the others join the port it got
-                port_ = at.port();
-            }
-            workers_.push_back(std::make_unique<worker>(shared_, i, std::move(acceptor)));
+            workers_.push_back(std::make_unique<worker>(shared_, i, open_listener(setup, at)));
         }
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen on " + cfg.listen.to_string() + ": " +
