@@ -170,10 +170,18 @@ void write_downstream_response(const http1::response_head& res, const response_c
                 res.body == http1::body_kind::until_close) {
                 continue;
             }
+            if (res.body == http1::body_kind::length) {
+                continue;  // re-emitted below as one value: "5, 5" is not forwarded (RFC 9110 §8.6)
+            }
         } else if (iequals(name, "x-request-id")) {
             has_request_id = true;
         }
         append_field(out, name, f.value);
+    }
+    if (res.body == http1::body_kind::length) {
+        out.append("Content-Length: ");
+        append_number(out, res.content_length);
+        out.append(crlf);
     }
     out.append(res.version_minor == 0 ? "Via: 1.0 switchyard\r\n" : "Via: 1.1 switchyard\r\n");
     if (!has_request_id && !ctx.request_id.empty()) {
@@ -188,7 +196,7 @@ void write_downstream_response(const http1::response_head& res, const response_c
 }
 
 void write_error_response(int status, std::string_view reason, std::string_view request_id,
-                          bool close, std::string& out) {
+                          bool close, bool client_http10, std::string& out) {
     out.append("HTTP/1.1 ");
     append_number(out, static_cast<std::uint64_t>(status));
     out.append(" ").append(reason_phrase(status)).append(crlf);
@@ -200,6 +208,8 @@ void write_error_response(int status, std::string_view reason, std::string_view 
     }
     if (close) {
         out.append("Connection: close\r\n");
+    } else if (client_http10) {
+        out.append("Connection: keep-alive\r\n");
     }
     out.append(crlf).append(reason).append("\n");
 }

@@ -43,9 +43,10 @@ void write_downstream_response(const http1::response_head& res, const response_c
                                std::string& out);
 
 // Appends an answer made by the proxy itself: status line, text/plain body `reason` plus a
-// newline, Content-Length, X-Request-Id when given, and Connection: close when `close`.
+// newline, Content-Length, X-Request-Id when given, and Connection: close when `close` (or
+// keep-alive to an HTTP/1.0 client that keeps the connection).
 void write_error_response(int status, std::string_view reason, std::string_view request_id,
-                          bool close, std::string& out);
+                          bool close, bool client_http10, std::string& out);
 
 // The reason phrase of the statuses the proxy produces ("Bad Gateway"); "" for others.
 std::string_view reason_phrase(int status) noexcept;

@@ -106,8 +106,10 @@ void session::arm(milliseconds timeout) noexcept {
 }
 
 void session::expire() {
+    // The deadline stays in the past until the session arms or disarms: a cancel that finds
+    // the operation already completed (its handler queued) is repeated on the next tick, so no
+    // later I/O of the same step runs without a deadline.
     timed_out_ = true;
-    deadline_ = clock::time_point::max();
     error_code ignored;
     downstream_.cancel(ignored);
     if (upstream_) {
@@ -248,10 +250,10 @@ net::awaitable<void> session::serve() {
         const auto slot = worker_.pick_slot();
         const endpoint* ep = worker_.pick_endpoint(slot);
         if (ep == nullptr) {
+            const bool close = !rs.body_read || !keep_alive;
+            in_.consume(req.head_bytes);
             const auto& name = shared_.slot_names[slot];
-            co_await answer(503, "no healthy endpoint in slot " + name,
-                            !rs.body_read || !keep_alive);
-            if (!rs.body_read || !keep_alive) {
+            if (!co_await answer(503, "no healthy endpoint in slot " + name, close) || close) {
                 co_return;
             }
             continue;
@@ -357,8 +359,7 @@ net::awaitable<void> session::serve() {
                     break;
             }
             const bool close = !rs.body_read || !keep_alive || status < 500 || worker_.draining();
-            co_await answer(status, reason, close);
-            if (close) {
+            if (!co_await answer(status, reason, close) || close) {
                 co_return;
             }
             continue;
@@ -442,11 +443,13 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             }
             in_.commit(n);
         }
+        // `body_read` turns true only once the last bytes are written: if the write fails they
+        // are still in `in_`, and the connection must close rather than parse them as a request.
         std::size_t chunk = 0;
+        bool last = false;
         if (rs.body == http1::body_kind::length) {
             chunk = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
-            rs.remaining -= chunk;
-            rs.body_read = rs.remaining == 0;
+            last = chunk == rs.remaining;
         } else {
             const auto r = chunked_.feed(in_.span(), false);
             if (r.error != http1::parse_error::none) {
@@ -456,7 +459,7 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
                 co_return fault::body_too_large;
             }
             chunk = r.consumed;
-            rs.body_read = r.done;
+            last = r.done;
         }
         arm(shared_.timeouts.upstream_response);
         const auto [ec, n] =
@@ -466,6 +469,10 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             co_return timed_out_ ? fault::upstream_timeout : fault::upstream_write;
         }
         in_.consume(chunk);
+        if (rs.body == http1::body_kind::length) {
+            rs.remaining -= chunk;
+        }
+        rs.body_read = last;
     }
     co_return fault::none;
 }
@@ -613,10 +620,11 @@ session::write_awaitable session::write_downstream(std::span<const char> a,
                             use_tuple);
 }
 
-net::awaitable<void> session::answer(int status, std::string_view reason, bool close) {
+net::awaitable<bool> session::answer(int status, std::string_view reason, bool close) {
     out_.clear();
-    write_error_response(status, reason, request_id_, close, out_);
-    co_await write_downstream(out_, {});
+    write_error_response(status, reason, request_id_, close, client_http10_, out_);
+    const auto [ec, n] = co_await write_downstream(out_, {});
+    co_return !ec;
 }
 
 net::awaitable<void> session::lingering_close() {

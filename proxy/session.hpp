@@ -94,7 +94,8 @@ private:
         boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
     // Writes a then b to the client; the awaitable yields (error, bytes).
     write_awaitable write_downstream(std::span<const char> a, std::span<const char> b);
-    boost::asio::awaitable<void> answer(int status, std::string_view reason, bool close);
+    // Sends an answer of the proxy's own; false when it could not be written.
+    boost::asio::awaitable<bool> answer(int status, std::string_view reason, bool close);
     boost::asio::awaitable<void> lingering_close();
 
     // Arms the deadline of the next I/O.

@@ -114,7 +114,8 @@ void worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) 
             return;  // closed by drain or stop
         }
         if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
-            ec == net::error::no_memory) {
+            ec == net::error::no_memory ||
+            ec == boost::system::errc::too_many_files_open_in_system) {
             spdlog::error("worker {}: accept failed: {}; retrying in {} ms", index_, ec.message(),
                           accept_backoff_time.count());
             accept_backoff_.expires_after(accept_backoff_time);
@@ -128,6 +129,9 @@ void worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) 
         spdlog::debug("worker {}: accept failed: {}", index_, ec.message());  // e.g. aborted
         do_accept();
         return;
+    }
+    if (draining_) {
+        return;  // accepted just before the listener closed: the socket closes here
     }
     const auto open = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
     if (open > shared_.limits.max_connections) {

@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -139,7 +144,8 @@ TEST_F(proxy_test, keep_alive_reuses_connections_on_both_sides) {
     running_proxy proxy(cfg());
     raw_client client(proxy.port());
     for (int i = 0; i < 5; ++i) {
-        client.send(get_request(std::string("/").append(std::to_string(i))));  // not "/" + ...: GCC bug 105651
+        client.send(get_request(
+            std::string("/").append(std::to_string(i))));  // not "/" + ...: GCC bug 105651
         const response res = client.read_response();
         ASSERT_EQ(res.status, 200);
         EXPECT_FALSE(res.has("Connection"));
@@ -506,6 +512,27 @@ TEST_F(proxy_test, answers_502_when_the_upstream_refuses_then_503_while_it_is_do
     EXPECT_EQ(green.request_count(), 0U);
 }
 
+TEST_F(proxy_test, answers_503_once_per_request) {
+    std::uint16_t closed_port = 0;
+    {
+        upstream_server gone("gone");
+        closed_port = gone.port();
+    }
+    running_proxy proxy(two_slot_config(closed_port, green.port()));
+    raw_client client(proxy.port());
+    client.send(get_request());
+    ASSERT_EQ(client.read_response().status, 502);  // marks the endpoint down
+    client.send(get_request() + get_request("/", {{"Connection", "close"}}));
+    // Two requests, two answers, then the close the second asked for.
+    const std::string all = client.read_until_close();
+    std::size_t answers = 0;
+    for (auto at = all.find("HTTP/1.1 503"); at != std::string::npos;
+         at = all.find("HTTP/1.1 503", at + 1)) {
+        ++answers;
+    }
+    EXPECT_EQ(answers, 2U) << all;
+}
+
 TEST_F(proxy_test, answers_504_when_the_upstream_is_too_slow) {
     blue.set_handler([](const upstream_server::request&) {
         upstream_response r;
@@ -533,6 +560,27 @@ TEST_F(proxy_test, answers_502_for_an_invalid_upstream_response) {
     });
     running_proxy proxy(cfg());
     EXPECT_EQ(get(proxy.port()).status, 502);
+}
+
+TEST_F(proxy_test, closes_connections_over_max_connections) {
+    auto c = cfg();
+    c.limits.max_connections = 1;
+    running_proxy proxy(c);
+    raw_client first(proxy.port());
+    first.send(get_request());
+    ASSERT_EQ(first.read_response().status, 200);  // the first is being served
+    raw_client second(proxy.port());
+    EXPECT_TRUE(second.wait_closed());
+    first.send(get_request());  // and the first is unaffected
+    EXPECT_EQ(first.read_response().status, 200);
+}
+
+TEST_F(proxy_test, refuses_to_share_its_port_with_another_listener) {
+    running_proxy proxy(cfg());
+    auto c = cfg();
+    c.listen.port = proxy.port();
+    analysis::split_state split({0, 0});
+    EXPECT_THROW(proxy::server(c, split), std::runtime_error);
 }
 
 // --- the one retry ---
@@ -592,6 +640,46 @@ TEST_F(proxy_test, a_pooled_connection_closed_by_the_upstream_is_not_used) {
     client.send(get_request());
     EXPECT_EQ(client.read_response().status, 200);
     EXPECT_EQ(blue.connections_accepted(), 2U);
+}
+
+// A request whose body could not all be written upstream must not leave its tail behind to
+// be read as a request of its own (request smuggling).
+TEST_F(proxy_test, closes_when_a_request_body_could_not_be_forwarded) {
+    // A bare upstream that reads the first request's head and resets the connection.
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof at;
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&at), len), 0);
+    ASSERT_EQ(::listen(listener, 8), 0);
+    ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&at), &len), 0);
+    std::promise<void> reset;
+    std::thread bare([&] {
+        const int conn = ::accept(listener, nullptr, nullptr);
+        std::string head;
+        char byte = 0;
+        while (head.find("\r\n\r\n") == std::string::npos && ::read(conn, &byte, 1) == 1) {
+            head += byte;
+        }
+        const linger abortive{1, 0};  // close with RST
+        ::setsockopt(conn, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+        ::close(conn);
+        reset.set_value();
+    });
+    running_proxy proxy(two_slot_config(ntohs(at.sin_port), green.port()));
+    raw_client client(proxy.port());
+    const std::string tail = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+    client.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                std::to_string(5 + tail.size()) + "\r\n\r\nhello");
+    reset.get_future().wait();
+    client.send(tail);  // the rest of the body, shaped like a request
+    EXPECT_EQ(client.read_response().status, 502);
+    EXPECT_TRUE(client.wait_closed());
+    bare.join();
+    ::close(listener);
+    EXPECT_EQ(green.request_count(), 0U);
 }
 
 // --- routing ---

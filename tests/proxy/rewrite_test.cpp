@@ -559,7 +559,7 @@ TEST(rewrite_downstream_response, keeps_end_to_end_fields_in_order) {
 
 TEST(rewrite_error_response, writes_exact_bytes) {
     std::string out;
-    write_error_response(502, "upstream refused the connection", "req-1", true, out);
+    write_error_response(502, "upstream refused the connection", "req-1", true, false, out);
     EXPECT_EQ(out,
               "HTTP/1.1 502 Bad Gateway\r\n"
               "Content-Type: text/plain; charset=utf-8\r\n"
@@ -574,7 +574,7 @@ TEST(rewrite_error_response, content_length_matches_body) {
     for (const int status : {400, 408, 413, 431, 502, 503, 504}) {
         const std::string reason(static_cast<std::size_t>(status) / 10U, 'r');
         std::string out;
-        write_error_response(status, reason, "", false, out);
+        write_error_response(status, reason, "", false, false, out);
 
         const parsed_response res(out);
         ASSERT_TRUE(res.complete()) << out;
@@ -593,10 +593,19 @@ TEST(rewrite_error_response, content_length_matches_body) {
 
 TEST(rewrite_error_response, appends_to_what_the_buffer_holds) {
     std::string out = "HTTP/1.1 100 Continue\r\n\r\n";
-    write_error_response(413, "body too large", "", true, out);
+    write_error_response(413, "body too large", "", true, false, out);
     EXPECT_TRUE(out.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 413 Content Too Large\r\n"))
         << out;
     EXPECT_TRUE(out.ends_with("\r\n\r\nbody too large\n")) << out;
+}
+
+TEST(rewrite_error_response, keeps_an_http10_client_alive_when_not_closing) {
+    std::string out;
+    write_error_response(503, "no healthy endpoint", "", false, true, out);
+    EXPECT_NE(out.find("\r\nConnection: keep-alive\r\n"), std::string::npos) << out;
+    out.clear();
+    write_error_response(503, "no healthy endpoint", "", false, false, out);
+    EXPECT_EQ(out.find("Connection:"), std::string::npos) << out;
 }
 
 TEST(rewrite_reason_phrase, names_the_statuses_the_proxy_produces) {
