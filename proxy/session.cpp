@@ -110,11 +110,7 @@ void session::expire() {
     // the operation already completed (its handler queued) is repeated on the next tick, so no
     // later I/O of the same step runs without a deadline.
     timed_out_ = true;
-    error_code ignored;
-    downstream_.cancel(ignored);
-    if (upstream_) {
-        upstream_->socket.cancel(ignored);
-    }
+    cancel_io();
 }
 
 void session::drain() {
@@ -128,6 +124,10 @@ void session::drain() {
 
 void session::abort() {
     aborted_ = true;
+    cancel_io();
+}
+
+void session::cancel_io() noexcept {
     error_code ignored;
     downstream_.cancel(ignored);
     if (upstream_) {

@@ -101,7 +101,8 @@ private:
     // Arms the deadline of the next I/O.
     void arm(std::chrono::milliseconds timeout) noexcept;
     void disarm() noexcept { deadline_ = clock::time_point::max(); }
-    bool cut_short() const noexcept { return timed_out_ || aborted_; }
+    // Cancels the I/O in progress on both connections.
+    void cancel_io() noexcept;
 
     worker& worker_;
     const shared_state& shared_;

@@ -71,35 +71,35 @@ void worker::run() {
 
 void worker::begin_drain() {
     net::post(io_, [this] {
-        draining_ = true;
-        boost::system::error_code ignored;
-        acceptor_.close(ignored);
-        accept_backoff_.cancel();
-        for (auto& pool : pools_) {
-            pool.clear();
-        }
-        // drain() may end a session, which unlinks it: step before calling.
-        for (auto it = sessions_.begin(); it != sessions_.end();) {
-            auto& s = *it++;
-            s.drain();
-        }
+        close_intake();
+        for_each_session([](session_base& s) { s.drain(); });
     });
 }
 
 void worker::stop() {
     net::post(io_, [this] {
-        draining_ = true;
-        boost::system::error_code ignored;
-        acceptor_.close(ignored);
-        for (auto& pool : pools_) {
-            pool.clear();
-        }
-        for (auto it = sessions_.begin(); it != sessions_.end();) {
-            auto& s = *it++;
-            s.abort();
-        }
+        close_intake();
+        for_each_session([](session_base& s) { s.abort(); });
         io_.stop();
     });
+}
+
+void worker::close_intake() {
+    draining_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    accept_backoff_.cancel();
+    for (auto& pool : pools_) {
+        pool.clear();
+    }
+}
+
+template <class F>
+void worker::for_each_session(F f) {
+    // f may end a session, which unlinks it: step past it before the call.
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+        f(*it++);
+    }
 }
 
 void worker::do_accept() {
@@ -151,12 +151,11 @@ void worker::do_tick() {
             return;
         }
         const auto now = session_base::clock::now();
-        for (auto it = sessions_.begin(); it != sessions_.end();) {
-            auto& s = *it++;
+        for_each_session([now](session_base& s) {
             if (s.deadline() <= now) {
                 s.expire();
             }
-        }
+        });
         for (auto& pool : pools_) {
             pool.expire(now);
         }

@@ -98,6 +98,10 @@ private:
     void do_accept();
     void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
     void do_tick();
+    // Stops taking new work: closes the listener and the idle upstream connections.
+    void close_intake();
+    template <class F>
+    void for_each_session(F f);
 
     // Declared first, destroyed last: every socket below belongs to it.
     boost::asio::io_context io_;

@@ -32,6 +32,12 @@ struct proxy_test : ::testing::Test {
     config::config cfg() const { return two_slot_config(blue.port(), green.port()); }
 };
 
+// A loopback port that refuses connections: it was bound, then closed.
+std::uint16_t refused_port() {
+    const upstream_server gone("gone");
+    return gone.port();
+}
+
 std::string get_request(std::string_view target = "/", std::vector<field> fields = {}) {
     return format_request("GET", target, fields);
 }
@@ -492,11 +498,7 @@ TEST_F(proxy_test, closes_an_idle_connection_quietly) {
 }
 
 TEST_F(proxy_test, answers_502_when_the_upstream_refuses_then_503_while_it_is_down) {
-    std::uint16_t closed_port = 0;
-    {
-        upstream_server gone("gone");
-        closed_port = gone.port();
-    }
+    const std::uint16_t closed_port = refused_port();
     running_proxy proxy(two_slot_config(closed_port, green.port()));
     raw_client client(proxy.port());
     client.send(get_request());
@@ -513,11 +515,7 @@ TEST_F(proxy_test, answers_502_when_the_upstream_refuses_then_503_while_it_is_do
 }
 
 TEST_F(proxy_test, answers_503_once_per_request) {
-    std::uint16_t closed_port = 0;
-    {
-        upstream_server gone("gone");
-        closed_port = gone.port();
-    }
+    const std::uint16_t closed_port = refused_port();
     running_proxy proxy(two_slot_config(closed_port, green.port()));
     raw_client client(proxy.port());
     client.send(get_request());
