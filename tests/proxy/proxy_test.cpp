@@ -447,6 +447,19 @@ TEST_F(proxy_test, refuses_malformed_request_lines_and_fields) {
     }
 }
 
+TEST_F(proxy_test, refuses_an_unknown_transfer_coding_with_501) {
+    running_proxy proxy(cfg());
+    expect_refused(proxy.port(), blue,
+                   "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                   "0\r\n\r\n",
+                   501);
+}
+
+TEST_F(proxy_test, refuses_connect_with_405) {
+    running_proxy proxy(cfg());
+    expect_refused(proxy.port(), blue, "CONNECT db.internal:5432 HTTP/1.1\r\nHost: x\r\n\r\n", 405);
+}
+
 TEST_F(proxy_test, refuses_a_head_over_max_header_bytes_with_431) {
     auto c = cfg();
     c.limits.max_header_bytes = 1024;
