@@ -1,0 +1,220 @@
+#include "analysis/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace switchyard::analysis {
+
+static_assert(latency_buckets::index(latency_buckets::max_micros) == latency_buckets::count - 1);
+static_assert(latency_buckets::upper(latency_buckets::count - 1) ==
+              latency_buckets::max_micros + 1);
+
+namespace {
+
+constexpr std::size_t status_min = 100;
+constexpr std::size_t status_5xx = 500 - status_min;  // by_status index of 500
+
+bool is_5xx(std::uint16_t status) noexcept {
+    return status >= 500 && status <= 599;
+}
+
+}  // namespace
+
+// What one call costs: a compare or two on the status, one bit_width and a shift for the bucket,
+// and 6 (8 with a failure) load+add+store pairs on lines only this worker writes: no lock prefix,
+// no cache-line transfer, about 50 instructions (GCC 12 -O2). A loop of 1e8 calls takes 8 ns per
+// call on the shared 2-core dev machine; that loop is bound by store-to-load forwarding on the
+// same few counters, which the proxy's spacing of calls hides. The budget is 20 ns.
+void metrics_shard::request_finished(slot_index slot, const request_record& r) noexcept {
+    slot_counters& c = slots_[slot];
+    if (r.status >= status_min && r.status < status_min + c.by_status.size()) {
+        c.by_status[r.status - status_min].add();
+    } else {
+        // Status 0 means nothing was sent. Anything else outside 100..599 is not a status
+        // (RFC 9110 §15 defines 1xx..5xx), so no valid answer reached the client either: counting
+        // it here keeps requests() exact without clamping a bogus code into a real class.
+        c.no_status.add();
+    }
+    if (r.failure != upstream_failure::none) {
+        c.failures[static_cast<std::size_t>(r.failure) - 1].add();
+        if (!is_5xx(r.status)) {
+            c.failed_without_5xx.add();
+        }
+    }
+    c.finished.add();
+    // A negative duration can only come from a clock bug; count it as 0 rather than as 2^64.
+    const auto micros = static_cast<std::uint64_t>(std::max<std::int64_t>(r.latency.count(), 0));
+    c.latency[latency_buckets::index(micros)].add();
+    c.latency_sum_micros.add(micros);
+    c.bytes_in.add(r.bytes_in);
+    c.bytes_out.add(r.bytes_out);
+}
+
+std::uint64_t slot_totals::requests() const noexcept {
+    std::uint64_t n = no_status;
+    for (const std::uint64_t v : by_status) {
+        n += v;
+    }
+    return n;
+}
+
+std::uint64_t slot_totals::errors() const noexcept {
+    std::uint64_t n = failed_without_5xx;
+    for (std::size_t i = status_5xx; i < status_5xx + 100; ++i) {
+        n += by_status[i];
+    }
+    return n;
+}
+
+std::array<slot_totals, 2> merge(std::span<const metrics_shard* const> shards) {
+    std::array<slot_totals, 2> out;
+    for (slot_index s = 0; s < 2; ++s) {
+        slot_totals& t = out[s];
+        t.latency.assign(latency_buckets::count, 0);
+        for (const metrics_shard* shard : shards) {
+            const slot_counters& c = shard->slot(s);
+            // Load finished before started: the writer bumps started first, so this order sees
+            // started >= finished on a machine that keeps loads in order (x86). Relaxed loads of
+            // two counters promise no order though, hence the clamp at 0.
+            const std::uint64_t finished = c.finished.load();
+            const std::uint64_t started = c.started.load();
+            t.in_flight += started > finished ? started - finished : 0;
+            for (std::size_t i = 0; i < c.by_status.size(); ++i) {
+                t.by_status[i] += c.by_status[i].load();
+            }
+            t.no_status += c.no_status.load();
+            for (std::size_t i = 0; i < c.failures.size(); ++i) {
+                t.failures[i] += c.failures[i].load();
+            }
+            t.failed_without_5xx += c.failed_without_5xx.load();
+            t.bytes_in += c.bytes_in.load();
+            t.bytes_out += c.bytes_out.load();
+            for (std::size_t i = 0; i < c.latency.size(); ++i) {
+                t.latency[i] += c.latency[i].load();
+            }
+            t.latency_sum_micros += c.latency_sum_micros.load();
+        }
+    }
+    return out;
+}
+
+std::chrono::microseconds quantile(std::span<const std::uint64_t> histogram, double q) noexcept {
+    std::uint64_t total = 0;
+    for (const std::uint64_t v : histogram) {
+        total += v;
+    }
+    if (total == 0) {
+        return std::chrono::microseconds{0};
+    }
+    // The rank of the wanted value, 1-based: ceil(q * total), at least the first, at most the last.
+    const double wanted = std::ceil(std::clamp(q, 0.0, 1.0) * static_cast<double>(total));
+    const std::uint64_t rank =
+        std::clamp<std::uint64_t>(static_cast<std::uint64_t>(wanted), 1, total);
+    const std::size_t buckets = std::min(histogram.size(), latency_buckets::count);
+    std::uint64_t seen = 0;
+    std::size_t i = 0;
+    for (; i < buckets; ++i) {
+        seen += histogram[i];
+        if (seen >= rank) {
+            break;
+        }
+    }
+    i = std::min(i, buckets - 1);  // only if the histogram is longer than count (misuse)
+    const std::uint64_t lo = latency_buckets::lower(i);
+    const std::uint64_t mid = lo + (latency_buckets::upper(i) - lo) / 2;  // lo for 1-wide buckets
+    return std::chrono::microseconds{static_cast<std::chrono::microseconds::rep>(mid)};
+}
+
+namespace {
+
+// What a counter added since the last push. Totals only grow while the set of shards stays the
+// same; should one ever shrink (a worker's shard dropped), count nothing rather than wrap. A
+// second's count is kept in 32 bits: 4 billion requests per second per slot is out of reach.
+std::uint32_t delta(std::uint64_t now, std::uint64_t before) noexcept {
+    const std::uint64_t d = now > before ? now - before : 0;
+    return static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(d, std::numeric_limits<std::uint32_t>::max()));
+}
+
+std::uint64_t bucket_or_zero(const std::vector<std::uint64_t>& latency, std::size_t i) noexcept {
+    return i < latency.size() ? latency[i] : 0;
+}
+
+}  // namespace
+
+// The ring is dense and allocated up front: count * 4 bytes per slot-second (2.9 KiB), 3.4 MiB
+// for 600 s and 2 slots. A sparse ring would be smaller for a quiet proxy but larger in the worst
+// case (every bucket touched), and this way push() never allocates.
+metrics_window::metrics_window(std::size_t seconds)
+    : capacity_(std::max<std::size_t>(seconds, 1)), ring_(capacity_) {
+    for (auto& slots : ring_) {
+        for (second& s : slots) {
+            s.latency.assign(latency_buckets::count, 0);
+        }
+    }
+}
+
+void metrics_window::push(const std::array<slot_totals, 2>& totals) {
+    if (last_) {
+        auto& slots = ring_[next_];
+        for (std::size_t s = 0; s < slots.size(); ++s) {
+            const slot_totals& now = totals[s];
+            const slot_totals& before = (*last_)[s];
+            second& out = slots[s];
+            out.requests = delta(now.requests(), before.requests());
+            out.errors = delta(now.errors(), before.errors());
+            for (std::size_t i = 0; i < latency_buckets::count; ++i) {
+                out.latency[i] =
+                    delta(bucket_or_zero(now.latency, i), bucket_or_zero(before.latency, i));
+            }
+        }
+        next_ = (next_ + 1) % capacity_;
+        held_ = std::min(held_ + 1, capacity_);
+    }
+    // The first push only sets the baseline. Later ones copy into the vectors already there
+    // (same size), so they do not allocate.
+    last_ = totals;
+}
+
+window_stats metrics_window::over(slot_index slot, std::size_t seconds) const {
+    const std::size_t n = std::min(seconds, held_);
+    std::array<std::uint64_t, latency_buckets::count> latency{};
+    window_stats out;
+    for (std::size_t k = 1; k <= n; ++k) {
+        const second& s = ring_[(next_ + capacity_ - k) % capacity_][slot];
+        out.requests += s.requests;
+        out.errors += s.errors;
+        for (std::size_t i = 0; i < latency.size(); ++i) {
+            latency[i] += s.latency[i];
+        }
+    }
+    if (out.requests > 0) {
+        out.error_rate = static_cast<double>(out.errors) / static_cast<double>(out.requests);
+    }
+    out.p50 = quantile(latency, 0.50);
+    out.p95 = quantile(latency, 0.95);
+    out.p99 = quantile(latency, 0.99);
+    return out;
+}
+
+std::size_t metrics_window::seconds_held() const noexcept {
+    return held_;
+}
+
+std::size_t metrics_window::memory_bytes() const noexcept {
+    std::size_t bytes = sizeof(*this) + ring_.capacity() * sizeof(ring_[0]);
+    for (const auto& slots : ring_) {
+        for (const second& s : slots) {
+            bytes += s.latency.capacity() * sizeof(std::uint32_t);
+        }
+    }
+    if (last_) {
+        for (const slot_totals& t : *last_) {
+            bytes += t.latency.capacity() * sizeof(std::uint64_t);
+        }
+    }
+    return bytes;
+}
+
+}  // namespace switchyard::analysis

@@ -1,0 +1,184 @@
+#pragma once
+// Per-slot request metrics, recorded per worker and merged by readers.
+//
+// Each worker owns one metrics_shard and is its only writer. A counter is a relaxed atomic that
+// the writer bumps with a load and a store (no read-modify-write, no lock prefix): on the request
+// path that is a plain add to memory no other thread writes. Readers (the /metrics scrape, the
+// analysis tick) load the same counters from any thread and merge the shards, never pausing the
+// workers. (Envoy's thread-local stats, Seastar's per-shard counters.)
+
+#include <array>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "analysis/traffic_split.hpp"
+
+namespace switchyard::analysis {
+
+// A count written by one thread and read by any.
+class counter {
+public:
+    void add(std::uint64_t n = 1) noexcept {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
+    void sub(std::uint64_t n = 1) noexcept {
+        value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+    }
+    std::uint64_t load() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> value_{0};
+};
+
+// Log-linear latency buckets (HDR style): values below 2^(sub_bucket_bits + 1) = 64 µs each
+// have their own bucket; above, every power of two is cut into 2^sub_bucket_bits equal buckets,
+// so a bucket's width is at most 1/32 of its lower bound and a quantile read at the bucket's
+// midpoint is within 1/64 (1.6%) of the true value, from 1 µs up to `max_micros`. Larger values
+// land in the last bucket.
+struct latency_buckets {
+    static constexpr unsigned sub_bucket_bits = 5;
+    static constexpr std::uint64_t sub_buckets = 1U << sub_bucket_bits;  // 32
+    static constexpr unsigned max_power = 27;                            // 2^27 µs ≈ 134 s
+    static constexpr std::uint64_t max_micros = (std::uint64_t{1} << max_power) - 1;
+    static constexpr std::size_t count = sub_buckets * (max_power - sub_bucket_bits + 1);
+
+    // The bucket holding `micros` (clamped to max_micros). Below 64 the value is its own index;
+    // above, `shift` drops all but the top 6 bits, whose low 5 bits pick the sub-bucket of the
+    // power of two, and each power of two starts 32 indexes after the previous one.
+    static constexpr std::size_t index(std::uint64_t micros) noexcept {
+        constexpr unsigned exact_bits = sub_bucket_bits + 1;  // values below 64 are exact
+        const std::uint64_t v = micros < max_micros ? micros : max_micros;
+        const auto width = static_cast<unsigned>(std::bit_width(v));
+        const unsigned shift = (width > exact_bits ? width : exact_bits) - exact_bits;
+        return static_cast<std::size_t>((std::uint64_t{shift} << sub_bucket_bits) + (v >> shift));
+    }
+    // The smallest and one past the largest value of bucket `i` (i < count).
+    static constexpr std::uint64_t lower(std::size_t i) noexcept {
+        if (i < sub_buckets) {
+            return i;
+        }
+        return (sub_buckets + (i & (sub_buckets - 1))) << shift_of(i);
+    }
+    static constexpr std::uint64_t upper(std::size_t i) noexcept {
+        return lower(i) + (std::uint64_t{1} << shift_of(i));
+    }
+
+private:
+    // log2 of the width of bucket `i`: 0 for the first 64 buckets, then one more per 32.
+    static constexpr unsigned shift_of(std::size_t i) noexcept {
+        const std::size_t power = i >> sub_bucket_bits;
+        return power > 1 ? static_cast<unsigned>(power - 1) : 0U;
+    }
+};
+
+// Why an exchange with an upstream failed; PRODUCT.md's `kind` label.
+enum class upstream_failure : std::uint8_t { none, connect, timeout, reset, protocol };
+inline constexpr std::size_t upstream_failure_kinds = 4;  // without `none`
+
+// One finished request, as the proxy records it.
+struct request_record {
+    std::uint16_t status = 0;  // sent to the client; 0 when none was sent (client went away)
+    upstream_failure failure = upstream_failure::none;
+    std::chrono::microseconds latency{0};  // first byte read to last byte written
+    std::uint64_t bytes_in = 0;            // from the client: head and body
+    std::uint64_t bytes_out = 0;           // to the client: head and body
+};
+
+// The counters of one slot in one worker.
+struct slot_counters {
+    std::array<counter, 500> by_status;  // index: status - 100, statuses 100..599
+    counter no_status;  // requests that ended with no answer sent, or a status outside 100..599
+    std::array<counter, upstream_failure_kinds> failures;  // index: kind - 1
+    // Requests with a failure whose status was not 5xx (none sent, or the failure came after a
+    // 2xx head), so that errors() counts every failed request once without a per-status split.
+    counter failed_without_5xx;
+    counter bytes_in;
+    counter bytes_out;
+    counter started;  // in flight = started - finished
+    counter finished;
+    std::array<counter, latency_buckets::count> latency;
+    counter latency_sum_micros;
+};
+
+// What one worker records. Written by that worker only; read by any thread. Cache-line aligned
+// so that two workers' shards placed side by side never share a line.
+class alignas(64) metrics_shard {
+public:
+    void request_started(slot_index slot) noexcept { slots_[slot].started.add(); }
+    void request_finished(slot_index slot, const request_record& r) noexcept;
+    const slot_counters& slot(slot_index s) const noexcept { return slots_[s]; }
+
+private:
+    std::array<slot_counters, 2> slots_;
+};
+
+// A slot's totals summed over all shards at one moment.
+struct slot_totals {
+    std::array<std::uint64_t, 500> by_status{};
+    std::uint64_t no_status = 0;
+    std::array<std::uint64_t, upstream_failure_kinds> failures{};
+    std::uint64_t failed_without_5xx = 0;  // see slot_counters
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t in_flight = 0;
+    std::vector<std::uint64_t> latency;  // latency_buckets::count entries
+    std::uint64_t latency_sum_micros = 0;
+
+    std::uint64_t requests() const noexcept;  // finished requests: by_status + no_status
+    // 5xx answers plus requests that ended in an upstream failure without a 5xx (PRODUCT.md:
+    // "5xx and upstream failures / all"): sum of by_status[400..499] + failed_without_5xx.
+    std::uint64_t errors() const noexcept;
+};
+
+// Sums the shards; safe while the workers keep recording.
+std::array<slot_totals, 2> merge(std::span<const metrics_shard* const> shards);
+
+// The numbers a judgement needs for one slot over a window.
+struct window_stats {
+    std::uint64_t requests = 0;
+    std::uint64_t errors = 0;
+    double error_rate = 0;  // errors / requests; 0 when there were none
+    std::chrono::microseconds p50{0};
+    std::chrono::microseconds p95{0};
+    std::chrono::microseconds p99{0};
+};
+
+// Quantile q (0..1) of a latency histogram: the midpoint of the bucket holding the
+// ceil(q * total)-th value (the first value for q = 0), which is the value itself below 64 µs;
+// 0 for an empty histogram.
+std::chrono::microseconds quantile(std::span<const std::uint64_t> histogram, double q) noexcept;
+
+// Per-second history for the analysis: a ring of what each second added, per slot, covering
+// `seconds` (at least 600). push() is called once a second with the current totals; over()
+// answers "slot green over the last 30 s" from the differences. One writer (the analysis tick);
+// not thread-safe.
+class metrics_window {
+public:
+    explicit metrics_window(std::size_t seconds = 600);
+
+    void push(const std::array<slot_totals, 2>& totals);
+    // The last `seconds` complete seconds (fewer when the history is shorter).
+    window_stats over(slot_index slot, std::size_t seconds) const;
+    std::size_t seconds_held() const noexcept;
+    // Heap and object bytes the window holds; fixed once the first push has set the baseline.
+    std::size_t memory_bytes() const noexcept;
+
+private:
+    struct second {  // what one second added to one slot
+        std::uint32_t requests = 0;
+        std::uint32_t errors = 0;
+        std::vector<std::uint32_t> latency;  // sparse in practice; kept dense for simplicity
+    };
+    std::size_t capacity_;
+    std::vector<std::array<second, 2>> ring_;
+    std::size_t next_ = 0;
+    std::size_t held_ = 0;
+    std::optional<std::array<slot_totals, 2>> last_;
+};
+
+}  // namespace switchyard::analysis

@@ -1,0 +1,620 @@
+#include "analysis/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <random>
+#include <thread>
+#include <utility>
+#include <vector>
+
+// Counts this thread's allocations while a test asks, to prove the hot path and push() allocate
+// nothing. Replacing the global operator new is the only way to see std::vector's allocations;
+// it forwards to malloc, which the sanitizer build still checks.
+namespace {
+thread_local bool counting_allocations = false;
+thread_local std::size_t allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t n) {
+    if (counting_allocations) {
+        ++allocations;
+    }
+    if (void* p = std::malloc(n == 0 ? 1 : n)) {
+        return p;
+    }
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+
+namespace switchyard::analysis {
+namespace {
+
+using std::chrono::microseconds;
+
+// Allocations made by `f` on this thread.
+template <typename F>
+std::size_t allocations_in(F&& f) {
+    allocations = 0;
+    counting_allocations = true;
+    f();
+    counting_allocations = false;
+    return allocations;
+}
+
+std::uint64_t midpoint(std::size_t i) {
+    return latency_buckets::lower(i) + (latency_buckets::upper(i) - latency_buckets::lower(i)) / 2;
+}
+
+double relative_error(double got, double want) {
+    return std::abs(got - want) / want;
+}
+
+// The exact q-quantile of `sorted` under the definition quantile() uses: the ceil(q * n)-th
+// value, the first for q = 0.
+std::uint64_t exact_quantile(const std::vector<std::uint64_t>& sorted, double q) {
+    const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+    return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+std::vector<std::uint64_t> histogram_of(const std::vector<std::uint64_t>& samples) {
+    std::vector<std::uint64_t> h(latency_buckets::count, 0);
+    for (const std::uint64_t v : samples) {
+        ++h[latency_buckets::index(v)];
+    }
+    return h;
+}
+
+std::uint64_t sum(std::span<const std::uint64_t> v) {
+    std::uint64_t n = 0;
+    for (const std::uint64_t x : v) {
+        n += x;
+    }
+    return n;
+}
+
+request_record ok(std::uint64_t micros, std::uint16_t status = 200) {
+    return {status, upstream_failure::none, microseconds{static_cast<std::int64_t>(micros)}, 100,
+            1000};
+}
+
+constexpr double quantiles[] = {0.0,  0.001, 0.01, 0.1,  0.25,  0.5,
+                                0.75, 0.9,   0.95, 0.99, 0.999, 1.0};
+
+// --- latency_buckets -------------------------------------------------------------------------
+
+static_assert(latency_buckets::index(0) == 0);
+static_assert(latency_buckets::index(31) == 31);
+static_assert(latency_buckets::index(64) == 64 && latency_buckets::index(65) == 64);
+static_assert(latency_buckets::lower(64) == 64 && latency_buckets::upper(64) == 66);
+static_assert(latency_buckets::count == 736);
+
+TEST(latency_buckets, are_contiguous_and_cover_the_range) {
+    EXPECT_EQ(latency_buckets::lower(0), 0U);
+    for (std::size_t i = 0; i < latency_buckets::count; ++i) {
+        const std::uint64_t lo = latency_buckets::lower(i);
+        const std::uint64_t hi = latency_buckets::upper(i);
+        ASSERT_LT(lo, hi) << i;
+        if (i + 1 < latency_buckets::count) {
+            ASSERT_EQ(hi, latency_buckets::lower(i + 1)) << i;
+        }
+        ASSERT_EQ(latency_buckets::index(lo), i);
+        ASSERT_EQ(latency_buckets::index(hi - 1), i);
+        // HDR's promise: a bucket is at most 1/32 of its lower bound wide.
+        if (lo >= latency_buckets::sub_buckets) {
+            ASSERT_LE((hi - lo) * latency_buckets::sub_buckets, lo) << i;
+        }
+    }
+    EXPECT_EQ(latency_buckets::upper(latency_buckets::count - 1), latency_buckets::max_micros + 1);
+}
+
+TEST(latency_buckets, small_values_are_exact) {
+    for (std::uint64_t v = 0; v < 64; ++v) {
+        const std::size_t i = latency_buckets::index(v);
+        EXPECT_EQ(latency_buckets::lower(i), v);
+        EXPECT_EQ(latency_buckets::upper(i), v + 1);
+    }
+}
+
+TEST(latency_buckets, clamp_above_the_maximum) {
+    const std::size_t last = latency_buckets::count - 1;
+    EXPECT_EQ(latency_buckets::index(latency_buckets::max_micros), last);
+    EXPECT_EQ(latency_buckets::index(latency_buckets::max_micros + 1), last);
+    EXPECT_EQ(latency_buckets::index(std::uint64_t{1} << 40), last);
+    EXPECT_EQ(latency_buckets::index(~std::uint64_t{0}), last);
+}
+
+// The precision: any value from 100 µs to 60 s is read back within 2%.
+TEST(latency_buckets, midpoint_is_within_2_percent_from_100us_to_60s) {
+    constexpr std::uint64_t from = 100;
+    constexpr std::uint64_t to = 60'000'000;
+    std::vector<double> mid(latency_buckets::count);
+    for (std::size_t i = 0; i < mid.size(); ++i) {
+        mid[i] = static_cast<double>(midpoint(i));
+    }
+    double worst = 0;
+    for (std::uint64_t v = from; v <= to; ++v) {  // every value: 60 M lookups
+        worst =
+            std::max(worst, relative_error(mid[latency_buckets::index(v)], static_cast<double>(v)));
+    }
+    EXPECT_LT(worst, 0.02);
+    EXPECT_LE(worst, 1.0 / 64 + 1e-12);
+
+    std::mt19937_64 rng(42);
+    std::uniform_real_distribution<double> log_value(std::log(static_cast<double>(from)),
+                                                     std::log(static_cast<double>(to)));
+    for (int n = 0; n < 1'000'000; ++n) {
+        const auto v = static_cast<std::uint64_t>(std::exp(log_value(rng)));
+        ASSERT_LT(relative_error(mid[latency_buckets::index(v)], static_cast<double>(v)), 0.02)
+            << v;
+    }
+}
+
+// --- quantile --------------------------------------------------------------------------------
+
+TEST(quantile, of_an_empty_histogram_is_zero) {
+    const std::vector<std::uint64_t> h(latency_buckets::count, 0);
+    EXPECT_EQ(quantile(h, 0.5), microseconds{0});
+    EXPECT_EQ(quantile({}, 0.5), microseconds{0});
+}
+
+TEST(quantile, picks_the_ceil_rank_and_is_exact_below_64us) {
+    // Ten values 1..10 µs: p0 is the first, p50 the 5th, p51 the 6th, p100 the last.
+    std::vector<std::uint64_t> samples;
+    for (std::uint64_t v = 1; v <= 10; ++v) {
+        samples.push_back(v);
+    }
+    const auto h = histogram_of(samples);
+    EXPECT_EQ(quantile(h, 0.0), microseconds{1});
+    EXPECT_EQ(quantile(h, 0.1), microseconds{1});
+    EXPECT_EQ(quantile(h, 0.11), microseconds{2});
+    EXPECT_EQ(quantile(h, 0.5), microseconds{5});
+    EXPECT_EQ(quantile(h, 0.51), microseconds{6});
+    EXPECT_EQ(quantile(h, 1.0), microseconds{10});
+}
+
+TEST(quantile, reads_the_bucket_midpoint) {
+    const auto h = histogram_of({1'000'000});  // bucket [999424, 1015808)
+    const std::size_t i = latency_buckets::index(1'000'000);
+    EXPECT_EQ(quantile(h, 0.5), microseconds{static_cast<std::int64_t>(midpoint(i))});
+}
+
+// --- metrics_shard ---------------------------------------------------------------------------
+
+struct distribution {
+    const char* name;
+    std::vector<std::uint64_t> samples;
+};
+
+std::uint64_t clamp_micros(double v) {
+    return static_cast<std::uint64_t>(std::clamp(v, 100.0, 60'000'000.0));
+}
+
+std::vector<distribution> distributions() {
+    constexpr int n = 200'000;
+    std::mt19937_64 rng(7);
+    std::vector<distribution> out;
+
+    distribution uniform{"uniform 100 us..2 s", {}};
+    std::uniform_int_distribution<std::uint64_t> flat(100, 2'000'000);
+    for (int i = 0; i < n; ++i) {
+        uniform.samples.push_back(flat(rng));
+    }
+    out.push_back(std::move(uniform));
+
+    distribution lognormal{"lognormal, median 2 ms", {}};
+    std::lognormal_distribution<double> tail(std::log(2000.0), 1.2);
+    for (int i = 0; i < n; ++i) {
+        lognormal.samples.push_back(clamp_micros(tail(rng)));
+    }
+    out.push_back(std::move(lognormal));
+
+    // 90% fast around 800 µs, 10% slow around 250 ms: p95 and p99 land in the second mode.
+    distribution bimodal{"bimodal 800 us / 250 ms", {}};
+    std::normal_distribution<double> fast(800, 150);
+    std::normal_distribution<double> slow(250'000, 40'000);
+    std::bernoulli_distribution is_slow(0.1);
+    for (int i = 0; i < n; ++i) {
+        bimodal.samples.push_back(clamp_micros(is_slow(rng) ? slow(rng) : fast(rng)));
+    }
+    out.push_back(std::move(bimodal));
+
+    distribution spread{"log-uniform 100 us..60 s", {}};
+    std::uniform_real_distribution<double> log_value(std::log(100.0), std::log(60'000'000.0));
+    for (int i = 0; i < n; ++i) {
+        spread.samples.push_back(clamp_micros(std::exp(log_value(rng))));
+    }
+    out.push_back(std::move(spread));
+    return out;
+}
+
+TEST(metrics_shard, quantiles_are_within_2_percent_of_exact) {
+    for (distribution& d : distributions()) {
+        auto shard = std::make_unique<metrics_shard>();
+        for (const std::uint64_t v : d.samples) {
+            shard->request_finished(0, ok(v));
+        }
+        const metrics_shard* shards[] = {shard.get()};
+        const slot_totals t = merge(shards)[0];
+        ASSERT_EQ(t.requests(), d.samples.size());
+
+        std::sort(d.samples.begin(), d.samples.end());
+        for (const double q : quantiles) {
+            const std::uint64_t exact = exact_quantile(d.samples, q);
+            const auto got = static_cast<double>(quantile(t.latency, q).count());
+            EXPECT_LT(relative_error(got, static_cast<double>(exact)), 0.02)
+                << d.name << " q=" << q << " exact=" << exact << " got=" << got;
+        }
+    }
+}
+
+TEST(metrics_shard, counts_status_failure_bytes_and_latency) {
+    auto shard = std::make_unique<metrics_shard>();
+    shard->request_finished(1, ok(150, 200));
+    shard->request_finished(1, ok(250, 404));
+    shard->request_finished(1, {502, upstream_failure::connect, microseconds{3000}, 10, 20});
+    shard->request_finished(1, {0, upstream_failure::timeout, microseconds{5000}, 10, 0});
+    shard->request_finished(1, {200, upstream_failure::reset, microseconds{100}, 10, 5});
+    shard->request_finished(1, {504, upstream_failure::protocol, microseconds{7}, 1, 2});
+    shard->request_finished(1, ok(10, 99));   // not a status: counted as none sent
+    shard->request_finished(1, ok(10, 600));  // likewise
+    shard->request_finished(1, ok(10, 100));
+    shard->request_finished(1, ok(10, 599));
+    shard->request_finished(1, {200, upstream_failure::none, microseconds{-5}, 0, 0});  // clock bug
+
+    const metrics_shard* shards[] = {shard.get()};
+    const auto totals = merge(shards);
+    const slot_totals& t = totals[1];
+    EXPECT_EQ(t.by_status[200 - 100], 3U);
+    EXPECT_EQ(t.by_status[404 - 100], 1U);
+    EXPECT_EQ(t.by_status[502 - 100], 1U);
+    EXPECT_EQ(t.by_status[504 - 100], 1U);
+    EXPECT_EQ(t.by_status[0], 1U);
+    EXPECT_EQ(t.by_status[499], 1U);
+    EXPECT_EQ(t.no_status, 3U);
+    EXPECT_EQ(t.failures, (std::array<std::uint64_t, 4>{1, 1, 1, 1}));
+    EXPECT_EQ(t.failed_without_5xx, 2U);  // the timeout with no answer, the reset after a 200
+    EXPECT_EQ(t.requests(), 11U);
+    // 502, 504, 599, the timeout and the reset: each failed request once.
+    EXPECT_EQ(t.errors(), 5U);
+    EXPECT_EQ(t.bytes_in, 100U * 6 + 10 + 10 + 10 + 1 + 0);
+    EXPECT_EQ(t.bytes_out, 1000U * 6 + 20 + 0 + 5 + 2 + 0);
+    EXPECT_EQ(sum(t.latency), 11U);
+    EXPECT_EQ(t.latency[0], 1U);  // the negative duration
+    EXPECT_EQ(t.latency_sum_micros, 150U + 250 + 3000 + 5000 + 100 + 7 + 10 * 4);
+    EXPECT_EQ(totals[0].requests(), 0U);  // the other slot saw nothing
+    EXPECT_EQ(sum(totals[0].latency), 0U);
+}
+
+TEST(metrics_shard, in_flight_is_started_minus_finished) {
+    auto a = std::make_unique<metrics_shard>();
+    auto b = std::make_unique<metrics_shard>();
+    for (int i = 0; i < 5; ++i) {
+        a->request_started(0);
+    }
+    for (int i = 0; i < 3; ++i) {
+        a->request_finished(0, ok(1000));
+    }
+    b->request_started(0);
+    b->request_started(1);
+    b->request_finished(1, ok(1000));
+    const metrics_shard* shards[] = {a.get(), b.get()};
+    const auto totals = merge(shards);
+    EXPECT_EQ(totals[0].in_flight, 3U);
+    EXPECT_EQ(totals[1].in_flight, 0U);
+}
+
+TEST(metrics_shard, merge_of_shards_equals_one_shard) {
+    std::vector<std::unique_ptr<metrics_shard>> shards;
+    for (int i = 0; i < 4; ++i) {
+        shards.push_back(std::make_unique<metrics_shard>());
+    }
+    auto all = std::make_unique<metrics_shard>();
+    std::mt19937_64 rng(3);
+    std::uniform_int_distribution<std::uint16_t> status(0, 650);
+    std::uniform_int_distribution<int> failure(0, 4);
+    std::uniform_int_distribution<std::uint64_t> micros(0, 100'000'000);
+    std::uniform_int_distribution<std::uint64_t> bytes(0, 1 << 20);
+    for (int n = 0; n < 100'000; ++n) {
+        const auto slot = static_cast<slot_index>(n % 2);
+        const request_record r{status(rng), static_cast<upstream_failure>(failure(rng)),
+                               microseconds{static_cast<std::int64_t>(micros(rng))}, bytes(rng),
+                               bytes(rng)};
+        metrics_shard& one = *shards[static_cast<std::size_t>(n) % shards.size()];
+        one.request_started(slot);
+        all->request_started(slot);
+        if ((n / 2) % 10 != 0) {  // leave one in ten of each slot in flight
+            one.request_finished(slot, r);
+            all->request_finished(slot, r);
+        }
+    }
+    std::vector<const metrics_shard*> views;
+    for (const auto& s : shards) {
+        views.push_back(s.get());
+    }
+    const metrics_shard* single[] = {all.get()};
+    const auto merged = merge(views);
+    const auto expected = merge(single);
+    for (std::size_t s = 0; s < 2; ++s) {
+        const slot_totals& m = merged[s];
+        const slot_totals& e = expected[s];
+        EXPECT_EQ(m.by_status, e.by_status);
+        EXPECT_EQ(m.no_status, e.no_status);
+        EXPECT_EQ(m.failures, e.failures);
+        EXPECT_EQ(m.failed_without_5xx, e.failed_without_5xx);
+        EXPECT_EQ(m.bytes_in, e.bytes_in);
+        EXPECT_EQ(m.bytes_out, e.bytes_out);
+        EXPECT_EQ(m.in_flight, e.in_flight);
+        EXPECT_EQ(m.in_flight, 5'000U);
+        EXPECT_EQ(m.latency, e.latency);
+        EXPECT_EQ(m.latency_sum_micros, e.latency_sum_micros);
+        EXPECT_EQ(m.requests(), 45'000U);
+        EXPECT_EQ(m.errors(), e.errors());
+    }
+}
+
+TEST(metrics_shard, recording_does_not_allocate) {
+    auto shard = std::make_unique<metrics_shard>();
+    const std::size_t n = allocations_in([&] {
+        for (std::uint64_t i = 0; i < 1000; ++i) {
+            shard->request_started(0);
+            shard->request_finished(0, {502, upstream_failure::reset, microseconds{1000}, 1, 2});
+        }
+    });
+    EXPECT_EQ(n, 0U);
+}
+
+// A reader merging while the worker records never sees a count go down, and once the worker
+// stops it sees every record. Run it under the sanitizer build too.
+TEST(metrics_shard, concurrent_reader_sees_growing_counts_and_ends_exact) {
+    constexpr std::uint64_t records = 1'000'000;
+    auto shard = std::make_unique<metrics_shard>();
+    std::atomic<bool> done{false};
+    std::thread worker([&] {
+        for (std::uint64_t i = 0; i < records; ++i) {
+            const auto slot = static_cast<slot_index>(i & 1U);
+            shard->request_started(slot);
+            shard->request_finished(slot, ok(100 + i % 5000, i % 100 < 2 ? 503 : 200));
+        }
+        done.store(true, std::memory_order_release);
+    });
+
+    const metrics_shard* shards[] = {shard.get()};
+    std::array<std::uint64_t, 2> requests{};
+    std::array<std::uint64_t, 2> in_histogram{};
+    std::array<std::uint64_t, 2> bytes{};
+    std::uint64_t reads = 0;
+    const auto check = [&] {
+        const auto totals = merge(shards);
+        for (std::size_t s = 0; s < 2; ++s) {
+            const std::uint64_t r = totals[s].requests();
+            const std::uint64_t h = sum(totals[s].latency);
+            ASSERT_GE(r, requests[s]);
+            ASSERT_GE(h, in_histogram[s]);
+            ASSERT_GE(totals[s].bytes_in, bytes[s]);
+            requests[s] = r;
+            in_histogram[s] = h;
+            bytes[s] = totals[s].bytes_in;
+        }
+        ++reads;
+    };
+    while (!done.load(std::memory_order_acquire)) {
+        check();
+        if (::testing::Test::HasFatalFailure()) {
+            break;
+        }
+    }
+    worker.join();
+    check();
+    const auto totals = merge(shards);
+    for (std::size_t s = 0; s < 2; ++s) {
+        EXPECT_EQ(totals[s].requests(), records / 2);
+        EXPECT_EQ(sum(totals[s].latency), records / 2);
+        EXPECT_EQ(totals[s].errors(), records / 100);
+        EXPECT_EQ(totals[s].bytes_in, records / 2 * 100);
+        EXPECT_EQ(totals[s].in_flight, 0U);
+    }
+    RecordProperty("reads_during_writes", static_cast<int>(reads));
+}
+
+// --- metrics_window --------------------------------------------------------------------------
+
+TEST(metrics_window, first_push_only_sets_the_baseline) {
+    auto shard = std::make_unique<metrics_shard>();
+    for (int i = 0; i < 50; ++i) {
+        shard->request_finished(0, ok(1000));
+    }
+    const metrics_shard* shards[] = {shard.get()};
+    metrics_window w;
+    w.push(merge(shards));
+    EXPECT_EQ(w.seconds_held(), 0U);
+    EXPECT_EQ(w.over(0, 30).requests, 0U);
+    EXPECT_EQ(w.over(0, 30).p99, microseconds{0});
+
+    shard->request_finished(0, ok(2000));
+    w.push(merge(shards));
+    EXPECT_EQ(w.seconds_held(), 1U);
+    EXPECT_EQ(w.over(0, 30).requests, 1U);
+    EXPECT_EQ(w.over(0, 30).p50, microseconds{quantile(histogram_of({2000}), 0.5)});
+}
+
+// 100 seconds of random traffic on two shards; the last 30 s of the window equal what those
+// 30 s recorded: counts exactly, quantiles exactly as a histogram of those samples reads them,
+// and within 2% of the exact sorted quantiles.
+TEST(metrics_window, over_the_last_30_of_100_seconds_equals_what_they_recorded) {
+    auto a = std::make_unique<metrics_shard>();
+    auto b = std::make_unique<metrics_shard>();
+    const metrics_shard* shards[] = {a.get(), b.get()};
+    std::mt19937_64 rng(11);
+    std::uniform_int_distribution<int> per_second(0, 3000);
+    std::lognormal_distribution<double> latency(std::log(5000.0), 1.0);
+    std::uniform_int_distribution<int> outcome(0, 99);
+
+    struct second_log {
+        std::vector<std::uint64_t> samples;
+        std::uint64_t errors = 0;
+    };
+    std::vector<std::array<second_log, 2>> seconds;
+    metrics_window w;
+    w.push(merge(shards));
+    for (int t = 0; t < 100; ++t) {
+        auto& log = seconds.emplace_back();
+        for (int n = per_second(rng); n > 0; --n) {
+            const auto slot = static_cast<slot_index>(outcome(rng) < 90 ? 0 : 1);
+            const std::uint64_t micros = clamp_micros(latency(rng));
+            const int o = outcome(rng);
+            request_record r = ok(micros);
+            if (o < 2) {
+                r.status = 503;
+            } else if (o < 4) {
+                r.status = 502;
+                r.failure = upstream_failure::connect;
+            } else if (o < 5) {
+                r.status = 0;
+                r.failure = upstream_failure::timeout;
+            }
+            (n % 2 == 0 ? *a : *b).request_finished(slot, r);
+            log[slot].samples.push_back(micros);
+            log[slot].errors += o < 5 ? 1 : 0;
+        }
+        w.push(merge(shards));
+    }
+    ASSERT_EQ(w.seconds_held(), 100U);
+
+    for (const std::size_t span : {std::size_t{1}, std::size_t{30}, std::size_t{100}}) {
+        for (slot_index slot = 0; slot < 2; ++slot) {
+            std::vector<std::uint64_t> samples;
+            std::uint64_t errors = 0;
+            for (std::size_t t = seconds.size() - span; t < seconds.size(); ++t) {
+                const auto& s = seconds[t][slot];
+                samples.insert(samples.end(), s.samples.begin(), s.samples.end());
+                errors += s.errors;
+            }
+            const window_stats got = w.over(slot, span);
+            ASSERT_EQ(got.requests, samples.size()) << span;
+            EXPECT_EQ(got.errors, errors) << span;
+            EXPECT_DOUBLE_EQ(got.error_rate,
+                             static_cast<double>(errors) / static_cast<double>(samples.size()));
+            const auto h = histogram_of(samples);
+            EXPECT_EQ(got.p50, quantile(h, 0.50));
+            EXPECT_EQ(got.p95, quantile(h, 0.95));
+            EXPECT_EQ(got.p99, quantile(h, 0.99));
+            std::sort(samples.begin(), samples.end());
+            const std::pair<microseconds, double> read[] = {
+                {got.p50, 0.50}, {got.p95, 0.95}, {got.p99, 0.99}};
+            for (const auto& [value, q] : read) {
+                const auto exact = static_cast<double>(exact_quantile(samples, q));
+                EXPECT_LT(relative_error(static_cast<double>(value.count()), exact), 0.02)
+                    << "span " << span << " q " << q;
+            }
+        }
+    }
+    // Asking for more than is held gives what is held.
+    EXPECT_EQ(w.over(0, 600).requests, w.over(0, 100).requests);
+}
+
+// Builds cumulative totals by hand: `requests` 200s at `micros` and `errors` 500s.
+void add(slot_totals& t, std::uint64_t requests, std::uint64_t errors, std::uint64_t micros) {
+    if (t.latency.empty()) {
+        t.latency.assign(latency_buckets::count, 0);
+    }
+    t.by_status[200 - 100] += requests - errors;
+    t.by_status[500 - 100] += errors;
+    t.latency[latency_buckets::index(micros)] += requests;
+}
+
+TEST(metrics_window, error_rate_counts_5xx_and_failures_once_each) {
+    auto shard = std::make_unique<metrics_shard>();
+    const metrics_shard* shards[] = {shard.get()};
+    metrics_window w;
+    w.push(merge(shards));
+    shard->request_finished(0, ok(1000, 200));
+    shard->request_finished(0, ok(1000, 404));
+    shard->request_finished(0, ok(1000, 500));                                            // 5xx
+    shard->request_finished(0, {502, upstream_failure::connect, microseconds{1}, 0, 0});  // both
+    shard->request_finished(0, {0, upstream_failure::timeout, microseconds{1}, 0, 0});    // failure
+    shard->request_finished(0, {200, upstream_failure::reset, microseconds{1}, 0, 0});    // failure
+    shard->request_finished(0, ok(1000, 0));  // client went away: not an error
+    shard->request_finished(0, ok(1000, 200));
+    w.push(merge(shards));
+    const window_stats s = w.over(0, 30);
+    EXPECT_EQ(s.requests, 8U);
+    EXPECT_EQ(s.errors, 4U);
+    EXPECT_DOUBLE_EQ(s.error_rate, 0.5);
+    EXPECT_EQ(w.over(1, 30).requests, 0U);
+    EXPECT_EQ(w.over(1, 30).error_rate, 0.0);
+}
+
+TEST(metrics_window, keeps_the_last_600_seconds) {
+    metrics_window w;
+    std::array<slot_totals, 2> totals;
+    w.push(totals);
+    for (std::uint64_t t = 1; t <= 700; ++t) {  // second t adds t requests, t % 3 errors
+        add(totals[0], t, t % 3, t);
+        add(totals[1], 1, 0, 100);
+        w.push(totals);
+    }
+    EXPECT_EQ(w.seconds_held(), 600U);
+    std::uint64_t requests = 0;
+    std::uint64_t errors = 0;
+    for (std::uint64_t t = 101; t <= 700; ++t) {
+        requests += t;
+        errors += t % 3;
+    }
+    EXPECT_EQ(w.over(0, 600).requests, requests);
+    EXPECT_EQ(w.over(0, 600).errors, errors);
+    EXPECT_EQ(w.over(0, 1000).requests, requests);
+    EXPECT_EQ(w.over(0, 1).requests, 700U);
+    EXPECT_EQ(w.over(0, 1).p50,
+              microseconds{static_cast<std::int64_t>(midpoint(latency_buckets::index(700)))});
+    EXPECT_EQ(w.over(1, 600).requests, 600U);
+    EXPECT_EQ(w.over(1, 600).p99, microseconds{101});  // bucket [100, 102)
+}
+
+TEST(metrics_window, a_shrinking_total_counts_nothing) {
+    metrics_window w;
+    std::array<slot_totals, 2> totals;
+    add(totals[0], 100, 10, 1000);
+    w.push(totals);
+    std::array<slot_totals, 2> fewer;  // a shard went away
+    add(fewer[0], 50, 5, 1000);
+    w.push(fewer);
+    EXPECT_EQ(w.over(0, 1).requests, 0U);
+    EXPECT_EQ(w.over(0, 1).errors, 0U);
+    EXPECT_EQ(w.over(0, 1).p50, microseconds{0});
+}
+
+TEST(metrics_window, push_does_not_allocate_after_the_baseline) {
+    auto shard = std::make_unique<metrics_shard>();
+    const metrics_shard* shards[] = {shard.get()};
+    metrics_window w;
+    w.push(merge(shards));
+    for (int t = 0; t < 700; ++t) {
+        shard->request_finished(0, ok(static_cast<std::uint64_t>(100 + t)));
+        const auto totals = merge(shards);  // merge allocates; push must not
+        EXPECT_EQ(allocations_in([&] { w.push(totals); }), 0U);
+    }
+    EXPECT_EQ(allocations_in([&] { (void)w.over(0, 600); }), 0U);
+}
+
+TEST(metrics_window, holds_600_seconds_in_under_5_mib) {
+    metrics_window w(600);
+    const metrics_shard shard;
+    const metrics_shard* shards[] = {&shard};
+    w.push(merge(shards));
+    EXPECT_LE(w.memory_bytes(), std::size_t{5} << 20);
+    RecordProperty("memory_bytes", static_cast<int>(w.memory_bytes()));
+}
+
+}  // namespace
+}  // namespace switchyard::analysis
