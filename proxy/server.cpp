@@ -85,7 +85,8 @@ server::server(const config::config& cfg, analysis::split_state& split) {
             port_ = at.port();
         }
         for (unsigned i = 0; i < count; ++i) {
-            workers_.push_back(std::make_unique<worker>(shared_, i, open_listener(setup, at)));
+            workers_.push_back(std::make_unique<worker>(shared_, i, open_listener(setup, at),
+                                                        metrics_.emplace_back()));
         }
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen on " + cfg.listen.to_string() + ": " +
@@ -95,6 +96,14 @@ server::server(const config::config& cfg, analysis::split_state& split) {
 
 server::~server() {
     drain(std::chrono::milliseconds(0));
+}
+
+std::vector<const analysis::metrics_shard*> server::metrics_shards() const {
+    std::vector<const analysis::metrics_shard*> out;
+    for (const auto& shard : metrics_) {
+        out.push_back(&shard);
+    }
+    return out;
 }
 
 void server::start() {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,6 +13,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 
@@ -61,9 +63,13 @@ public:
     void drain(std::chrono::milliseconds deadline);
     // Open client connections, all workers together.
     std::uint32_t connections() const noexcept { return shared_.connections.load(); }
+    // Every worker's metrics shard, for readers that merge them (/metrics, the analysis).
+    std::vector<const analysis::metrics_shard*> metrics_shards() const;
+    const std::array<std::string, 2>& slot_names() const noexcept { return shared_.slot_names; }
 
 private:
     shared_state shared_;
+    std::deque<analysis::metrics_shard> metrics_;  // one per worker; outlives the workers
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::uint16_t port_ = 0;

@@ -81,6 +81,24 @@ std::span<char> io_buffer::prepare(std::size_t limit) {
 
 // --- session ---
 
+class session::recorded_request {
+public:
+    recorded_request(session& s, analysis::slot_index slot) noexcept : session_(s), slot_(slot) {
+        session_.worker_.metrics().request_started(slot_);
+    }
+    ~recorded_request() {
+        session_.record_.latency = std::chrono::duration_cast<std::chrono::microseconds>(
+            clock::now() - session_.started_at_);
+        session_.worker_.metrics().request_finished(slot_, session_.record_);
+    }
+    recorded_request(const recorded_request&) = delete;
+    recorded_request& operator=(const recorded_request&) = delete;
+
+private:
+    session& session_;
+    analysis::slot_index slot_;
+};
+
 void spawn_session(worker& w, tcp::socket socket) {
     auto s = std::make_unique<session>(w, std::move(socket));
     net::co_spawn(w.context(), serve(std::move(s)), net::detached);
@@ -162,6 +180,8 @@ net::awaitable<void> session::serve() {
         // later ones wait up to idle for their first byte, then get request_header (RFC 9112 §9.5
         // leaves both to us; these are nginx's client_header_timeout and keepalive_timeout).
         idle_ = in_.size() == 0;
+        record_ = {};
+        started_at_ = clock::now();  // bytes of this request already in hand: it starts now
         arm(first || !idle_ ? timeouts.request_header : timeouts.idle);
         http1::request_head req;
         http1::parse_error perr = http1::parse_error::none;
@@ -201,6 +221,7 @@ net::awaitable<void> session::serve() {
             in_.commit(n);
             if (idle_) {
                 idle_ = false;
+                started_at_ = clock::now();
                 if (!first) {
                     arm(timeouts.request_header);
                 }
@@ -248,6 +269,8 @@ net::awaitable<void> session::serve() {
 
         // --- Route. The split is read once; this request stays on the slot it picked.
         const auto slot = worker_.pick_slot();
+        const recorded_request recorded(*this, slot);
+        record_.bytes_in = req.head_bytes;
         const endpoint* ep = worker_.pick_endpoint(slot);
         if (ep == nullptr) {
             const bool close = !rs.body_read || !keep_alive;
@@ -271,6 +294,7 @@ net::awaitable<void> session::serve() {
             initial = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
             rs.remaining -= initial;
             rs.body_read = rs.remaining == 0;
+            record_.bytes_in += initial;
         } else if (rs.body == http1::body_kind::chunked) {
             chunked_.reset();
             const auto r = chunked_.feed(in_.span(), false);
@@ -284,6 +308,7 @@ net::awaitable<void> session::serve() {
             }
             initial = r.consumed;
             rs.body_read = r.done;
+            record_.bytes_in += initial;
         }
         const bool replayable = rs.body_read;
 
@@ -347,15 +372,22 @@ net::awaitable<void> session::serve() {
                     break;
                 case fault::connect_failed:
                     reason = "could not connect to the upstream";
+                    record_.failure = analysis::upstream_failure::connect;
                     break;
                 case fault::upstream_timeout:
                     status = 504;
                     reason = "upstream did not answer in time";
+                    record_.failure = analysis::upstream_failure::timeout;
                     break;
                 case fault::upstream_protocol:
                     reason = "upstream sent an invalid response";
+                    record_.failure = analysis::upstream_failure::protocol;
                     break;
-                default:
+                case fault::upstream_write:
+                case fault::upstream_closed:
+                    record_.failure = analysis::upstream_failure::reset;
+                    break;
+                case fault::none:
                     break;
             }
             const bool close = !rs.body_read || !keep_alive || status < 500 || worker_.draining();
@@ -372,6 +404,7 @@ net::awaitable<void> session::serve() {
                            (res.body == http1::body_kind::chunked && client_http10_);
         out_.clear();
         write_downstream_response(res, {request_id_, close, client_http10_}, out_);
+        record_.status = static_cast<std::uint16_t>(res.status);
         const bool upstream_keep_alive = res.keep_alive;
         if (!co_await stream_response(res)) {
             upstream_.reset();
@@ -469,6 +502,7 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             co_return timed_out_ ? fault::upstream_timeout : fault::upstream_write;
         }
         in_.consume(chunk);
+        record_.bytes_in += chunk;
         if (rs.body == http1::body_kind::length) {
             rs.remaining -= chunk;
         }
@@ -568,6 +602,7 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
                     if (r.error != http1::parse_error::none) {
                         spdlog::warn("{}: bad chunked framing from upstream: {}", request_id_,
                                      http1::describe(r.error));
+                        record_.failure = analysis::upstream_failure::protocol;
                         co_return false;
                     }
                     take = r.consumed;
@@ -603,6 +638,10 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
             }
             spdlog::debug("{}: upstream body cut short: {}", request_id_,
                           timed_out_ ? "timed out" : ec.message());
+            if (!aborted_) {
+                record_.failure = timed_out_ ? analysis::upstream_failure::timeout
+                                             : analysis::upstream_failure::reset;
+            }
             co_return false;
         }
         up_.commit(n);
@@ -614,6 +653,7 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
 session::write_awaitable session::write_downstream(std::span<const char> a,
                                                    std::span<const char> b) {
     arm(shared_.timeouts.idle);
+    record_.bytes_out += a.size() + b.size();
     return net::async_write(downstream_,
                             std::array<net::const_buffer, 2>{net::buffer(a.data(), a.size()),
                                                              net::buffer(b.data(), b.size())},
@@ -624,6 +664,9 @@ net::awaitable<bool> session::answer(int status, std::string_view reason, bool c
     out_.clear();
     write_error_response(status, reason, request_id_, close, client_http10_, out_);
     const auto [ec, n] = co_await write_downstream(out_, {});
+    if (!ec) {
+        record_.status = static_cast<std::uint16_t>(status);
+    }
     co_return !ec;
 }
 

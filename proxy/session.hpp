@@ -98,6 +98,9 @@ private:
     boost::asio::awaitable<bool> answer(int status, std::string_view reason, bool close);
     boost::asio::awaitable<void> lingering_close();
 
+    // Records a routed request into the worker's metrics when it ends, however it ends.
+    class recorded_request;
+
     // Arms the deadline of the next I/O.
     void arm(std::chrono::milliseconds timeout) noexcept;
     void disarm() noexcept { deadline_ = clock::time_point::max(); }
@@ -114,7 +117,9 @@ private:
     std::string request_id_;  // of the current request
     std::string client_ip_;
     http1::chunked_parser chunked_;
-    bool idle_ = true;  // between requests, no byte of the next one read
+    analysis::request_record record_;  // of the current request, filled in as it goes
+    clock::time_point started_at_;     // when its first byte was read
+    bool idle_ = true;                 // between requests, no byte of the next one read
     bool timed_out_ = false;
     bool aborted_ = false;
     bool client_http10_ = false;

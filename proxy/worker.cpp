@@ -36,10 +36,12 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
 
 }  // namespace
 
-worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor)
+worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
+               analysis::metrics_shard& metrics)
     : io_(1),
       shared_(shared),
       index_(index),
+      metrics_(metrics),
       acceptor_(io_),
       tick_timer_(io_),
       tick_period_(tick_period(shared.timeouts)),

@@ -15,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "proxy/http1.hpp"
 #include "proxy/server.hpp"
@@ -52,7 +53,10 @@ protected:
 
 class worker {
 public:
-    worker(shared_state& shared, std::size_t index, boost::asio::ip::tcp::acceptor acceptor);
+    // `metrics` must outlive the worker: sessions record into it while the io_context destroys
+    // them.
+    worker(shared_state& shared, std::size_t index, boost::asio::ip::tcp::acceptor acceptor,
+           analysis::metrics_shard& metrics);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -85,6 +89,9 @@ public:
     // Keeps a connection for reuse unless the worker is draining.
     void release(upstream_ptr conn);
 
+    // This worker's request metrics: written here only, read by any thread.
+    analysis::metrics_shard& metrics() noexcept { return metrics_; }
+
     std::span<http1::header_field> header_storage() noexcept { return header_storage_; }
     // A fresh 32-hex-digit request id, into `out` (replacing its content).
     void next_request_id(std::string& out);
@@ -107,6 +114,7 @@ private:
     boost::asio::io_context io_;
     shared_state& shared_;
     std::size_t index_;
+    analysis::metrics_shard& metrics_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer tick_timer_;
     std::chrono::milliseconds tick_period_;

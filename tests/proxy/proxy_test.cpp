@@ -527,6 +527,28 @@ TEST_F(proxy_test, answers_502_when_the_upstream_refuses_then_503_while_it_is_do
     EXPECT_EQ(green.request_count(), 0U);
 }
 
+TEST_F(proxy_test, records_each_request_against_its_slot) {
+    running_proxy proxy(two_slot_config(refused_port(), green.port()), {0, 50});
+    raw_client client(proxy.port());
+    for (int i = 0; i < 2; ++i) {  // the split sends one to each slot
+        client.send(format_request("POST", "/", {}, "12345"));
+        client.read_response();
+    }
+    const auto shards = proxy.server().metrics_shards();
+    const auto totals = analysis::merge(shards);
+    const auto& blue_totals = totals[0];
+    const auto& green_totals = totals[1];
+    EXPECT_EQ(blue_totals.by_status[502 - 100], 1U);
+    EXPECT_EQ(blue_totals.failures[0], 1U);  // connect
+    EXPECT_EQ(blue_totals.errors(), 1U);
+    EXPECT_EQ(green_totals.by_status[200 - 100], 1U);
+    EXPECT_EQ(green_totals.errors(), 0U);
+    EXPECT_EQ(green_totals.requests(), 1U);
+    EXPECT_GT(green_totals.bytes_in, 5U);   // head and body
+    EXPECT_GT(green_totals.bytes_out, 6U);  // head and "green\n"
+    EXPECT_EQ(green_totals.in_flight, 0U);
+}
+
 TEST_F(proxy_test, answers_503_once_per_request) {
     const std::uint16_t closed_port = refused_port();
     running_proxy proxy(two_slot_config(closed_port, green.port()));
