@@ -1,5 +1,7 @@
 #include "admin/admin_server.hpp"
 
+#include "admin/prometheus.hpp"
+
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -67,11 +69,12 @@ bool constant_time_equals(std::string_view a, std::string_view b) noexcept {
 // --- admin_api ---
 
 admin_api::admin_api(const config::config& cfg, analysis::split_state& split,
-                     std::function<bool()> ready)
+                     std::function<bool()> ready, metrics_source metrics)
     : slot_names_{cfg.slots.at(0).name, cfg.slots.at(1).name},
       token_(cfg.admin.token),
       split_(split),
-      ready_(std::move(ready)) {}
+      ready_(std::move(ready)),
+      metrics_(std::move(metrics)) {}
 
 int admin_api::slot_by_name(std::string_view name) const noexcept {
     for (int i = 0; i < 2; ++i) {
@@ -137,6 +140,14 @@ admin_response admin_api::handle(std::string_view method, std::string_view targe
             return {503, "text/plain; charset=utf-8", "not ready\n", {}};
         }
         return text("ready\n");
+    }
+    if (path == "/metrics" && metrics_) {
+        if (!get) {
+            return not_allowed("GET");
+        }
+        admin_response r{200, "text/plain; version=0.0.4; charset=utf-8", {}, {}};
+        write_prometheus({{slot_names_[0], slot_names_[1]}, metrics_(), split_.load()}, r.body);
+        return r;
     }
     return error(404, "no such endpoint: " + std::string(path));
 }
@@ -214,8 +225,9 @@ admin_response admin_api::weights() const {
 // --- admin_server ---
 
 struct admin_server::impl {
-    impl(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready)
-        : api(cfg, split, std::move(ready)),
+    impl(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready,
+         metrics_source metrics)
+        : api(cfg, split, std::move(ready), std::move(metrics)),
           acceptor(io),
           request_timeout(cfg.timeouts.request_header),
           idle_timeout(cfg.timeouts.idle) {}
@@ -293,8 +305,8 @@ struct admin_server::impl {
 };
 
 admin_server::admin_server(const config::config& cfg, analysis::split_state& split,
-                           std::function<bool()> ready)
-    : impl_(std::make_unique<impl>(cfg, split, std::move(ready))) {
+                           std::function<bool()> ready, metrics_source metrics)
+    : impl_(std::make_unique<impl>(cfg, split, std::move(ready), std::move(metrics))) {
     try {
         tcp::resolver resolver(impl_->io);
         const auto at =

@@ -10,10 +10,14 @@
 #include <string_view>
 #include <thread>
 
+#include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 
 namespace switchyard::admin {
+
+// Totals merged from the proxy's shards at the moment of the call.
+using metrics_source = std::function<std::array<analysis::slot_totals, 2>()>;
 
 struct admin_response {
     unsigned status = 200;
@@ -26,7 +30,8 @@ struct admin_response {
 // answer JSON {"error": "..."}. Used from the admin thread only.
 class admin_api {
 public:
-    admin_api(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready);
+    admin_api(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready,
+              metrics_source metrics = {});
 
     // `authorization` is the Authorization field value ("" when absent).
     admin_response handle(std::string_view method, std::string_view target,
@@ -44,13 +49,14 @@ private:
     std::string token_;
     analysis::split_state& split_;
     std::function<bool()> ready_;
+    metrics_source metrics_;
 };
 
 class admin_server {
 public:
     // Binds the listener (throws std::runtime_error naming the address when it cannot).
     admin_server(const config::config& cfg, analysis::split_state& split,
-                 std::function<bool()> ready);
+                 std::function<bool()> ready, metrics_source metrics = {});
     ~admin_server();
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;

@@ -66,7 +66,9 @@ int run_proxy(const config::config& cfg, const std::function<void()>& banner) {
     std::atomic<bool> draining{false};
     try {
         proxy::server proxy(cfg, split);
-        admin::admin_server admin(cfg, split, [&] { return !draining.load(); });
+        const auto shards = proxy.metrics_shards();
+        admin::admin_server admin(
+            cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); });
         proxy.start();
         admin.start();
         spdlog::info("switchyard {} listening on {} (admin on {}), {} active", SWITCHYARD_VERSION,
