@@ -23,10 +23,6 @@ using std::chrono::milliseconds;
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
-// Per-connection buffers. Heads usually fit; a larger head grows `in_` up to max_header_bytes.
-constexpr std::size_t downstream_buffer_bytes = 16 * 1024;
-constexpr std::size_t upstream_buffer_bytes = 16 * 1024;
-
 // After an error answer the client may still be sending; closing with unread bytes would reset
 // the connection and could destroy the answer in flight (RFC 9112 §9.6). Like nginx's
 // lingering_close, read and discard for a bounded time and amount first.
@@ -49,35 +45,6 @@ net::awaitable<void> serve(std::unique_ptr<session> s) {
 }
 
 }  // namespace
-
-// --- io_buffer ---
-
-io_buffer::io_buffer(std::size_t capacity) : storage_(new char[capacity]), capacity_(capacity) {}
-
-void io_buffer::consume(std::size_t n) noexcept {
-    begin_ += n;
-    if (begin_ == end_) {
-        begin_ = end_ = 0;
-    }
-}
-
-std::span<char> io_buffer::prepare(std::size_t limit) {
-    if (end_ == capacity_ && begin_ > 0) {
-        std::memmove(storage_.get(), storage_.get() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-    }
-    if (end_ == capacity_ && capacity_ < limit) {
-        const std::size_t grown = std::min(limit, capacity_ * 2);
-        std::unique_ptr<char[]> bigger(new char[grown]);
-        std::memcpy(bigger.get(), storage_.get() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-        storage_ = std::move(bigger);
-        capacity_ = grown;
-    }
-    return {storage_.get() + end_, capacity_ - end_};
-}
 
 // --- session ---
 
@@ -108,8 +75,6 @@ session::session(worker& w, tcp::socket downstream)
     : worker_(w),
       shared_(w.shared()),
       downstream_(std::move(downstream)),
-      in_(downstream_buffer_bytes),
-      up_(upstream_buffer_bytes),
       chunked_(shared_.limits.max_header_bytes) {
     worker_.add(*this);
 }
@@ -163,6 +128,10 @@ net::awaitable<void> session::run() {
     client_ip_ = peer.address().to_string();
 
     co_await serve();
+    in_.clear();
+    up_.clear();
+    in_.give_back(worker_.buffers());
+    up_.give_back(worker_.buffers());
     upstream_.reset();
     if (!aborted_) {
         co_await lingering_close();
@@ -180,6 +149,9 @@ net::awaitable<void> session::serve() {
         // later ones wait up to idle for their first byte, then get request_header (RFC 9112 §9.5
         // leaves both to us; these are nginx's client_header_timeout and keepalive_timeout).
         idle_ = in_.size() == 0;
+        up_.clear();
+        up_.give_back(worker_.buffers());
+        in_.give_back(worker_.buffers());  // only when nothing pipelined is in it
         record_ = {};
         started_at_ = clock::now();  // bytes of this request already in hand: it starts now
         arm(first || !idle_ ? timeouts.request_header : timeouts.idle);
@@ -202,7 +174,11 @@ net::awaitable<void> session::serve() {
             if (idle_ && worker_.draining()) {
                 co_return;
             }
-            const auto space = in_.prepare(limits.max_header_bytes);
+            // Without a block (between requests) the first bytes land in first_read_; a block is
+            // borrowed only once they have come.
+            const bool borrowed = in_.attached();
+            const auto space =
+                borrowed ? in_.prepare(limits.max_header_bytes) : std::span<char>(first_read_);
             if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
                 co_await answer(431, http1::describe(http1::parse_error::head_too_large), true);
                 co_return;
@@ -217,6 +193,10 @@ net::awaitable<void> session::serve() {
                     spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
                 }
                 co_return;
+            }
+            if (!borrowed) {
+                in_.borrow(worker_.buffers());
+                std::memcpy(in_.prepare(limits.max_header_bytes).data(), first_read_.data(), n);
             }
             in_.commit(n);
             if (idle_) {
@@ -415,7 +395,6 @@ net::awaitable<void> session::serve() {
         } else {
             upstream_.reset();  // it said close, or sent bytes past the response: not reusable
         }
-        up_.clear();
         if (close) {
             co_return;
         }
@@ -466,7 +445,7 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
     const auto& limits = shared_.limits;
     while (!rs.body_read) {
         if (in_.size() == 0) {
-            const auto space = in_.prepare(downstream_buffer_bytes);
+            const auto space = in_.prepare(buffer_pool::block_bytes);
             arm(shared_.timeouts.idle);
             const auto [ec, n] =
                 co_await downstream_.async_read_some(net::buffer(space), use_tuple);
@@ -516,6 +495,7 @@ net::awaitable<session::fault> session::read_response_head(const request_state& 
     const auto& limits = shared_.limits;
     const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
     up_.clear();
+    up_.borrow(worker_.buffers());
     bool received = false;
     // One deadline for the whole head, from the moment the request was sent.
     arm(shared_.timeouts.upstream_response);
@@ -627,7 +607,7 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
         if (done) {
             co_return true;
         }
-        const auto space = up_.prepare(upstream_buffer_bytes);
+        const auto space = up_.prepare(buffer_pool::block_bytes);
         arm(shared_.timeouts.upstream_response);
         const auto [ec, n] =
             co_await upstream_->socket.async_read_some(net::buffer(space), use_tuple);
@@ -679,9 +659,8 @@ net::awaitable<void> session::lingering_close() {
     arm(lingering_time);
     std::size_t discarded = 0;
     while (discarded < lingering_bytes) {
-        in_.clear();
-        const auto space = in_.prepare(downstream_buffer_bytes);
-        const auto [rec, n] = co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+        const auto [rec, n] =
+            co_await downstream_.async_read_some(net::buffer(first_read_), use_tuple);
         if (rec) {
             break;
         }

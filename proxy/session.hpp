@@ -2,6 +2,7 @@
 // One client connection. It reads requests, forwards each to an endpoint of the slot the split
 // picks and streams the answer back; requests on a connection are answered in order.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -12,34 +13,11 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "proxy/http1.hpp"
+#include "proxy/io_buffer.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 
 namespace switchyard::proxy {
-
-// A byte buffer with a read position: [begin, end) holds bytes received and not yet used.
-// Allocated once per connection; grows only to hold an unusually large head.
-class io_buffer {
-public:
-    explicit io_buffer(std::size_t capacity);
-
-    char* data() noexcept { return storage_.get() + begin_; }
-    std::size_t size() const noexcept { return end_ - begin_; }
-    std::string_view view() const noexcept { return {storage_.get() + begin_, end_ - begin_}; }
-    std::span<char> span() noexcept { return {data(), size()}; }
-    void consume(std::size_t n) noexcept;
-    void clear() noexcept { begin_ = end_ = 0; }
-    // Free space after the data, made by moving the data to the front or, when the buffer is
-    // full, by growing it up to `limit` bytes. Empty when the buffer already holds `limit`.
-    std::span<char> prepare(std::size_t limit);
-    void commit(std::size_t n) noexcept { end_ += n; }
-
-private:
-    std::unique_ptr<char[]> storage_;
-    std::size_t capacity_;
-    std::size_t begin_ = 0;
-    std::size_t end_ = 0;
-};
 
 // Starts serving an accepted connection on the worker's thread; the session lives as long as
 // its coroutine.
@@ -111,8 +89,11 @@ private:
     const shared_state& shared_;
     boost::asio::ip::tcp::socket downstream_;
     upstream_ptr upstream_;
-    io_buffer in_;            // from the client: heads, request bodies, pipelined requests
-    io_buffer up_;            // from the upstream: response heads and bodies
+    io_buffer in_;  // from the client: heads, request bodies, pipelined requests
+    io_buffer up_;  // from the upstream: response heads and bodies
+    // Between requests the buffers go back to the worker's pool; the first bytes of the next
+    // request are read here (nginx's client_header_buffer_size is 1k too).
+    std::array<char, 1024> first_read_{};
     std::string out_;         // the head being sent, either way; capacity kept
     std::string request_id_;  // of the current request
     std::string client_ip_;

@@ -18,6 +18,7 @@
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "proxy/http1.hpp"
+#include "proxy/io_buffer.hpp"
 #include "proxy/server.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -93,6 +94,8 @@ public:
     analysis::metrics_shard& metrics() noexcept { return metrics_; }
 
     std::span<http1::header_field> header_storage() noexcept { return header_storage_; }
+    // I/O blocks lent to sessions while a request is in flight.
+    buffer_pool& buffers() noexcept { return buffers_; }
     // A fresh 32-hex-digit request id, into `out` (replacing its content).
     void next_request_id(std::string& out);
 
@@ -125,6 +128,7 @@ private:
     std::array<std::uint32_t, 2> next_endpoint_{};
     analysis::split_picker picker_;
     std::vector<http1::header_field> header_storage_;
+    buffer_pool buffers_;
     std::uint64_t id_seed_[2] = {};
     std::uint64_t id_counter_ = 0;
     bool draining_ = false;
