@@ -27,7 +27,10 @@ void endpoint_pool::give_back(upstream_ptr conn) {
     conn->id = id;
     conn->idle_since = std::chrono::steady_clock::now();
     // An idle connection has nothing to say: readability means the upstream closed it or broke
-    // the protocol. Either way it must not carry another request.
+    // the protocol. Either way it must not carry another request. (Asio 1.81 queues a wait
+    // without a speculative check, so a close that epoll reported before this wait was queued
+    // goes unseen here; the request that takes the connection then meets it closed, and the
+    // one retry on a fresh connection covers that.)
     conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
                             [this, id](const boost::system::error_code& ec) {
                                 if (ec != boost::asio::error::operation_aborted) {
