@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "admin/admin_server.hpp"
 #include "tests/support/loopback.hpp"
@@ -101,7 +102,20 @@ TEST(prometheus, scrape_after_traffic_on_both_slots_passes_promtool) {
         client.send(test::format_request("GET", "/"));
         ASSERT_EQ(client.read_response().status, 200);
     }
-    const test::response scrape = test::get(admin.port(), "/metrics");
+    // The last request is recorded when the worker resumes after writing it, which can be just
+    // after the client read it: scrape until all 100 are in (bounded).
+    test::response scrape = test::get(admin.port(), "/metrics");
+    for (int i = 0;
+         i < 1000 &&
+         sample_value("\n" + scrape.body,
+                      R"(switchyard_http_request_duration_seconds_count{slot="blue"})") +
+                 sample_value("\n" + scrape.body,
+                              R"(switchyard_http_request_duration_seconds_count{slot="green"})") <
+             100;
+         ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        scrape = test::get(admin.port(), "/metrics");
+    }
     ASSERT_EQ(scrape.status, 200);
     EXPECT_EQ(scrape.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
     const std::string text = "\n" + scrape.body;
