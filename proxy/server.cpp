@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "proxy/access_log.hpp"
 #include "proxy/worker.hpp"
 
 namespace switchyard::proxy {
@@ -71,6 +72,10 @@ server::server(const config::config& cfg, analysis::split_state& split) {
 
     const unsigned count =
         cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());
+    if (cfg.access_log.to != "off") {
+        access_log_ = std::make_unique<access_log_sink>(cfg.access_log.to);
+    }
+
     net::io_context setup;
     tcp::endpoint at = resolve_one(setup, cfg.listen);
     try {
@@ -85,8 +90,12 @@ server::server(const config::config& cfg, analysis::split_state& split) {
             port_ = at.port();
         }
         for (unsigned i = 0; i < count; ++i) {
+            access_log_buffer* log = nullptr;
+            if (access_log_) {
+                log = &access_log_buffers_.emplace_back(*access_log_, cfg.access_log.format);
+            }
             workers_.push_back(std::make_unique<worker>(shared_, i, open_listener(setup, at),
-                                                        metrics_.emplace_back()));
+                                                        metrics_.emplace_back(), log));
         }
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen on " + cfg.listen.to_string() + ": " +
@@ -104,6 +113,10 @@ std::vector<const analysis::metrics_shard*> server::metrics_shards() const {
         out.push_back(&shard);
     }
     return out;
+}
+
+bool server::reopen_access_log() {
+    return access_log_ ? access_log_->reopen() : true;
 }
 
 void server::start() {

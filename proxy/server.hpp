@@ -16,6 +16,7 @@
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
+#include "proxy/access_log.hpp"
 
 namespace switchyard::proxy {
 
@@ -66,10 +67,15 @@ public:
     // Every worker's metrics shard, for readers that merge them (/metrics, the analysis).
     std::vector<const analysis::metrics_shard*> metrics_shards() const;
     const std::array<std::string, 2>& slot_names() const noexcept { return shared_.slot_names; }
+    // SIGUSR1: reopens the access log file at its path (after logrotate renamed it). True when
+    // the log is off or not a file; false (logged) when the path cannot be opened.
+    bool reopen_access_log();
 
 private:
     shared_state shared_;
-    std::deque<analysis::metrics_shard> metrics_;  // one per worker; outlives the workers
+    std::deque<analysis::metrics_shard> metrics_;       // one per worker; outlives the workers
+    std::unique_ptr<access_log_sink> access_log_;       // null when access_log.to is off
+    std::deque<access_log_buffer> access_log_buffers_;  // one per worker when on; outlive them
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::uint16_t port_ = 0;

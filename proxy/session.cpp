@@ -128,6 +128,9 @@ net::awaitable<void> session::run() {
     client_ip_ = peer.address().to_string();
 
     co_await serve();
+    if (log_pending_) {
+        log_request();
+    }
     in_.clear();
     up_.clear();
     in_.give_back(worker_.buffers());
@@ -145,6 +148,9 @@ net::awaitable<void> session::serve() {
     // One frame for the life of the connection: the per-request state below lives in it, so a
     // request costs no coroutine-frame allocation of its own.
     for (bool first = true; !aborted_; first = false) {
+        if (log_pending_) {
+            log_request();  // the previous request has ended, answered or not
+        }
         // --- The head. The first request of a connection has request_header from the accept;
         // later ones wait up to idle for their first byte, then get request_header (RFC 9112 §9.5
         // leaves both to us; these are nginx's client_header_timeout and keepalive_timeout).
@@ -167,6 +173,7 @@ net::awaitable<void> session::serve() {
                 }
                 if (st == http1::parse_status::error) {
                     request_id_.clear();
+                    log_pending_ = worker_.access_log() != nullptr;
                     co_await answer(http1::status_for(perr), http1::describe(perr), true);
                     co_return;
                 }
@@ -180,6 +187,8 @@ net::awaitable<void> session::serve() {
             const auto space =
                 borrowed ? in_.prepare(limits.max_header_bytes) : std::span<char>(first_read_);
             if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
+                request_id_.clear();
+                log_pending_ = worker_.access_log() != nullptr;
                 co_await answer(431, http1::describe(http1::parse_error::head_too_large), true);
                 co_return;
             }
@@ -188,6 +197,7 @@ net::awaitable<void> session::serve() {
             if (ec) {
                 if (timed_out_ && !idle_) {
                     request_id_.clear();
+                    log_pending_ = worker_.access_log() != nullptr;
                     co_await answer(408, "request header not received in time", true);
                 } else if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
                     spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
@@ -220,6 +230,19 @@ net::awaitable<void> session::serve() {
         rs.body_read = req.body == http1::body_kind::none;
         client_http10_ = req.version_minor == 0;
         bool keep_alive = req.keep_alive;
+        record_.bytes_in = req.head_bytes;
+        if (worker_.access_log() != nullptr) {
+            log_pending_ = true;
+            log_method_.assign(req.method);
+            log_target_.assign(req.target);
+            for (const auto& f : req.fields) {
+                if (http1::iequals(f.name, "user-agent")) {
+                    log_user_agent_.assign(f.value);
+                } else if (http1::iequals(f.name, "referer")) {
+                    log_referer_.assign(f.value);
+                }
+            }
+        }
 
         bool has_request_id = false;
         for (const auto& f : req.fields) {
@@ -250,8 +273,11 @@ net::awaitable<void> session::serve() {
         // --- Route. The split is read once; this request stays on the slot it picked.
         const auto slot = worker_.pick_slot();
         const recorded_request recorded(*this, slot);
-        record_.bytes_in = req.head_bytes;
         const endpoint* ep = worker_.pick_endpoint(slot);
+        log_slot_ = shared_.slot_names[slot];
+        if (ep != nullptr) {
+            log_endpoint_ = ep->name;
+        }
         if (ep == nullptr) {
             const bool close = !rs.body_read || !keep_alive;
             in_.consume(req.head_bytes);
@@ -399,6 +425,37 @@ net::awaitable<void> session::serve() {
             co_return;
         }
     }
+}
+
+void session::log_request() {
+    log_pending_ = false;
+    auto* log = worker_.access_log();
+    if (log == nullptr) {
+        return;
+    }
+    access_entry e;
+    e.time = log->time();
+    e.request_id = request_id_;
+    e.client_ip = client_ip_;
+    e.method = log_method_;
+    e.target = log_target_;
+    e.version_minor = client_http10_ ? 0 : 1;
+    e.slot = log_slot_;
+    e.endpoint = log_endpoint_;
+    // No status was sent: the client went away first (nginx logs 499 likewise).
+    e.status = record_.status != 0 ? record_.status : 499;
+    e.duration = std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - started_at_);
+    e.bytes_in = record_.bytes_in;
+    e.bytes_out = record_.bytes_out;
+    e.user_agent = log_user_agent_;
+    e.referer = log_referer_;
+    log->append_line(e);
+    log_method_.clear();
+    log_target_.clear();
+    log_user_agent_.clear();
+    log_referer_.clear();
+    log_slot_ = {};
+    log_endpoint_ = {};
 }
 
 net::awaitable<session::fault> session::connect(const endpoint& ep, std::size_t endpoint_index) {

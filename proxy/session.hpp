@@ -79,6 +79,11 @@ private:
     // Records a routed request into the worker's metrics when it ends, however it ends.
     class recorded_request;
 
+    // Appends the line of the request that just ended to the worker's access log. Called from
+    // the coroutine body (the loop's next turn, or after serve() returns), never from a
+    // destructor: a frame destroyed by ~io_context at shutdown logs nothing.
+    void log_request();
+
     // Arms the deadline of the next I/O.
     void arm(std::chrono::milliseconds timeout) noexcept;
     void disarm() noexcept { deadline_ = clock::time_point::max(); }
@@ -104,6 +109,15 @@ private:
     bool timed_out_ = false;
     bool aborted_ = false;
     bool client_http10_ = false;
+    // Access log of the current request, kept only when the log is on: the head's views die
+    // with its buffer, so its fields are copied (capacity reused from request to request).
+    bool log_pending_ = false;
+    std::string log_method_;
+    std::string log_target_;
+    std::string log_user_agent_;
+    std::string log_referer_;
+    std::string_view log_slot_;      // a slot name of shared_; empty before routing
+    std::string_view log_endpoint_;  // an endpoint name of shared_; empty when none was picked
 };
 
 }  // namespace switchyard::proxy

@@ -37,11 +37,12 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
 }  // namespace
 
 worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
-               analysis::metrics_shard& metrics)
+               analysis::metrics_shard& metrics, access_log_buffer* access_log)
     : io_(1),
       shared_(shared),
       index_(index),
       metrics_(metrics),
+      access_log_(access_log),
       acceptor_(io_),
       tick_timer_(io_),
       tick_period_(tick_period(shared.timeouts)),
@@ -69,6 +70,10 @@ void worker::run() {
     do_accept();
     do_tick();
     io_.run();
+    // Drained or stopped: the lines of the last requests go out before the thread ends.
+    if (access_log_ != nullptr) {
+        access_log_->flush();
+    }
 }
 
 void worker::begin_drain() {
@@ -160,6 +165,10 @@ void worker::do_tick() {
         });
         for (auto& pool : pools_) {
             pool.expire(now);
+        }
+        if (access_log_ != nullptr) {
+            access_log_->refresh_time(std::chrono::system_clock::now());
+            access_log_->flush_if_due(now);
         }
         // While draining, the loop ends on its own once the last session has gone.
         if (!draining_ || !sessions_.empty()) {

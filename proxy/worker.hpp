@@ -17,6 +17,7 @@
 
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
+#include "proxy/access_log.hpp"
 #include "proxy/http1.hpp"
 #include "proxy/io_buffer.hpp"
 #include "proxy/server.hpp"
@@ -54,10 +55,10 @@ protected:
 
 class worker {
 public:
-    // `metrics` must outlive the worker: sessions record into it while the io_context destroys
-    // them.
+    // `metrics` and `access_log` (null when the log is off) must outlive the worker: sessions
+    // record into them while the io_context destroys them.
     worker(shared_state& shared, std::size_t index, boost::asio::ip::tcp::acceptor acceptor,
-           analysis::metrics_shard& metrics);
+           analysis::metrics_shard& metrics, access_log_buffer* access_log);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -92,6 +93,8 @@ public:
 
     // This worker's request metrics: written here only, read by any thread.
     analysis::metrics_shard& metrics() noexcept { return metrics_; }
+    // This worker's access log lines; null when access_log.to is off.
+    access_log_buffer* access_log() noexcept { return access_log_; }
 
     std::span<http1::header_field> header_storage() noexcept { return header_storage_; }
     // I/O blocks lent to sessions while a request is in flight.
@@ -118,6 +121,7 @@ private:
     shared_state& shared_;
     std::size_t index_;
     analysis::metrics_shard& metrics_;
+    access_log_buffer* access_log_;
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer tick_timer_;
     std::chrono::milliseconds tick_period_;

@@ -61,6 +61,7 @@ int run_proxy(const config::config& cfg, const std::function<void()>& banner) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGUSR1);  // reopen the access log (logrotate's postrotate)
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     std::atomic<bool> draining{false};
@@ -77,7 +78,9 @@ int run_proxy(const config::config& cfg, const std::function<void()>& banner) {
             banner();
         }
         int received = 0;
-        sigwait(&signals, &received);
+        while (sigwait(&signals, &received) == 0 && received == SIGUSR1) {
+            proxy.reopen_access_log();
+        }
         spdlog::info("{}: draining for up to {} ms", strsignal(received),
                      cfg.timeouts.drain.count());
         draining = true;
