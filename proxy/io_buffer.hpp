@@ -22,7 +22,6 @@ public:
     std::unique_ptr<char[]> acquire();
     // Keeps the block for reuse, or frees it when enough are kept.
     void release(std::unique_ptr<char[]> block);
-    std::size_t free_count() const noexcept { return free_.size(); }
 
 private:
     std::vector<std::unique_ptr<char[]>> free_;

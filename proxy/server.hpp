@@ -66,7 +66,6 @@ public:
     std::uint32_t connections() const noexcept { return shared_.connections.load(); }
     // Every worker's metrics shard, for readers that merge them (/metrics, the analysis).
     std::vector<const analysis::metrics_shard*> metrics_shards() const;
-    const std::array<std::string, 2>& slot_names() const noexcept { return shared_.slot_names; }
     // SIGUSR1: reopens the access log file at its path (after logrotate renamed it). True when
     // the log is off or not a file; false (logged) when the path cannot be opened.
     bool reopen_access_log();
