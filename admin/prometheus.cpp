@@ -69,17 +69,18 @@ void write_prometheus(const scrape_input& in, std::string& out) {
         const auto& t = in.totals[s];
         std::array<std::uint64_t, duration_bounds.size()> cumulative{};
         std::uint64_t total = 0;
-        for (std::size_t i = 0; i < t.latency.size(); ++i) {
-            if (t.latency[i] == 0) {
+        const auto& latency = t.duration.buckets;
+        for (std::size_t i = 0; i < latency.size(); ++i) {
+            if (latency[i] == 0) {
                 continue;
             }
-            total += t.latency[i];
+            total += latency[i];
             const double mid = static_cast<double>(analysis::latency_buckets::lower(i) +
                                                    analysis::latency_buckets::upper(i) - 1) /
                                2e6;
             for (std::size_t b = 0; b < duration_bounds.size(); ++b) {
                 if (mid <= duration_bounds[b]) {
-                    cumulative[b] += t.latency[i];
+                    cumulative[b] += latency[i];
                 }
             }
         }
@@ -97,7 +98,7 @@ void write_prometheus(const scrape_input& in, std::string& out) {
         out.append("switchyard_http_request_duration_seconds_sum{slot=\"")
             .append(in.slot_names[s])
             .append("\"} ");
-        append_seconds(out, static_cast<double>(t.latency_sum_micros) / 1e6);
+        append_seconds(out, static_cast<double>(t.duration.sum_micros) / 1e6);
         out.append("\n");
         sample(out, "switchyard_http_request_duration_seconds_count", in.slot_names[s], "", total);
     }

@@ -12,6 +12,7 @@
 #include <bit>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -87,6 +88,26 @@ struct request_record {
     std::chrono::microseconds latency{0};  // first byte read to last byte written
     std::uint64_t bytes_in = 0;            // from the client: head and body
     std::uint64_t bytes_out = 0;           // to the client: head and body
+    // The upstream's own time, from the request head sent to the last byte of the response read
+    // from it (Envoy's upstream_rq_time, nginx's $upstream_response_time): what a slow client or
+    // a large download cannot inflate. Absent when no complete response came from an upstream.
+    std::optional<std::chrono::microseconds> upstream_time;
+};
+
+// A latency histogram in the fine buckets, written by one thread.
+struct latency_counters {
+    std::array<counter, latency_buckets::count> buckets;
+    counter sum_micros;
+
+    void record(std::chrono::microseconds latency) noexcept;
+};
+
+// A latency histogram summed over shards.
+struct latency_totals {
+    std::vector<std::uint64_t> buckets = std::vector<std::uint64_t>(latency_buckets::count);
+    std::uint64_t sum_micros = 0;
+
+    std::uint64_t count() const noexcept;
 };
 
 // The counters of one slot in one worker.
@@ -101,8 +122,8 @@ struct slot_counters {
     counter bytes_out;
     counter started;  // in flight = started - finished
     counter finished;
-    std::array<counter, latency_buckets::count> latency;
-    counter latency_sum_micros;
+    latency_counters duration;  // request_record::latency
+    latency_counters upstream;  // request_record::upstream_time, when present
 };
 
 // What one worker records. Written by that worker only; read by any thread. Cache-line aligned
@@ -126,8 +147,8 @@ struct slot_totals {
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
     std::uint64_t in_flight = 0;
-    std::vector<std::uint64_t> latency;  // latency_buckets::count entries
-    std::uint64_t latency_sum_micros = 0;
+    latency_totals duration;
+    latency_totals upstream;
 
     std::uint64_t requests() const noexcept;  // finished requests: by_status + no_status
     // 5xx answers plus requests that ended in an upstream failure without a 5xx (PRODUCT.md:
@@ -138,46 +159,74 @@ struct slot_totals {
 // Sums the shards; safe while the workers keep recording.
 std::array<slot_totals, 2> merge(std::span<const metrics_shard* const> shards);
 
-// The numbers a judgement needs for one slot over a window.
-struct window_stats {
-    std::uint64_t requests = 0;
-    std::uint64_t errors = 0;
-    double error_rate = 0;  // errors / requests; 0 when there were none
-    std::chrono::microseconds p50{0};
-    std::chrono::microseconds p95{0};
-    std::chrono::microseconds p99{0};
-};
+// Totals merged from the proxy's shards at the moment of the call (the /metrics scrape, the
+// rollout engine's tick). Safe to call from any thread.
+using metrics_source = std::function<std::array<slot_totals, 2>()>;
 
 // Quantile q (0..1) of a latency histogram: the midpoint of the bucket holding the
 // ceil(q * total)-th value (the first value for q = 0), which is the value itself below 64 µs;
 // 0 for an empty histogram.
 std::chrono::microseconds quantile(std::span<const std::uint64_t> histogram, double q) noexcept;
 
-// Per-second history for the analysis: a ring of what each second added, per slot, covering
-// `seconds` (at least 600). push() is called once a second with the current totals; over()
-// answers "slot green over the last 30 s" from the differences. One writer (the analysis tick);
+// What one slot did over a span of time: the input of a judgement. Latency is the upstream's own
+// time (request_record::upstream_time), in the fine buckets, so any quantile can be read.
+struct slot_window {
+    std::uint64_t requests = 0;
+    std::uint64_t errors = 0;  // slot_totals::errors()
+    std::vector<std::uint64_t> upstream_latency =
+        std::vector<std::uint64_t>(latency_buckets::count);
+
+    // errors / requests; 0 for an empty window (the judge never reads one: min_requests >= 1).
+    double error_rate() const noexcept;
+    double success_rate() const noexcept { return 1.0 - error_rate(); }
+    std::chrono::microseconds upstream_quantile(double q) const noexcept {
+        return quantile(upstream_latency, q);
+    }
+};
+
+// What slot totals gained from `earlier` to `later`. Totals only grow while the set of shards
+// stays the same; a counter that shrank (a shard dropped) counts nothing rather than wrapping.
+slot_window difference(const slot_totals& later, const slot_totals& earlier);
+
+// Per-second history for /status and the live views: what each second added, per slot, keyed
+// by the second on the steady clock, so "the last 10 s" means those seconds whatever the timing
+// of the pushes. A push records what was added since the previous push as the traffic of its
+// second. A late push leaves the seconds it skipped empty (a gap shows as a gap) and its entry
+// says how many seconds its traffic came from, so a rate over a window stays right. One writer;
 // not thread-safe.
 class metrics_window {
 public:
     explicit metrics_window(std::size_t seconds = 600);
 
-    void push(const std::array<slot_totals, 2>& totals);
-    // The last `seconds` complete seconds (fewer when the history is shorter).
-    window_stats over(slot_index slot, std::size_t seconds) const;
-    std::size_t seconds_held() const noexcept;
+    // `second` counts seconds on the steady clock; pushes must not go back in time (an earlier
+    // second is ignored). A second pushed twice accumulates. The first push only sets the
+    // baseline. Never allocates once the first push has set the baseline.
+    void push(std::int64_t second, const std::array<slot_totals, 2>& totals);
+
+    struct span {
+        slot_window stats;
+        std::int64_t seconds = 0;      // seconds of traffic the entries in range came from
+        double rate() const noexcept;  // requests per second; 0 when nothing was covered
+    };
+    // The entries for the seconds in [from, to), summed. Seconds outside the history (older than
+    // its capacity, or never pushed) add nothing.
+    span over(slot_index slot, std::int64_t from, std::int64_t to) const;
     // Heap and object bytes the window holds; fixed once the first push has set the baseline.
     std::size_t memory_bytes() const noexcept;
 
 private:
-    struct second {  // what one second added to one slot
+    struct slot_second {  // what one second added to one slot
         std::uint32_t requests = 0;
         std::uint32_t errors = 0;
         std::vector<std::uint32_t> latency;  // sparse in practice; kept dense for simplicity
     };
-    std::size_t capacity_;
-    std::vector<std::array<second, 2>> ring_;
-    std::size_t next_ = 0;
-    std::size_t held_ = 0;
+    struct entry {
+        std::int64_t second = -1;  // the second held; -1 when none
+        std::int64_t covers = 0;   // seconds since the push before this one's second
+        std::array<slot_second, 2> slots;
+    };
+    std::vector<entry> ring_;  // indexed by second modulo capacity
+    std::int64_t last_second_ = 0;
     std::optional<std::array<slot_totals, 2>> last_;
 };
 

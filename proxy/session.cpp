@@ -83,9 +83,11 @@ session::~session() {
     shared_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void session::arm(milliseconds timeout) noexcept {
+session::clock::time_point session::arm(milliseconds timeout) noexcept {
     timed_out_ = false;
-    deadline_ = clock::now() + timeout;
+    const auto now = clock::now();
+    deadline_ = now + timeout;
+    return now;
 }
 
 void session::expire() {
@@ -482,7 +484,9 @@ net::awaitable<session::fault> session::connect(const endpoint& ep, std::size_t 
 net::awaitable<session::fault> session::send_request(request_state& rs, std::size_t initial) {
     const std::array<net::const_buffer, 2> head{net::buffer(out_),
                                                 net::buffer(in_.data(), initial)};
-    arm(shared_.timeouts.upstream_response);
+    // The upstream's time starts as the head is handed to the socket (the same clock reading
+    // arms the write); a retry on a fresh connection starts it again.
+    upstream_sent_at_ = arm(shared_.timeouts.upstream_response);
     const auto [ec, n] = co_await net::async_write(upstream_->socket, head, use_tuple);
     disarm();
     if (ec) {
@@ -654,6 +658,12 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
                     break;
             }
         }
+        if (done) {
+            // The last byte of the response has been read from the upstream: its time ends here,
+            // before the client is written to.
+            record_.upstream_time = std::chrono::duration_cast<std::chrono::microseconds>(
+                clock::now() - upstream_sent_at_);
+        }
         if (!head.empty() || write > 0) {
             if (std::get<0>(co_await write_downstream(head, {up_.data(), write}))) {
                 co_return false;
@@ -671,6 +681,8 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
         disarm();
         if (ec) {
             if (res.body == http1::body_kind::until_close && ec == net::error::eof) {
+                record_.upstream_time = std::chrono::duration_cast<std::chrono::microseconds>(
+                    clock::now() - upstream_sent_at_);
                 co_return false;  // the normal end of a close-delimited body: close the client too
             }
             spdlog::debug("{}: upstream body cut short: {}", request_id_,

@@ -84,8 +84,8 @@ private:
     // destructor: a frame destroyed by ~io_context at shutdown logs nothing.
     void log_request();
 
-    // Arms the deadline of the next I/O.
-    void arm(std::chrono::milliseconds timeout) noexcept;
+    // Arms the deadline of the next I/O; returns the clock reading it was armed at.
+    clock::time_point arm(std::chrono::milliseconds timeout) noexcept;
     void disarm() noexcept { deadline_ = clock::time_point::max(); }
     // Cancels the I/O in progress on both connections.
     void cancel_io() noexcept;
@@ -103,9 +103,10 @@ private:
     std::string request_id_;  // of the current request
     std::string client_ip_;
     http1::chunked_parser chunked_;
-    analysis::request_record record_;  // of the current request, filled in as it goes
-    clock::time_point started_at_;     // when its first byte was read
-    bool idle_ = true;                 // between requests, no byte of the next one read
+    analysis::request_record record_;     // of the current request, filled in as it goes
+    clock::time_point started_at_;        // when its first byte was read
+    clock::time_point upstream_sent_at_;  // when its head was handed to the upstream socket
+    bool idle_ = true;                    // between requests, no byte of the next one read
     bool timed_out_ = false;
     bool aborted_ = false;
     bool client_http10_ = false;

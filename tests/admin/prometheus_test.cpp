@@ -20,9 +20,7 @@ namespace {
 using analysis::slot_totals;
 
 slot_totals empty_totals() {
-    slot_totals t;
-    t.latency.assign(analysis::latency_buckets::count, 0);
-    return t;
+    return {};
 }
 
 // The value of the sample whose line starts with `series` followed by a space; -1 if absent.
@@ -39,10 +37,10 @@ TEST(prometheus, writes_counters_histogram_and_gauges) {
     std::array<slot_totals, 2> totals{empty_totals(), empty_totals()};
     totals[0].by_status[200 - 100] = 7;
     totals[0].by_status[502 - 100] = 1;
-    totals[0].failures[0] = 1;                                       // connect
-    totals[0].latency[analysis::latency_buckets::index(300)] = 5;    // 0.3 ms
-    totals[0].latency[analysis::latency_buckets::index(20000)] = 3;  // 20 ms
-    totals[0].latency_sum_micros = 5 * 300 + 3 * 20000;
+    totals[0].failures[0] = 1;                                                // connect
+    totals[0].duration.buckets[analysis::latency_buckets::index(300)] = 5;    // 0.3 ms
+    totals[0].duration.buckets[analysis::latency_buckets::index(20000)] = 3;  // 20 ms
+    totals[0].duration.sum_micros = 5 * 300 + 3 * 20000;
     totals[1].in_flight = 2;
     std::string text = "\n";
     write_prometheus({{"blue", "green"}, totals, {0, 10}}, text);

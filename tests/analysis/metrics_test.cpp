@@ -83,9 +83,21 @@ std::uint64_t sum(std::span<const std::uint64_t> v) {
     return n;
 }
 
+// A record without an upstream time (aggregate initialisation would name every member).
+request_record record(std::uint16_t status, upstream_failure failure, microseconds latency,
+                      std::uint64_t bytes_in, std::uint64_t bytes_out) {
+    request_record r;
+    r.status = status;
+    r.failure = failure;
+    r.latency = latency;
+    r.bytes_in = bytes_in;
+    r.bytes_out = bytes_out;
+    return r;
+}
+
 request_record ok(std::uint64_t micros, std::uint16_t status = 200) {
-    return {status, upstream_failure::none, microseconds{static_cast<std::int64_t>(micros)}, 100,
-            1000};
+    return record(status, upstream_failure::none, microseconds{static_cast<std::int64_t>(micros)},
+                  100, 1000);
 }
 
 constexpr double quantiles[] = {0.0,  0.001, 0.01, 0.1,  0.25,  0.5,
@@ -251,7 +263,7 @@ TEST(metrics_shard, quantiles_are_within_2_percent_of_exact) {
         std::sort(d.samples.begin(), d.samples.end());
         for (const double q : quantiles) {
             const std::uint64_t exact = exact_quantile(d.samples, q);
-            const auto got = static_cast<double>(quantile(t.latency, q).count());
+            const auto got = static_cast<double>(quantile(t.duration.buckets, q).count());
             EXPECT_LT(relative_error(got, static_cast<double>(exact)), 0.02)
                 << d.name << " q=" << q << " exact=" << exact << " got=" << got;
         }
@@ -262,15 +274,16 @@ TEST(metrics_shard, counts_status_failure_bytes_and_latency) {
     auto shard = std::make_unique<metrics_shard>();
     shard->request_finished(1, ok(150, 200));
     shard->request_finished(1, ok(250, 404));
-    shard->request_finished(1, {502, upstream_failure::connect, microseconds{3000}, 10, 20});
-    shard->request_finished(1, {0, upstream_failure::timeout, microseconds{5000}, 10, 0});
-    shard->request_finished(1, {200, upstream_failure::reset, microseconds{100}, 10, 5});
-    shard->request_finished(1, {504, upstream_failure::protocol, microseconds{7}, 1, 2});
+    shard->request_finished(1, record(502, upstream_failure::connect, microseconds{3000}, 10, 20));
+    shard->request_finished(1, record(0, upstream_failure::timeout, microseconds{5000}, 10, 0));
+    shard->request_finished(1, record(200, upstream_failure::reset, microseconds{100}, 10, 5));
+    shard->request_finished(1, record(504, upstream_failure::protocol, microseconds{7}, 1, 2));
     shard->request_finished(1, ok(10, 99));   // not a status: counted as none sent
     shard->request_finished(1, ok(10, 600));  // likewise
     shard->request_finished(1, ok(10, 100));
     shard->request_finished(1, ok(10, 599));
-    shard->request_finished(1, {200, upstream_failure::none, microseconds{-5}, 0, 0});  // clock bug
+    shard->request_finished(
+        1, record(200, upstream_failure::none, microseconds{-5}, 0, 0));  // clock bug
 
     const metrics_shard* shards[] = {shard.get()};
     const auto totals = merge(shards);
@@ -289,11 +302,29 @@ TEST(metrics_shard, counts_status_failure_bytes_and_latency) {
     EXPECT_EQ(t.errors(), 5U);
     EXPECT_EQ(t.bytes_in, 100U * 6 + 10 + 10 + 10 + 1 + 0);
     EXPECT_EQ(t.bytes_out, 1000U * 6 + 20 + 0 + 5 + 2 + 0);
-    EXPECT_EQ(sum(t.latency), 11U);
-    EXPECT_EQ(t.latency[0], 1U);  // the negative duration
-    EXPECT_EQ(t.latency_sum_micros, 150U + 250 + 3000 + 5000 + 100 + 7 + 10 * 4);
+    EXPECT_EQ(sum(t.duration.buckets), 11U);
+    EXPECT_EQ(t.duration.count(), 11U);
+    EXPECT_EQ(t.duration.buckets[0], 1U);  // the negative duration
+    EXPECT_EQ(t.duration.sum_micros, 150U + 250 + 3000 + 5000 + 100 + 7 + 10 * 4);
+    EXPECT_EQ(t.upstream.count(), 0U);    // no record carried an upstream time
     EXPECT_EQ(totals[0].requests(), 0U);  // the other slot saw nothing
-    EXPECT_EQ(sum(totals[0].latency), 0U);
+    EXPECT_EQ(sum(totals[0].duration.buckets), 0U);
+}
+
+TEST(metrics_shard, upstream_time_has_a_histogram_of_its_own) {
+    auto shard = std::make_unique<metrics_shard>();
+    request_record slow_client = ok(900'000);         // a slow client: 900 ms in all
+    slow_client.upstream_time = microseconds{2'000};  // of which the upstream took 2 ms
+    shard->request_finished(0, slow_client);
+    shard->request_finished(0, record(502, upstream_failure::connect, microseconds{3000}, 0, 0));
+
+    const metrics_shard* shards[] = {shard.get()};
+    const slot_totals t = merge(shards)[0];
+    EXPECT_EQ(t.duration.count(), 2U);
+    EXPECT_EQ(t.duration.sum_micros, 903'000U);
+    EXPECT_EQ(t.upstream.count(), 1U);  // the failed connect has no upstream time
+    EXPECT_EQ(t.upstream.buckets[latency_buckets::index(2'000)], 1U);
+    EXPECT_EQ(t.upstream.sum_micros, 2'000U);
 }
 
 TEST(metrics_shard, in_flight_is_started_minus_finished) {
@@ -327,9 +358,12 @@ TEST(metrics_shard, merge_of_shards_equals_one_shard) {
     std::uniform_int_distribution<std::uint64_t> bytes(0, 1 << 20);
     for (int n = 0; n < 100'000; ++n) {
         const auto slot = static_cast<slot_index>(n % 2);
-        const request_record r{status(rng), static_cast<upstream_failure>(failure(rng)),
-                               microseconds{static_cast<std::int64_t>(micros(rng))}, bytes(rng),
-                               bytes(rng)};
+        request_record r =
+            record(status(rng), static_cast<upstream_failure>(failure(rng)),
+                   microseconds{static_cast<std::int64_t>(micros(rng))}, bytes(rng), bytes(rng));
+        if (n % 3 != 0) {
+            r.upstream_time = microseconds{static_cast<std::int64_t>(micros(rng))};
+        }
         metrics_shard& one = *shards[static_cast<std::size_t>(n) % shards.size()];
         one.request_started(slot);
         all->request_started(slot);
@@ -356,8 +390,10 @@ TEST(metrics_shard, merge_of_shards_equals_one_shard) {
         EXPECT_EQ(m.bytes_out, e.bytes_out);
         EXPECT_EQ(m.in_flight, e.in_flight);
         EXPECT_EQ(m.in_flight, 5'000U);
-        EXPECT_EQ(m.latency, e.latency);
-        EXPECT_EQ(m.latency_sum_micros, e.latency_sum_micros);
+        EXPECT_EQ(m.duration.buckets, e.duration.buckets);
+        EXPECT_EQ(m.duration.sum_micros, e.duration.sum_micros);
+        EXPECT_EQ(m.upstream.buckets, e.upstream.buckets);
+        EXPECT_EQ(m.upstream.sum_micros, e.upstream.sum_micros);
         EXPECT_EQ(m.requests(), 45'000U);
         EXPECT_EQ(m.errors(), e.errors());
     }
@@ -368,7 +404,8 @@ TEST(metrics_shard, recording_does_not_allocate) {
     const std::size_t n = allocations_in([&] {
         for (std::uint64_t i = 0; i < 1000; ++i) {
             shard->request_started(0);
-            shard->request_finished(0, {502, upstream_failure::reset, microseconds{1000}, 1, 2});
+            shard->request_finished(0,
+                                    record(502, upstream_failure::reset, microseconds{1000}, 1, 2));
         }
     });
     EXPECT_EQ(n, 0U);
@@ -398,7 +435,7 @@ TEST(metrics_shard, concurrent_reader_sees_growing_counts_and_ends_exact) {
         const auto totals = merge(shards);
         for (std::size_t s = 0; s < 2; ++s) {
             const std::uint64_t r = totals[s].requests();
-            const std::uint64_t h = sum(totals[s].latency);
+            const std::uint64_t h = sum(totals[s].duration.buckets);
             ASSERT_GE(r, requests[s]);
             ASSERT_GE(h, in_histogram[s]);
             ASSERT_GE(totals[s].bytes_in, bytes[s]);
@@ -419,7 +456,7 @@ TEST(metrics_shard, concurrent_reader_sees_growing_counts_and_ends_exact) {
     const auto totals = merge(shards);
     for (std::size_t s = 0; s < 2; ++s) {
         EXPECT_EQ(totals[s].requests(), records / 2);
-        EXPECT_EQ(sum(totals[s].latency), records / 2);
+        EXPECT_EQ(sum(totals[s].duration.buckets), records / 2);
         EXPECT_EQ(totals[s].errors(), records / 100);
         EXPECT_EQ(totals[s].bytes_in, records / 2 * 100);
         EXPECT_EQ(totals[s].in_flight, 0U);
@@ -427,25 +464,65 @@ TEST(metrics_shard, concurrent_reader_sees_growing_counts_and_ends_exact) {
     RecordProperty("reads_during_writes", static_cast<int>(reads));
 }
 
-// --- metrics_window --------------------------------------------------------------------------
+// --- difference and metrics_window ----------------------------------------------------------
+
+request_record with_upstream(std::uint64_t micros, std::uint16_t status = 200) {
+    request_record r = ok(micros * 3, status);  // the client side took longer; not judged
+    r.upstream_time = microseconds{static_cast<std::int64_t>(micros)};
+    return r;
+}
+
+TEST(difference, is_what_the_totals_gained) {
+    auto shard = std::make_unique<metrics_shard>();
+    const metrics_shard* shards[] = {shard.get()};
+    shard->request_finished(1, with_upstream(500));
+    const auto before = merge(shards);
+    shard->request_finished(1, with_upstream(1000));
+    shard->request_finished(1, with_upstream(2000, 503));
+    shard->request_finished(1, record(0, upstream_failure::timeout, microseconds{1}, 0, 0));
+    const auto after = merge(shards);
+
+    const slot_window w = difference(after[1], before[1]);
+    EXPECT_EQ(w.requests, 3U);
+    EXPECT_EQ(w.errors, 2U);
+    EXPECT_DOUBLE_EQ(w.error_rate(), 2.0 / 3.0);
+    EXPECT_DOUBLE_EQ(w.success_rate(), 1.0 / 3.0);
+    EXPECT_EQ(w.upstream_latency, histogram_of({1000, 2000}));  // upstream time only
+    EXPECT_EQ(w.upstream_quantile(1.0), quantile(histogram_of({2000}), 0.5));
+    EXPECT_EQ(difference(after[0], before[0]).requests, 0U);
+}
+
+TEST(difference, of_a_shrinking_total_counts_nothing) {
+    auto shard = std::make_unique<metrics_shard>();
+    const metrics_shard* shards[] = {shard.get()};
+    shard->request_finished(0, with_upstream(500, 500));
+    const auto more = merge(shards);
+    const slot_totals none;  // a shard went away
+    const slot_window w = difference(none, more[0]);
+    EXPECT_EQ(w.requests, 0U);
+    EXPECT_EQ(w.errors, 0U);
+    EXPECT_EQ(w.error_rate(), 0.0);
+    EXPECT_EQ(sum(w.upstream_latency), 0U);
+}
 
 TEST(metrics_window, first_push_only_sets_the_baseline) {
     auto shard = std::make_unique<metrics_shard>();
     for (int i = 0; i < 50; ++i) {
-        shard->request_finished(0, ok(1000));
+        shard->request_finished(0, with_upstream(1000));
     }
     const metrics_shard* shards[] = {shard.get()};
     metrics_window w;
-    w.push(merge(shards));
-    EXPECT_EQ(w.seconds_held(), 0U);
-    EXPECT_EQ(w.over(0, 30).requests, 0U);
-    EXPECT_EQ(w.over(0, 30).p99, microseconds{0});
+    w.push(100, merge(shards));
+    EXPECT_EQ(w.over(0, 0, 1000).stats.requests, 0U);
+    EXPECT_EQ(w.over(0, 0, 1000).seconds, 0);
+    EXPECT_EQ(w.over(0, 0, 1000).stats.upstream_quantile(0.99), microseconds{0});
 
-    shard->request_finished(0, ok(2000));
-    w.push(merge(shards));
-    EXPECT_EQ(w.seconds_held(), 1U);
-    EXPECT_EQ(w.over(0, 30).requests, 1U);
-    EXPECT_EQ(w.over(0, 30).p50, microseconds{quantile(histogram_of({2000}), 0.5)});
+    shard->request_finished(0, with_upstream(2000));
+    w.push(101, merge(shards));
+    const auto got = w.over(0, 101, 102);
+    EXPECT_EQ(got.stats.requests, 1U);
+    EXPECT_EQ(got.seconds, 1);
+    EXPECT_EQ(got.stats.upstream_quantile(0.5), quantile(histogram_of({2000}), 0.5));
 }
 
 // 100 seconds of random traffic on two shards; the last 30 s of the window equal what those
@@ -461,58 +538,60 @@ TEST(metrics_window, over_the_last_30_of_100_seconds_equals_what_they_recorded) 
     std::uniform_int_distribution<int> outcome(0, 99);
 
     struct second_log {
-        std::vector<std::uint64_t> samples;
+        std::vector<std::uint64_t> samples;  // upstream times
+        std::uint64_t requests = 0;
         std::uint64_t errors = 0;
     };
     std::vector<std::array<second_log, 2>> seconds;
     metrics_window w;
-    w.push(merge(shards));
-    for (int t = 0; t < 100; ++t) {
+    constexpr std::int64_t start = 5000;
+    w.push(start, merge(shards));
+    for (int t = 1; t <= 100; ++t) {
         auto& log = seconds.emplace_back();
         for (int n = per_second(rng); n > 0; --n) {
             const auto slot = static_cast<slot_index>(outcome(rng) < 90 ? 0 : 1);
             const std::uint64_t micros = clamp_micros(latency(rng));
             const int o = outcome(rng);
-            request_record r = ok(micros);
+            request_record r = with_upstream(micros);
             if (o < 2) {
                 r.status = 503;
             } else if (o < 4) {
-                r.status = 502;
-                r.failure = upstream_failure::connect;
+                r = record(502, upstream_failure::connect, microseconds{1}, 0, 0);
             } else if (o < 5) {
-                r.status = 0;
-                r.failure = upstream_failure::timeout;
+                r = record(0, upstream_failure::timeout, microseconds{1}, 0, 0);
             }
             (n % 2 == 0 ? *a : *b).request_finished(slot, r);
-            log[slot].samples.push_back(micros);
+            if (r.upstream_time) {
+                log[slot].samples.push_back(micros);
+            }
+            log[slot].requests += 1;
             log[slot].errors += o < 5 ? 1 : 0;
         }
-        w.push(merge(shards));
+        w.push(start + t, merge(shards));
     }
-    ASSERT_EQ(w.seconds_held(), 100U);
 
-    for (const std::size_t span : {std::size_t{1}, std::size_t{30}, std::size_t{100}}) {
+    for (const std::int64_t span : {1, 30, 100}) {
         for (slot_index slot = 0; slot < 2; ++slot) {
             std::vector<std::uint64_t> samples;
+            std::uint64_t requests = 0;
             std::uint64_t errors = 0;
-            for (std::size_t t = seconds.size() - span; t < seconds.size(); ++t) {
+            for (std::size_t t = seconds.size() - static_cast<std::size_t>(span);
+                 t < seconds.size(); ++t) {
                 const auto& s = seconds[t][slot];
                 samples.insert(samples.end(), s.samples.begin(), s.samples.end());
+                requests += s.requests;
                 errors += s.errors;
             }
-            const window_stats got = w.over(slot, span);
-            ASSERT_EQ(got.requests, samples.size()) << span;
-            EXPECT_EQ(got.errors, errors) << span;
-            EXPECT_DOUBLE_EQ(got.error_rate,
-                             static_cast<double>(errors) / static_cast<double>(samples.size()));
+            const auto got = w.over(slot, start + 101 - span, start + 101);
+            EXPECT_EQ(got.seconds, span);
+            ASSERT_EQ(got.stats.requests, requests) << span;
+            EXPECT_EQ(got.stats.errors, errors) << span;
+            EXPECT_DOUBLE_EQ(got.rate(), static_cast<double>(requests) / static_cast<double>(span));
             const auto h = histogram_of(samples);
-            EXPECT_EQ(got.p50, quantile(h, 0.50));
-            EXPECT_EQ(got.p95, quantile(h, 0.95));
-            EXPECT_EQ(got.p99, quantile(h, 0.99));
             std::sort(samples.begin(), samples.end());
-            const std::pair<microseconds, double> read[] = {
-                {got.p50, 0.50}, {got.p95, 0.95}, {got.p99, 0.99}};
-            for (const auto& [value, q] : read) {
+            for (const double q : {0.5, 0.9, 0.95, 0.99, 0.999}) {
+                const microseconds value = got.stats.upstream_quantile(q);
+                EXPECT_EQ(value, quantile(h, q));
                 const auto exact = static_cast<double>(exact_quantile(samples, q));
                 EXPECT_LT(relative_error(static_cast<double>(value.count()), exact), 0.02)
                     << "span " << span << " q " << q;
@@ -520,98 +599,113 @@ TEST(metrics_window, over_the_last_30_of_100_seconds_equals_what_they_recorded) 
         }
     }
     // Asking for more than is held gives what is held.
-    EXPECT_EQ(w.over(0, 600).requests, w.over(0, 100).requests);
+    EXPECT_EQ(w.over(0, 0, start + 1000).stats.requests,
+              w.over(0, start + 1, start + 101).stats.requests);
 }
 
 // Builds cumulative totals by hand: `requests` 200s at `micros` and `errors` 500s.
 void add(slot_totals& t, std::uint64_t requests, std::uint64_t errors, std::uint64_t micros) {
-    if (t.latency.empty()) {
-        t.latency.assign(latency_buckets::count, 0);
-    }
     t.by_status[200 - 100] += requests - errors;
     t.by_status[500 - 100] += errors;
-    t.latency[latency_buckets::index(micros)] += requests;
+    t.upstream.buckets[latency_buckets::index(micros)] += requests;
 }
 
-TEST(metrics_window, error_rate_counts_5xx_and_failures_once_each) {
-    auto shard = std::make_unique<metrics_shard>();
-    const metrics_shard* shards[] = {shard.get()};
+TEST(metrics_window, a_late_push_leaves_a_gap_and_says_how_long_its_traffic_took) {
     metrics_window w;
-    w.push(merge(shards));
-    shard->request_finished(0, ok(1000, 200));
-    shard->request_finished(0, ok(1000, 404));
-    shard->request_finished(0, ok(1000, 500));                                            // 5xx
-    shard->request_finished(0, {502, upstream_failure::connect, microseconds{1}, 0, 0});  // both
-    shard->request_finished(0, {0, upstream_failure::timeout, microseconds{1}, 0, 0});    // failure
-    shard->request_finished(0, {200, upstream_failure::reset, microseconds{1}, 0, 0});    // failure
-    shard->request_finished(0, ok(1000, 0));  // client went away: not an error
-    shard->request_finished(0, ok(1000, 200));
-    w.push(merge(shards));
-    const window_stats s = w.over(0, 30);
-    EXPECT_EQ(s.requests, 8U);
-    EXPECT_EQ(s.errors, 4U);
-    EXPECT_DOUBLE_EQ(s.error_rate, 0.5);
-    EXPECT_EQ(w.over(1, 30).requests, 0U);
-    EXPECT_EQ(w.over(1, 30).error_rate, 0.0);
+    std::array<slot_totals, 2> totals;
+    w.push(10, totals);
+    add(totals[0], 10, 0, 100);
+    w.push(11, totals);
+    add(totals[0], 90, 3, 100);  // what seconds 12, 13 and 14 added, seen late at 14
+    w.push(14, totals);
+
+    EXPECT_EQ(w.over(0, 12, 14).stats.requests, 0U);  // the gap holds nothing
+    EXPECT_EQ(w.over(0, 12, 14).seconds, 0);
+    const auto late = w.over(0, 14, 15);
+    EXPECT_EQ(late.stats.requests, 90U);
+    EXPECT_EQ(late.stats.errors, 3U);
+    EXPECT_EQ(late.seconds, 3);
+    EXPECT_DOUBLE_EQ(late.rate(), 30.0);
+    const auto all = w.over(0, 0, 100);
+    EXPECT_EQ(all.stats.requests, 100U);
+    EXPECT_EQ(all.seconds, 4);
+    EXPECT_DOUBLE_EQ(all.rate(), 25.0);
+}
+
+TEST(metrics_window, a_second_pushed_twice_adds_up_and_the_past_is_ignored) {
+    metrics_window w;
+    std::array<slot_totals, 2> totals;
+    w.push(10, totals);
+    add(totals[1], 5, 1, 100);
+    w.push(11, totals);
+    add(totals[1], 7, 0, 100);
+    w.push(11, totals);
+    add(totals[1], 100, 100, 100);
+    w.push(9, totals);  // back in time: ignored, and the next push still counts those 100
+    EXPECT_EQ(w.over(1, 11, 12).stats.requests, 12U);
+    EXPECT_EQ(w.over(1, 11, 12).seconds, 1);
+    EXPECT_EQ(w.over(1, 0, 11).stats.requests, 0U);
+    w.push(12, totals);
+    EXPECT_EQ(w.over(1, 12, 13).stats.requests, 100U);
 }
 
 TEST(metrics_window, keeps_the_last_600_seconds) {
     metrics_window w;
     std::array<slot_totals, 2> totals;
-    w.push(totals);
+    w.push(0, totals);
     for (std::uint64_t t = 1; t <= 700; ++t) {  // second t adds t requests, t % 3 errors
         add(totals[0], t, t % 3, t);
         add(totals[1], 1, 0, 100);
-        w.push(totals);
+        w.push(static_cast<std::int64_t>(t), totals);
     }
-    EXPECT_EQ(w.seconds_held(), 600U);
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;
     for (std::uint64_t t = 101; t <= 700; ++t) {
         requests += t;
         errors += t % 3;
     }
-    EXPECT_EQ(w.over(0, 600).requests, requests);
-    EXPECT_EQ(w.over(0, 600).errors, errors);
-    EXPECT_EQ(w.over(0, 1000).requests, requests);
-    EXPECT_EQ(w.over(0, 1).requests, 700U);
-    EXPECT_EQ(w.over(0, 1).p50,
+    EXPECT_EQ(w.over(0, 101, 701).stats.requests, requests);
+    EXPECT_EQ(w.over(0, 101, 701).stats.errors, errors);
+    EXPECT_EQ(w.over(0, 0, 701).stats.requests, requests);  // older seconds were overwritten
+    EXPECT_EQ(w.over(0, 0, 701).seconds, 600);
+    EXPECT_EQ(w.over(0, 700, 701).stats.requests, 700U);
+    EXPECT_EQ(w.over(0, 700, 701).stats.upstream_quantile(0.5),
               microseconds{static_cast<std::int64_t>(midpoint(latency_buckets::index(700)))});
-    EXPECT_EQ(w.over(1, 600).requests, 600U);
-    EXPECT_EQ(w.over(1, 600).p99, microseconds{101});  // bucket [100, 102)
+    EXPECT_EQ(w.over(1, 101, 701).stats.requests, 600U);
+    EXPECT_EQ(w.over(1, 101, 701).stats.upstream_quantile(0.99),
+              microseconds{101});  // bucket [100, 102)
 }
 
 TEST(metrics_window, a_shrinking_total_counts_nothing) {
     metrics_window w;
     std::array<slot_totals, 2> totals;
     add(totals[0], 100, 10, 1000);
-    w.push(totals);
+    w.push(1, totals);
     std::array<slot_totals, 2> fewer;  // a shard went away
     add(fewer[0], 50, 5, 1000);
-    w.push(fewer);
-    EXPECT_EQ(w.over(0, 1).requests, 0U);
-    EXPECT_EQ(w.over(0, 1).errors, 0U);
-    EXPECT_EQ(w.over(0, 1).p50, microseconds{0});
+    w.push(2, fewer);
+    EXPECT_EQ(w.over(0, 2, 3).stats.requests, 0U);
+    EXPECT_EQ(w.over(0, 2, 3).stats.errors, 0U);
+    EXPECT_EQ(w.over(0, 2, 3).stats.upstream_quantile(0.5), microseconds{0});
 }
 
 TEST(metrics_window, push_does_not_allocate_after_the_baseline) {
     auto shard = std::make_unique<metrics_shard>();
     const metrics_shard* shards[] = {shard.get()};
     metrics_window w;
-    w.push(merge(shards));
-    for (int t = 0; t < 700; ++t) {
-        shard->request_finished(0, ok(static_cast<std::uint64_t>(100 + t)));
+    w.push(0, merge(shards));
+    for (int t = 1; t <= 700; ++t) {
+        shard->request_finished(0, with_upstream(static_cast<std::uint64_t>(100 + t)));
         const auto totals = merge(shards);  // merge allocates; push must not
-        EXPECT_EQ(allocations_in([&] { w.push(totals); }), 0U);
+        EXPECT_EQ(allocations_in([&] { w.push(t, totals); }), 0U);
     }
-    EXPECT_EQ(allocations_in([&] { (void)w.over(0, 600); }), 0U);
 }
 
 TEST(metrics_window, holds_600_seconds_in_under_5_mib) {
     metrics_window w(600);
     const metrics_shard shard;
     const metrics_shard* shards[] = {&shard};
-    w.push(merge(shards));
+    w.push(0, merge(shards));
     EXPECT_LE(w.memory_bytes(), std::size_t{5} << 20);
     RecordProperty("memory_bytes", static_cast<int>(w.memory_bytes()));
 }

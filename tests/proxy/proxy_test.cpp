@@ -42,6 +42,19 @@ std::string get_request(std::string_view target = "/", std::vector<field> fields
     return format_request("GET", target, fields);
 }
 
+// The proxy's totals once `n` requests are recorded (bounded wait). A request is recorded when
+// its session resumes after the last write, which can be just after the client has read the
+// answer.
+std::array<analysis::slot_totals, 2> totals_after(running_proxy& proxy, std::uint64_t n) {
+    const auto shards = proxy.server().metrics_shards();
+    auto totals = analysis::merge(shards);
+    for (int i = 0; i < 10000 && totals[0].requests() + totals[1].requests() < n; ++i) {
+        std::this_thread::sleep_for(milliseconds(1));
+        totals = analysis::merge(shards);
+    }
+    return totals;
+}
+
 // --- forwarding and header rewrites ---
 
 TEST_F(proxy_test, forwards_a_get_to_the_active_slot) {
@@ -534,14 +547,7 @@ TEST_F(proxy_test, records_each_request_against_its_slot) {
         client.send(format_request("POST", "/", {}, "12345"));
         client.read_response();
     }
-    // A request is recorded when its session resumes after the last write, which can be just
-    // after the client has read the answer: wait for both records.
-    const auto shards = proxy.server().metrics_shards();
-    auto totals = analysis::merge(shards);
-    for (int i = 0; i < 10000 && totals[0].requests() + totals[1].requests() < 2; ++i) {
-        std::this_thread::sleep_for(milliseconds(1));
-        totals = analysis::merge(shards);
-    }
+    const auto totals = totals_after(proxy, 2);
     const auto& blue_totals = totals[0];
     const auto& green_totals = totals[1];
     EXPECT_EQ(blue_totals.by_status[502 - 100], 1U);
@@ -553,6 +559,22 @@ TEST_F(proxy_test, records_each_request_against_its_slot) {
     EXPECT_GT(green_totals.bytes_in, 5U);   // head and body
     EXPECT_GT(green_totals.bytes_out, 6U);  // head and "green\n"
     EXPECT_EQ(green_totals.in_flight, 0U);
+    EXPECT_EQ(blue_totals.upstream.count(), 0U);  // no response: no upstream time
+    EXPECT_EQ(green_totals.upstream.count(), 1U);
+}
+
+TEST_F(proxy_test, upstream_time_leaves_out_a_slow_client) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    const std::string request = get_request();
+    client.send(request.substr(0, 10));
+    std::this_thread::sleep_for(milliseconds(300));  // the slow client under test
+    client.send(request.substr(10));
+    ASSERT_EQ(client.read_response().status, 200);
+    const auto totals = totals_after(proxy, 1);
+    ASSERT_EQ(totals[0].upstream.count(), 1U);
+    EXPECT_GE(totals[0].duration.sum_micros, 300'000U);
+    EXPECT_LT(totals[0].upstream.sum_micros, 300'000U);
 }
 
 TEST_F(proxy_test, answers_503_once_per_request) {
