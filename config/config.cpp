@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "config/units.hpp"
@@ -171,13 +172,56 @@ void assign(T& out, std::optional<T> value) {
     }
 }
 
+// A ratio check compares the canary against max(stable, floor): a stable slot with no errors,
+// or a stable answering in microseconds, must not turn every canary error or every millisecond
+// into a failure (README, "Judgement").
+constexpr double default_error_floor = 0.01;
+constexpr double default_latency_floor = 0.005;  // seconds
+
+constexpr std::pair<std::string_view, check_metric> metric_names[] = {
+    {"error_rate", check_metric::error_rate},     {"success_rate", check_metric::success_rate},
+    {"latency_p50", check_metric::latency_p50},   {"latency_p90", check_metric::latency_p90},
+    {"latency_p95", check_metric::latency_p95},   {"latency_p99", check_metric::latency_p99},
+    {"latency_p999", check_metric::latency_p999},
+};
+
+std::string default_check_name(check_metric metric, check_kind kind) {
+    std::string name(metric_name(metric));
+    if (kind == check_kind::max_ratio_to_stable) {
+        name += "_ratio";
+    }
+    return name;
+}
+
+check_config make_check(check_metric metric, check_kind kind, double limit) {
+    check_config c;
+    c.name = default_check_name(metric, kind);
+    c.metric = metric;
+    c.kind = kind;
+    c.limit = limit;
+    if (kind == check_kind::max_ratio_to_stable) {
+        c.floor = is_latency(metric) ? default_latency_floor : default_error_floor;
+    }
+    return c;
+}
+
+}  // namespace
+
 std::vector<check_config> default_checks() {
     return {
-        {check_metric::error_rate, 0.05, std::nullopt},
-        {check_metric::latency_p95, 2.0, std::nullopt},
-        {check_metric::error_rate, std::nullopt, 2.0},
-        {check_metric::latency_p95, std::nullopt, 1.5},
+        make_check(check_metric::error_rate, check_kind::max, 0.05),
+        make_check(check_metric::latency_p95, check_kind::max, 2.0),
+        make_check(check_metric::error_rate, check_kind::max_ratio_to_stable, 2.0),
+        make_check(check_metric::latency_p95, check_kind::max_ratio_to_stable, 1.5),
     };
+}
+
+namespace {
+
+// Path of a request the proxy makes itself (health probe, smoke run): origin-form, printable.
+bool is_request_path(std::string_view text) {
+    return !text.empty() && text.front() == '/' && !has_control_character(text) &&
+           text.find(' ') == std::string_view::npos;
 }
 
 // Walks the YAML tree once, filling a config and collecting every error instead of stopping at
@@ -440,13 +484,22 @@ private:
     void parse_limits(const YAML::Node& v, const place& at, limits_config& out);
     void parse_upstream(const YAML::Node& v, const place& at, upstream_config& out);
     void parse_analysis(const YAML::Node& v, const place& at, analysis_config& out);
+    void parse_checks(const YAML::Node& v, const place& at, std::vector<check_config>& out);
     std::optional<check_config> parse_check(const YAML::Node& v, const place& at);
+    std::optional<double> check_value(const YAML::Node& v, const place& at, check_metric metric);
+    void parse_fast_rollback(const YAML::Node& v, const place& at, fast_rollback_config& out);
+    void parse_smoke(const YAML::Node& v, const place& at, smoke_config& out);
+    void parse_path(const YAML::Node& v, const place& at, std::string& out);
+
+public:
     void parse_rollout(const YAML::Node& v, const place& at, rollout_config& out);
+
+private:
     void parse_steps(const YAML::Node& v, const place& at, std::vector<std::uint32_t>& out);
     void parse_health(const YAML::Node& v, const place& at, health_config& out);
     void parse_webhooks(const YAML::Node& v, const place& at, webhooks_config& out);
     void parse_webhook_list(const YAML::Node& v, const place& at, std::vector<webhook_config>& out);
-    std::optional<std::string> url_value(const YAML::Node& v, const place& at);
+    std::optional<http_url> url_value(const YAML::Node& v, const place& at);
     std::optional<std::string> token_value(std::string token, const place& at,
                                            std::string_view origin);
 };
@@ -457,7 +510,6 @@ void parser::parse_root(const YAML::Node& root, config& out) {
         fail(top, "expected a map of settings at the top level, got " + describe(root));
         return;
     }
-    out.analysis.checks = default_checks();
     bool have_slots = false;
     std::optional<std::pair<YAML::Node, place>> active;
     each_key(root, top,
@@ -478,7 +530,7 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      // Checked after the loop: `active` may come before `slots` in the file.
                      active.emplace(v, at);
                  } else if (key == "state_file") {
-                     assign(out.state_file, non_empty_string(v, at, "a file path"));
+                     assign(out.state_file, non_empty_string(v, at, "a file path or off"));
                  } else if (key == "access_log") {
                      parse_access_log(v, at, out.access_log);
                  } else if (key == "timeouts") {
@@ -732,87 +784,177 @@ void parser::parse_upstream(const YAML::Node& v, const place& at, upstream_confi
 }
 
 void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_config& out) {
-    each_key(v, at, {"interval", "threshold", "min_requests", "checks"},
-             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
-                 if (key == "interval") {
-                     assign(out.interval, duration_value(value, key_at, true));
-                 } else if (key == "threshold") {
-                     assign(out.threshold, count_value(value, key_at, 1));
-                 } else if (key == "min_requests") {
-                     // 0 would let an empty window pass judgement.
-                     assign(out.min_requests, count_value(value, key_at, 1));
-                 } else if (key == "checks") {
-                     out.checks.clear();  // the defaults go when checks are given
-                     const bool is_list = each_item(
-                         value, key_at, "a list of checks such as { metric: error_rate, max: 5% }",
-                         [&](const YAML::Node& item, const place& item_at) {
-                             if (auto check = parse_check(item, item_at)) {
-                                 out.checks.push_back(*check);
-                             }
-                         });
-                     // An empty list would promote every canary unjudged; leaving `checks`
-                     // out gives the defaults.
-                     if (is_list && value.size() == 0) {
-                         fail(key_at,
-                              "expected at least one check (leave checks out for the "
-                              "defaults)");
-                     }
-                 }
-             });
+    each_key(
+        v, at,
+        {"method", "alpha", "promote", "interval", "threshold", "min_requests",
+         "inconclusive_limit", "fast_rollback", "checks"},
+        [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+            if (key == "method") {
+                if (value.IsScalar() && value.Scalar() == "sequential") {
+                    fail(key_at,
+                         "the sequential method is not available in this version; "
+                         "expected threshold");
+                    return;
+                }
+                assign(out.method, enum_value<analysis_method>(
+                                       value, key_at, {{"threshold", analysis_method::threshold}},
+                                       {"threshold"}));
+            } else if (key == "alpha") {
+                auto alpha = rate_value(value, key_at);
+                if (alpha && (*alpha <= 0 || *alpha >= 1)) {
+                    fail(key_at, "expected a rate above 0 and below 1 such as 1%");
+                } else {
+                    assign(out.alpha, alpha);
+                }
+            } else if (key == "promote") {
+                if (value.IsScalar() && value.Scalar() == "evidence") {
+                    fail(key_at,
+                         "promote: evidence needs the sequential method, which is not "
+                         "available in this version; expected interval");
+                    return;
+                }
+                assign(out.promote,
+                       enum_value<promote_rule>(
+                           value, key_at, {{"interval", promote_rule::interval}}, {"interval"}));
+            } else if (key == "interval") {
+                assign(out.interval, duration_value(value, key_at, true));
+            } else if (key == "threshold") {
+                assign(out.threshold, count_value(value, key_at, 1));
+            } else if (key == "min_requests") {
+                // 0 would let an empty window pass judgement.
+                assign(out.min_requests, count_value(value, key_at, 1));
+            } else if (key == "inconclusive_limit") {
+                assign(out.inconclusive_limit, count_value(value, key_at, 1));
+            } else if (key == "fast_rollback") {
+                parse_fast_rollback(value, key_at, out.fast_rollback);
+            } else if (key == "checks") {
+                parse_checks(value, key_at, out.checks);
+            }
+        });
+}
+
+void parser::parse_checks(const YAML::Node& v, const place& at, std::vector<check_config>& out) {
+    out.clear();                                    // the defaults go when checks are given
+    std::map<std::string, int, std::less<>> names;  // name -> line, to refuse duplicates
+    const bool is_list = each_item(
+        v, at, "a list of checks such as { metric: error_rate, max: 5% }",
+        [&](const YAML::Node& item, const place& item_at) {
+            auto check = parse_check(item, item_at);
+            if (!check) {
+                return;
+            }
+            // The name labels switchyard_analysis_checks_total and names rollback reasons.
+            auto [it, inserted] = names.emplace(check->name, item_at.line);
+            if (!inserted) {
+                fail(item_at, "duplicate check name " + quote(check->name) + " (first on line " +
+                                  std::to_string(it->second) + "); set name: to tell them apart");
+                return;
+            }
+            out.push_back(std::move(*check));
+        });
+    // An empty list would promote every canary unjudged; leaving `checks` out gives the defaults.
+    if (is_list && v.size() == 0) {
+        fail(at, "expected at least one check (leave checks out for the defaults)");
+    }
 }
 
 std::optional<check_config> parser::parse_check(const YAML::Node& v, const place& at) {
     std::optional<check_metric> metric;
     bool have_metric = false;
-    std::optional<std::pair<YAML::Node, place>> max;
-    std::optional<std::pair<YAML::Node, place>> ratio;
+    std::optional<std::string> name;
+    bool name_ok = true;
+    // Limits are read after the loop: their unit depends on `metric`, which may come later.
+    std::vector<std::tuple<check_kind, YAML::Node, place>> limits;
+    std::optional<std::pair<YAML::Node, place>> floor;
+    std::string metric_list;
+    for (const auto& [metric_text, value] : metric_names) {
+        metric_list += (metric_list.empty() ? "" : ", ") + std::string(metric_text);
+    }
     const bool is_map = each_key(
-        v, at, {"metric", "max", "max_ratio_to_stable"},
+        v, at, {"name", "metric", "max", "min", "max_ratio_to_stable", "floor"},
         [&](const std::string& key, const YAML::Node& value, const place& key_at) {
-            if (key == "metric") {
+            if (key == "name") {
+                auto text = non_empty_string(value, key_at, "a check name");
+                if (text && !std::all_of(text->begin(), text->end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                    })) {
+                    fail(key_at, "expected a check name of a-z, 0-9 and _, got " + quote(*text));
+                    name_ok = false;
+                } else {
+                    name = text;
+                }
+            } else if (key == "metric") {
                 have_metric = true;
-                metric = enum_value<check_metric>(value, key_at,
-                                                  {{"error_rate", check_metric::error_rate},
-                                                   {"latency_p95", check_metric::latency_p95}},
-                                                  {"error_rate", "latency_p95"});
-            } else if (key == "max") {
-                // Read after the loop: its unit depends on `metric`, which may come later.
-                max.emplace(value, key_at);
-            } else if (key == "max_ratio_to_stable") {
-                ratio.emplace(value, key_at);
+                auto text = scalar(value, key_at, metric_list);
+                if (!text) {
+                    return;
+                }
+                for (const auto& [metric_text, m] : metric_names) {
+                    if (*text == metric_text) {
+                        metric = m;
+                    }
+                }
+                if (!metric) {
+                    fail(key_at,
+                         "expected " + metric_list + ", got " + quote(*text) +
+                             did_you_mean(
+                                 *text, {"error_rate", "success_rate", "latency_p50", "latency_p90",
+                                         "latency_p95", "latency_p99", "latency_p999"}));
+                }
+            } else if (key == "floor") {
+                floor.emplace(value, key_at);
+            } else {
+                const check_kind kind = key == "max"   ? check_kind::max
+                                        : key == "min" ? check_kind::min
+                                                       : check_kind::max_ratio_to_stable;
+                limits.emplace_back(kind, value, key_at);
             }
         });
     if (!is_map) {
         return std::nullopt;
     }
-    bool ok = metric.has_value();
+    bool ok = metric.has_value() && name_ok;
     if (!have_metric) {
-        fail(at.key("metric", at.line), "missing key \"metric\": error_rate or latency_p95");
+        fail(at.key("metric", at.line), "missing key \"metric\": " + metric_list);
     }
-    if (max && ratio) {
-        fail(at, "expected one of max and max_ratio_to_stable, got both");
-        ok = false;
-    } else if (!max && !ratio) {
-        fail(at, "expected one of max and max_ratio_to_stable, got neither");
-        ok = false;
+    if (limits.size() != 1) {
+        fail(at, std::string("expected one of max, min and max_ratio_to_stable, got ") +
+                     (limits.empty() ? "none" : "more than one"));
+        return std::nullopt;
     }
+    const auto& [kind, node, limit_at] = limits.front();
     check_config check;
+    check.kind = kind;
     if (metric) {
         check.metric = *metric;
-    }
-    if (max && metric) {
-        const auto& [node, max_at] = *max;
-        if (*metric == check_metric::error_rate) {
-            check.max = rate_value(node, max_at);
-        } else if (auto d = duration_value(node, max_at, true)) {
-            check.max = static_cast<double>(d->count()) / 1000.0;
+        check.name = name.value_or(default_check_name(*metric, kind));
+        if (kind == check_kind::max_ratio_to_stable && *metric == check_metric::success_rate) {
+            // A ratio to stable bounds what grows when the canary is worse.
+            fail(limit_at,
+                 "max_ratio_to_stable applies to error_rate and latency checks; for success_rate "
+                 "use min");
+            ok = false;
+        } else if (kind == check_kind::max_ratio_to_stable) {
+            auto ratio = positive_number(node, limit_at);
+            ok = ok && ratio.has_value();
+            check.limit = ratio.value_or(0);
+            check.floor = is_latency(*metric) ? default_latency_floor : default_error_floor;
+        } else {
+            auto limit = check_value(node, limit_at, *metric);
+            ok = ok && limit.has_value();
+            check.limit = limit.value_or(0);
         }
-        ok = ok && check.max.has_value();
     }
-    if (ratio) {
-        const auto& [node, ratio_at] = *ratio;
-        check.max_ratio_to_stable = positive_number(node, ratio_at);
-        ok = ok && check.max_ratio_to_stable.has_value();
+    if (floor) {
+        const auto& [floor_node, floor_at] = *floor;
+        if (kind != check_kind::max_ratio_to_stable) {
+            fail(floor_at, "floor applies to max_ratio_to_stable checks only");
+            ok = false;
+        } else if (metric && ok) {
+            auto value = check_value(floor_node, floor_at, *metric);
+            ok = value.has_value();
+            check.floor = value.value_or(0);
+        }
     }
     if (!ok) {
         return std::nullopt;
@@ -820,8 +962,51 @@ std::optional<check_config> parser::parse_check(const YAML::Node& v, const place
     return check;
 }
 
+// A bound in the metric's unit: a rate for error_rate and success_rate, a duration (seconds)
+// for latencies.
+std::optional<double> parser::check_value(const YAML::Node& v, const place& at,
+                                          check_metric metric) {
+    if (!is_latency(metric)) {
+        return rate_value(v, at);
+    }
+    auto d = duration_value(v, at, true);
+    if (!d) {
+        return std::nullopt;
+    }
+    return static_cast<double>(d->count()) / 1000.0;
+}
+
+void parser::parse_fast_rollback(const YAML::Node& v, const place& at, fast_rollback_config& out) {
+    if (v.IsScalar()) {
+        if (v.Scalar() == "off") {
+            out.enabled = false;
+        } else {
+            fail(at,
+                 "expected off or a map such as { error_rate: 50%, min_requests: 10, "
+                 "window: 1s }, got " +
+                     quote(v.Scalar()));
+        }
+        return;
+    }
+    each_key(v, at, {"error_rate", "min_requests", "window"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "error_rate") {
+                     auto rate = rate_value(value, key_at);
+                     if (rate && *rate <= 0) {
+                         fail(key_at, "expected a rate above 0, got " + quote(value.Scalar()));
+                     } else {
+                         assign(out.error_rate, rate);
+                     }
+                 } else if (key == "min_requests") {
+                     assign(out.min_requests, count_value(value, key_at, 1));
+                 } else if (key == "window") {
+                     assign(out.window, duration_value(value, key_at, true));
+                 }
+             });
+}
+
 void parser::parse_rollout(const YAML::Node& v, const place& at, rollout_config& out) {
-    each_key(v, at, {"strategy", "steps", "approval", "bake", "health"},
+    each_key(v, at, {"strategy", "steps", "approval", "bake", "health", "smoke"},
              [&](const std::string& key, const YAML::Node& value, const place& key_at) {
                  if (key == "strategy") {
                      assign(out.strategy, enum_value<rollout_strategy>(
@@ -838,8 +1023,45 @@ void parser::parse_rollout(const YAML::Node& v, const place& at, rollout_config&
                      assign(out.bake, duration_value(value, key_at, false));
                  } else if (key == "health") {
                      parse_health(value, key_at, out.health);
+                 } else if (key == "smoke") {
+                     parse_smoke(value, key_at, out.smoke);
                  }
              });
+}
+
+void parser::parse_smoke(const YAML::Node& v, const place& at, smoke_config& out) {
+    each_key(v, at, {"requests", "paths"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "requests") {
+                     // Bounded: the smoke run holds each answer's numbers until it is judged.
+                     assign(out.requests, count_value(value, key_at, 1, 100000));
+                 } else if (key == "paths") {
+                     std::vector<std::string> paths;
+                     const bool is_list =
+                         each_item(value, key_at, "a list of paths such as [\"/\"]",
+                                   [&](const YAML::Node& item, const place& item_at) {
+                                       std::string path;
+                                       parse_path(item, item_at, path);
+                                       if (!path.empty()) {
+                                           paths.push_back(std::move(path));
+                                       }
+                                   });
+                     if (is_list && value.size() == 0) {
+                         fail(key_at, "expected at least one path");
+                     } else if (is_list && paths.size() == value.size()) {
+                         out.paths = std::move(paths);
+                     }
+                 }
+             });
+}
+
+void parser::parse_path(const YAML::Node& v, const place& at, std::string& out) {
+    auto text = scalar(v, at, "a path starting with /");
+    if (text && !is_request_path(*text)) {
+        fail(at, "expected a path starting with /, got " + quote(*text));
+    } else if (text) {
+        out = *text;
+    }
 }
 
 void parser::parse_steps(const YAML::Node& v, const place& at, std::vector<std::uint32_t>& out) {
@@ -884,14 +1106,7 @@ void parser::parse_health(const YAML::Node& v, const place& at, health_config& o
     each_key(v, at, {"path", "deadline"},
              [&](const std::string& key, const YAML::Node& value, const place& key_at) {
                  if (key == "path") {
-                     auto text = scalar(value, key_at, "a path starting with /");
-                     if (text &&
-                         (text->empty() || text->front() != '/' || has_control_character(*text) ||
-                          text->find(' ') != std::string::npos)) {
-                         fail(key_at, "expected a path starting with /, got " + quote(*text));
-                     } else if (text) {
-                         out.path = *text;
-                     }
+                     parse_path(value, key_at, out.path);
                  } else if (key == "deadline") {
                      assign(out.deadline, duration_value(value, key_at, true));
                  }
@@ -939,7 +1154,7 @@ void parser::parse_webhook_list(const YAML::Node& v, const place& at,
               });
 }
 
-std::optional<std::string> parser::url_value(const YAML::Node& v, const place& at) {
+std::optional<http_url> parser::url_value(const YAML::Node& v, const place& at) {
     auto text = scalar(v, at, "an http:// URL");
     if (!text) {
         return std::nullopt;
@@ -948,26 +1163,79 @@ std::optional<std::string> parser::url_value(const YAML::Node& v, const place& a
         fail(at, "https is not supported yet; expected an http:// URL, got " + quote(*text));
         return std::nullopt;
     }
-    bool ok = starts_with(*text, "http://") && !has_control_character(*text) &&
-              text->find(' ') == std::string::npos;
-    if (ok) {
-        // RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'.
-        const std::string_view rest = std::string_view(*text).substr(7);
-        std::string authority(rest.substr(0, rest.find_first_of("/?#")));
-        const bool has_port =
-            !authority.empty() && authority.back() != ']' &&
-            authority.find(':') != std::string::npos &&
-            (authority.front() != '[' || authority.find("]:") != std::string::npos);
-        ok = !authority.empty() && parse_address(has_port ? authority : authority + ":80");
-    }
-    if (!ok) {
+    auto url = parse_http_url(*text);
+    if (!url) {
         fail(at, "expected an http:// URL such as http://host:8080/path, got " + quote(*text));
-        return std::nullopt;
     }
-    return text;
+    return url;
 }
 
 }  // namespace
+
+std::string_view metric_name(check_metric m) noexcept {
+    for (const auto& [name, metric] : metric_names) {
+        if (metric == m) {
+            return name;
+        }
+    }
+    return "unknown";
+}
+
+bool is_latency(check_metric m) noexcept {
+    return m != check_metric::error_rate && m != check_metric::success_rate;
+}
+
+double quantile_of(check_metric m) noexcept {
+    switch (m) {
+        case check_metric::latency_p50:
+            return 0.50;
+        case check_metric::latency_p90:
+            return 0.90;
+        case check_metric::latency_p95:
+            return 0.95;
+        case check_metric::latency_p99:
+            return 0.99;
+        case check_metric::latency_p999:
+            return 0.999;
+        case check_metric::error_rate:
+        case check_metric::success_rate:
+            break;
+    }
+    return 0;
+}
+
+std::string_view strategy_name(rollout_strategy s) noexcept {
+    return s == rollout_strategy::canary ? "canary" : "blue-green";
+}
+
+std::optional<http_url> parse_http_url(std::string_view text) {
+    constexpr std::string_view scheme = "http://";
+    if (!starts_with(text, scheme) || has_control_character(text) ||
+        text.find(' ') != std::string_view::npos) {
+        return std::nullopt;
+    }
+    // RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'.
+    const std::string_view rest = text.substr(scheme.size());
+    const std::size_t authority_end = rest.find_first_of("/?#");
+    std::string authority(rest.substr(0, authority_end));
+    if (authority.empty() || authority.find('@') != std::string::npos) {
+        return std::nullopt;  // no host, or credentials in the URL
+    }
+    const bool has_port = authority.back() != ']' && authority.find(':') != std::string::npos &&
+                          (authority.front() != '[' || authority.find("]:") != std::string::npos);
+    auto at = parse_address(has_port ? authority : authority + ":80");
+    if (!at) {
+        return std::nullopt;
+    }
+    // The fragment stays with the client (RFC 9110 §7.1); an empty path is "/".
+    std::string target(authority_end == std::string_view::npos ? std::string_view{}
+                                                               : rest.substr(authority_end));
+    target.erase(std::min(target.find('#'), target.size()));
+    if (target.empty() || target.front() != '/') {
+        target.insert(0, "/");
+    }
+    return http_url{std::string(text), std::move(*at), std::move(target)};
+}
 
 std::string address::to_string() const {
     const std::string port_text = std::to_string(port);
@@ -1007,6 +1275,30 @@ load_result parse_config(const std::string& text, const std::string& /*source*/)
     // File order reads best in `switchyard check`; errors with no line come first.
     std::stable_sort(result.errors.begin(), result.errors.end(),
                      [](const config_error& a, const config_error& b) { return a.line < b.line; });
+    return result;
+}
+
+rollout_overrides_result parse_rollout_overrides(const std::string& text,
+                                                 const rollout_config& base) {
+    rollout_overrides_result result;
+    try {
+        const YAML::Node root = YAML::Load(text);
+        rollout_config out = base;
+        parser p;
+        // An empty body overrides nothing.
+        if (!root.IsNull()) {
+            p.parse_rollout(root, {"rollout", line_of(root)}, out);
+        }
+        result.errors = std::move(p.errors_);
+        if (result.errors.empty()) {
+            result.value = std::move(out);
+        }
+    } catch (const YAML::Exception& e) {
+        result.errors.push_back({"", e.mark.is_null() || e.mark.line < 0 ? 0 : e.mark.line + 1,
+                                 "invalid JSON: " + e.msg});
+    } catch (const std::exception& e) {
+        result.errors.push_back({"", 0, std::string("cannot parse: ") + e.what()});
+    }
     return result;
 }
 

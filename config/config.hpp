@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace switchyard::config {
@@ -65,27 +66,78 @@ struct upstream_config {
     duration idle_timeout{std::chrono::seconds(30)};  // closed after this long unused
 };
 
-enum class check_metric { error_rate, latency_p95 };
-
-// One analysis check: exactly one of `max` / `max_ratio_to_stable` is set.
-struct check_config {
-    check_metric metric = check_metric::error_rate;
-    std::optional<double> max;  // error_rate: a fraction 0..1; latency: seconds
-    std::optional<double> max_ratio_to_stable;
+// What a check judges. Latencies are the upstream's own time (README, "Metrics").
+enum class check_metric {
+    error_rate,    // 5xx and upstream failures / all requests
+    success_rate,  // 1 - error_rate
+    latency_p50,
+    latency_p90,
+    latency_p95,
+    latency_p99,
+    latency_p999,
 };
 
+// "error_rate", "latency_p95", ...: the spelling of the configuration.
+std::string_view metric_name(check_metric m) noexcept;
+bool is_latency(check_metric m) noexcept;
+// The quantile a latency metric reads (0.95 for latency_p95); 0 for the rates.
+double quantile_of(check_metric m) noexcept;
+
+enum class check_kind {
+    max,                  // canary value <= limit
+    min,                  // canary value >= limit
+    max_ratio_to_stable,  // canary value <= limit * max(stable value, floor)
+};
+
+// One analysis check. Rates are fractions 0..1; latencies are seconds.
+struct check_config {
+    std::string name;  // the `check` label and the rollback reason; default: metric (+ "_ratio")
+    check_metric metric = check_metric::error_rate;
+    check_kind kind = check_kind::max;
+    double limit = 0;  // max / min: the bound; max_ratio_to_stable: the ratio
+    double floor = 0;  // max_ratio_to_stable: the least stable value compared against
+};
+
+// The four checks used when `checks` is left out: error rate at most 5%, p95 at most 2 s, and
+// both at most 2x and 1.5x the stable slot's (README, "Judgement").
+std::vector<check_config> default_checks();
+
+// `fast_rollback`: hard failures are checked several times a second, not once per interval.
+struct fast_rollback_config {
+    bool enabled = true;
+    double error_rate = 0.5;
+    std::uint32_t min_requests = 10;
+    duration window{std::chrono::seconds(1)};
+};
+
+enum class analysis_method { threshold };
+enum class promote_rule { interval };
+
 struct analysis_config {
+    analysis_method method = analysis_method::threshold;
+    double alpha = 0.01;  // for the sequential method, which is not built yet
+    promote_rule promote = promote_rule::interval;
     duration interval{std::chrono::seconds(10)};
     std::uint32_t threshold = 3;
     std::uint32_t min_requests = 20;
-    std::vector<check_config> checks;  // defaults: PRODUCT.md's four checks
+    std::uint32_t inconclusive_limit = 5;
+    fast_rollback_config fast_rollback;
+    std::vector<check_config> checks = default_checks();
 };
 
 enum class rollout_strategy { canary, blue_green };
+std::string_view strategy_name(rollout_strategy s) noexcept;  // "canary", "blue-green"
 
 struct health_config {
     std::string path = "/health";
     duration deadline{std::chrono::seconds(30)};
+};
+
+// Blue-green only: requests the proxy sends to both slots before the switch, judged by the
+// checks like an interval of traffic.
+struct smoke_config {
+    std::uint32_t requests = 0;  // 0 = no smoke run
+    std::vector<std::string> paths{"/"};
 };
 
 struct rollout_config {
@@ -94,10 +146,21 @@ struct rollout_config {
     bool approval = false;
     duration bake{std::chrono::minutes(5)};
     health_config health;
+    smoke_config smoke;
 };
 
+// An http:// URL, parsed once at load.
+struct http_url {
+    std::string text;    // as written
+    address at;          // host and port (80 when absent)
+    std::string target;  // path and query, "/" when absent
+};
+
+// "http://host[:port][/path][?query]" (RFC 3986 §3); nullopt for anything else.
+std::optional<http_url> parse_http_url(std::string_view text);
+
 struct webhook_config {
-    std::string url;  // http://host[:port]/path
+    http_url url;
     duration timeout{std::chrono::seconds(10)};
 };
 
@@ -111,9 +174,9 @@ struct config {
     address listen{"0.0.0.0", 8080};
     std::uint32_t workers = 0;
     admin_config admin;
-    std::vector<slot_config> slots;  // exactly two, in file order
-    std::string active;              // defaults to the first slot's name
-    std::string state_file = "/var/lib/switchyard/state.json";
+    std::vector<slot_config> slots;                             // exactly two, in file order
+    std::string active;                                         // defaults to the first slot's name
+    std::string state_file = "/var/lib/switchyard/state.json";  // "off": no persistence
     access_log_config access_log;
     timeouts_config timeouts;
     limits_config limits;
@@ -142,6 +205,15 @@ load_result parse_config(const std::string& text, const std::string& source);
 
 // Reads the file and parses it; an unreadable file is one error with line 0.
 load_result load_config_file(const std::string& path);
+
+// The `rollout:` keys of `text` (JSON or YAML: a map such as {"strategy": "blue-green"}) applied
+// over `base`, validated as in a configuration file; errors name the key path under "rollout".
+struct rollout_overrides_result {
+    std::optional<rollout_config> value;  // set only when `errors` is empty
+    std::vector<config_error> errors;
+};
+rollout_overrides_result parse_rollout_overrides(const std::string& text,
+                                                 const rollout_config& base);
 
 // "FILE:LINE: PATH: MESSAGE" (": LINE" left out when it is 0), one error per line.
 std::string format_error(const std::string& source, const config_error& error);

@@ -38,6 +38,15 @@ const config_error* error_at(const load_result& result, const std::string& path)
     return nullptr;
 }
 
+void expect_check(const check_config& c, std::string_view name, check_metric metric,
+                  check_kind kind, double limit, double floor) {
+    EXPECT_EQ(c.name, name);
+    EXPECT_EQ(c.metric, metric) << name;
+    EXPECT_EQ(c.kind, kind) << name;
+    EXPECT_DOUBLE_EQ(c.limit, limit) << name;
+    EXPECT_DOUBLE_EQ(c.floor, floor) << name;
+}
+
 config parse_ok(const std::string& text) {
     load_result result = parse_config(text, "test.yaml");
     EXPECT_TRUE(result.errors.empty()) << dump(result);
@@ -108,23 +117,30 @@ TEST(config_parse, minimal_config_gets_every_default) {
     EXPECT_EQ(c.analysis.interval, 10s);
     EXPECT_EQ(c.analysis.threshold, 3u);
     EXPECT_EQ(c.analysis.min_requests, 20u);
+    EXPECT_EQ(c.analysis.method, analysis_method::threshold);
+    EXPECT_DOUBLE_EQ(c.analysis.alpha, 0.01);
+    EXPECT_EQ(c.analysis.promote, promote_rule::interval);
+    EXPECT_EQ(c.analysis.inconclusive_limit, 5u);
+    EXPECT_TRUE(c.analysis.fast_rollback.enabled);
+    EXPECT_DOUBLE_EQ(c.analysis.fast_rollback.error_rate, 0.5);
+    EXPECT_EQ(c.analysis.fast_rollback.min_requests, 10u);
+    EXPECT_EQ(c.analysis.fast_rollback.window, 1s);
     ASSERT_EQ(c.analysis.checks.size(), 4u);
-    EXPECT_EQ(c.analysis.checks[0].metric, check_metric::error_rate);
-    EXPECT_DOUBLE_EQ(c.analysis.checks[0].max.value_or(-1), 0.05);
-    EXPECT_FALSE(c.analysis.checks[0].max_ratio_to_stable.has_value());
-    EXPECT_EQ(c.analysis.checks[1].metric, check_metric::latency_p95);
-    EXPECT_DOUBLE_EQ(c.analysis.checks[1].max.value_or(-1), 2.0);
-    EXPECT_EQ(c.analysis.checks[2].metric, check_metric::error_rate);
-    EXPECT_FALSE(c.analysis.checks[2].max.has_value());
-    EXPECT_DOUBLE_EQ(c.analysis.checks[2].max_ratio_to_stable.value_or(-1), 2.0);
-    EXPECT_EQ(c.analysis.checks[3].metric, check_metric::latency_p95);
-    EXPECT_DOUBLE_EQ(c.analysis.checks[3].max_ratio_to_stable.value_or(-1), 1.5);
+    expect_check(c.analysis.checks[0], "error_rate", check_metric::error_rate, check_kind::max,
+                 0.05, 0);
+    expect_check(c.analysis.checks[1], "latency_p95", check_metric::latency_p95, check_kind::max,
+                 2.0, 0);
+    expect_check(c.analysis.checks[2], "error_rate_ratio", check_metric::error_rate,
+                 check_kind::max_ratio_to_stable, 2.0, 0.01);
+    expect_check(c.analysis.checks[3], "latency_p95_ratio", check_metric::latency_p95,
+                 check_kind::max_ratio_to_stable, 1.5, 0.005);
     EXPECT_EQ(c.rollout.strategy, rollout_strategy::canary);
     EXPECT_EQ(c.rollout.steps, (std::vector<std::uint32_t>{10, 25, 50, 75, 100}));
     EXPECT_FALSE(c.rollout.approval);
     EXPECT_EQ(c.rollout.bake, 5min);
     EXPECT_EQ(c.rollout.health.path, "/health");
     EXPECT_EQ(c.rollout.health.deadline, 30s);
+    EXPECT_EQ(c.rollout.smoke.requests, 0u);
     EXPECT_TRUE(c.webhooks.pre_rollout.empty());
     EXPECT_TRUE(c.webhooks.events.empty());
 }
@@ -148,21 +164,33 @@ timeouts: { connect: 250ms, request_header: 5s, upstream_response: 2m, idle: 1h,
 limits: { max_header_bytes: 32KiB, max_headers: 50, max_body_bytes: 10MiB, max_connections: 500 }
 upstream: { max_idle: 8, idle_timeout: 45s }
 analysis:
+  method: threshold
+  alpha: 5%
+  promote: interval
   interval: 20s
   threshold: 2
   min_requests: 50
+  inconclusive_limit: 7
+  fast_rollback: { error_rate: 0.9, min_requests: 30, window: 2s }
   checks:
     - { metric: error_rate, max: 1% }
     - { metric: latency_p95, max: 500ms }
-    - { max_ratio_to_stable: 3, metric: error_rate }
-    - metric: latency_p95
+    - { max_ratio_to_stable: 3, metric: error_rate, floor: 2% }
+    - metric: latency_p99
       max_ratio_to_stable: 1.25
+      floor: 20ms
+      name: slow_tail
+    - { metric: success_rate, min: 99% }
+    - { metric: latency_p50, min: 1ms }
+    - { metric: latency_p90, max: 1s }
+    - { metric: latency_p999, max: 3s }
 rollout:
   strategy: blue-green
   steps: [5, 50, 100]
   approval: true
   bake: 0
   health: { path: /ready, deadline: 45s }
+  smoke: { requests: 50, paths: ["/", "/api?x=1"] }
 webhooks:
   pre_rollout: [ { url: "http://tests:8080/run", timeout: 60s } ]
   events:
@@ -194,36 +222,56 @@ webhooks:
     EXPECT_EQ(c.limits.max_connections, 500u);
     EXPECT_EQ(c.upstream.max_idle, 8u);
     EXPECT_EQ(c.upstream.idle_timeout, 45s);
+    EXPECT_DOUBLE_EQ(c.analysis.alpha, 0.05);
     EXPECT_EQ(c.analysis.interval, 20s);
     EXPECT_EQ(c.analysis.threshold, 2u);
     EXPECT_EQ(c.analysis.min_requests, 50u);
-    ASSERT_EQ(c.analysis.checks.size(), 4u);
-    EXPECT_EQ(c.analysis.checks[0].metric, check_metric::error_rate);
-    EXPECT_DOUBLE_EQ(c.analysis.checks[0].max.value_or(-1), 0.01);
-    EXPECT_EQ(c.analysis.checks[1].metric, check_metric::latency_p95);
-    EXPECT_DOUBLE_EQ(c.analysis.checks[1].max.value_or(-1), 0.5);  // seconds
-    EXPECT_EQ(c.analysis.checks[2].metric, check_metric::error_rate);
-    EXPECT_FALSE(c.analysis.checks[2].max.has_value());
-    EXPECT_DOUBLE_EQ(c.analysis.checks[2].max_ratio_to_stable.value_or(-1), 3.0);
-    EXPECT_EQ(c.analysis.checks[3].metric, check_metric::latency_p95);
-    EXPECT_DOUBLE_EQ(c.analysis.checks[3].max_ratio_to_stable.value_or(-1), 1.25);
+    EXPECT_EQ(c.analysis.inconclusive_limit, 7u);
+    EXPECT_TRUE(c.analysis.fast_rollback.enabled);
+    EXPECT_DOUBLE_EQ(c.analysis.fast_rollback.error_rate, 0.9);
+    EXPECT_EQ(c.analysis.fast_rollback.min_requests, 30u);
+    EXPECT_EQ(c.analysis.fast_rollback.window, 2s);
+    ASSERT_EQ(c.analysis.checks.size(), 8u);
+    expect_check(c.analysis.checks[0], "error_rate", check_metric::error_rate, check_kind::max,
+                 0.01, 0);
+    expect_check(c.analysis.checks[1], "latency_p95", check_metric::latency_p95, check_kind::max,
+                 0.5, 0);  // seconds
+    expect_check(c.analysis.checks[2], "error_rate_ratio", check_metric::error_rate,
+                 check_kind::max_ratio_to_stable, 3.0, 0.02);
+    expect_check(c.analysis.checks[3], "slow_tail", check_metric::latency_p99,
+                 check_kind::max_ratio_to_stable, 1.25, 0.02);
+    expect_check(c.analysis.checks[4], "success_rate", check_metric::success_rate, check_kind::min,
+                 0.99, 0);
+    expect_check(c.analysis.checks[5], "latency_p50", check_metric::latency_p50, check_kind::min,
+                 0.001, 0);
+    expect_check(c.analysis.checks[6], "latency_p90", check_metric::latency_p90, check_kind::max,
+                 1.0, 0);
+    expect_check(c.analysis.checks[7], "latency_p999", check_metric::latency_p999, check_kind::max,
+                 3.0, 0);
     EXPECT_EQ(c.rollout.strategy, rollout_strategy::blue_green);
     EXPECT_EQ(c.rollout.steps, (std::vector<std::uint32_t>{5, 50, 100}));
     EXPECT_TRUE(c.rollout.approval);
     EXPECT_EQ(c.rollout.bake, 0s);
     EXPECT_EQ(c.rollout.health.path, "/ready");
     EXPECT_EQ(c.rollout.health.deadline, 45s);
+    EXPECT_EQ(c.rollout.smoke.requests, 50u);
+    EXPECT_EQ(c.rollout.smoke.paths, (std::vector<std::string>{"/", "/api?x=1"}));
     ASSERT_EQ(c.webhooks.pre_rollout.size(), 1u);
-    EXPECT_EQ(c.webhooks.pre_rollout[0].url, "http://tests:8080/run");
+    EXPECT_EQ(c.webhooks.pre_rollout[0].url.text, "http://tests:8080/run");
+    EXPECT_EQ(c.webhooks.pre_rollout[0].url.at, (address{"tests", 8080}));
+    EXPECT_EQ(c.webhooks.pre_rollout[0].url.target, "/run");
     EXPECT_EQ(c.webhooks.pre_rollout[0].timeout, 60s);
     ASSERT_EQ(c.webhooks.events.size(), 2u);
-    EXPECT_EQ(c.webhooks.events[0].url, "http://hooks.example/notify");
+    EXPECT_EQ(c.webhooks.events[0].url.text, "http://hooks.example/notify");
+    EXPECT_EQ(c.webhooks.events[0].url.at, (address{"hooks.example", 80}));
     EXPECT_EQ(c.webhooks.events[0].timeout, 10s);  // the default
-    EXPECT_EQ(c.webhooks.events[1].url, "http://[::1]:9000/x?y=1");
+    EXPECT_EQ(c.webhooks.events[1].url.at, (address{"::1", 9000}));
+    EXPECT_EQ(c.webhooks.events[1].url.target, "/x?y=1");
     EXPECT_EQ(c.webhooks.events[1].timeout, 3s);
 }
 
-// PRODUCT.md's example, verbatim but for the token file, which does not exist here.
+// The README's example of every key built so far, verbatim but for the token file, which does
+// not exist here.
 TEST(config_parse, product_example_is_valid) {
     const config c = parse_ok(R"(
 listen: 0.0.0.0:8080
@@ -240,20 +288,27 @@ access_log: { to: off, format: json }          # off | stdout | stderr | a file 
 timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s, drain: 30s }
 limits: { max_header_bytes: 64KiB, max_headers: 100, max_body_bytes: 0, max_connections: 10000 }   # body 0 = unlimited, streamed
 analysis:
-  interval: 10s                    # one judgement per interval
+  method: threshold                # threshold (per interval) | sequential (anytime-valid, every second; becomes the default once it is shown better)
+  alpha: 1%                        # sequential: bound on the false-rollback probability over the whole rollout
+  promote: interval                # interval | evidence (a step also needs the canary shown within tolerance)
+  interval: 10s                    # one judgement per interval; the least time a step takes
   threshold: 3                     # failed judgements in a row before rollback
   min_requests: 20                 # fewer requests in a window = inconclusive, never a pass
+  inconclusive_limit: 5            # inconclusive intervals in a row before the rollout pauses
+  fast_rollback: { error_rate: 50%, min_requests: 10, window: 1s }   # hard failures do not wait for the interval; off to disable
   checks:
     - { metric: error_rate,  max: 5% }                     # 5xx and upstream failures / all
     - { metric: latency_p95, max: 2s }
-    - { metric: error_rate,  max_ratio_to_stable: 2.0 }    # canary vs the stable slot, same window
-    - { metric: latency_p95, max_ratio_to_stable: 1.5 }
+    - { metric: error_rate,  max_ratio_to_stable: 2.0 }    # canary vs max(stable, floor), same window
+    - { metric: latency_p95, max_ratio_to_stable: 1.5, floor: 5ms }   # latency = the upstream's own time
+    # metrics: error_rate, success_rate, latency_p50 | p90 | p95 | p99 | p999
 rollout:
   strategy: canary                 # canary | blue-green
   steps: [10, 25, 50, 75, 100]     # canary weight after each passing interval
   approval: false                  # true: wait for POST /rollout/approve before the last step
   bake: 5m                         # after promotion keep judging; a breach reverts to the old slot
   health: { path: /health, deadline: 30s }   # before traffic moves, every endpoint of the new slot answers 2xx
+  smoke: { requests: 200, paths: ["/"] }     # blue-green only, optional: judged on both slots before the switch
 webhooks:
   pre_rollout: [ { url: "http://tests:8080/run", timeout: 60s } ]   # must answer 2xx before traffic moves
   events:      [ { url: "http://hooks.example/notify" } ]           # every rollout event as JSON
@@ -262,6 +317,7 @@ webhooks:
     EXPECT_EQ(c.workers, 0u);
     EXPECT_EQ(c.admin.token, "example-token");
     EXPECT_EQ(c.analysis.checks.size(), 4u);
+    EXPECT_EQ(c.rollout.smoke.requests, 200u);
     EXPECT_EQ(c.webhooks.pre_rollout.size(), 1u);
     EXPECT_EQ(c.webhooks.events.size(), 1u);
 }
@@ -595,15 +651,17 @@ TEST(config_parse, check_needs_exactly_one_limit) {
     const config_error* e = error_at(result, "analysis.checks[0]");
     ASSERT_NE(e, nullptr) << dump(result);
     EXPECT_EQ(e->line, 6);
-    EXPECT_EQ(e->message, "expected one of max and max_ratio_to_stable, got neither");
+    EXPECT_EQ(e->message, "expected one of max, min and max_ratio_to_stable, got none");
     e = error_at(result, "analysis.checks[1]");
     ASSERT_NE(e, nullptr) << dump(result);
     EXPECT_EQ(e->line, 7);
-    EXPECT_EQ(e->message, "expected one of max and max_ratio_to_stable, got both");
+    EXPECT_EQ(e->message, "expected one of max, min and max_ratio_to_stable, got more than one");
     e = error_at(result, "analysis.checks[2].metric");
     ASSERT_NE(e, nullptr) << dump(result);
     EXPECT_EQ(e->line, 8);
-    EXPECT_EQ(e->message, "missing key \"metric\": error_rate or latency_p95");
+    EXPECT_EQ(e->message,
+              "missing key \"metric\": error_rate, success_rate, latency_p50, latency_p90, "
+              "latency_p95, latency_p99, latency_p999");
 }
 
 TEST(config_parse, check_max_unit_follows_the_metric) {
@@ -632,8 +690,8 @@ TEST(config_parse, check_max_unit_follows_the_metric) {
     ASSERT_NE(e, nullptr) << dump(result);
     EXPECT_EQ(e->line, 9);
     EXPECT_EQ(e->message,
-              "expected error_rate or latency_p95, got \"error_rates\"; did you mean "
-              "\"error_rate\"?");
+              "expected error_rate, success_rate, latency_p50, latency_p90, latency_p95, "
+              "latency_p99, latency_p999, got \"error_rates\"; did you mean \"error_rate\"?");
 }
 
 TEST(config_parse, explicit_empty_checks_is_an_error) {
@@ -646,7 +704,8 @@ TEST(config_parse, custom_checks_replace_the_defaults) {
     const config c = parse_ok(std::string(two_slots) +
                               "analysis: { checks: [ { metric: error_rate, max: 0 } ] }\n");
     ASSERT_EQ(c.analysis.checks.size(), 1u);
-    EXPECT_DOUBLE_EQ(c.analysis.checks[0].max.value_or(-1), 0.0);
+    expect_check(c.analysis.checks[0], "error_rate", check_metric::error_rate, check_kind::max, 0,
+                 0);
 }
 
 TEST(config_parse, analysis_counts_have_floors) {
@@ -817,6 +876,143 @@ TEST(config_load, reads_a_file) {
     const load_result result = load_config_file(file.path());
     ASSERT_TRUE(result.value.has_value()) << dump(result);
     EXPECT_EQ(result.value->slots.size(), 2u);
+}
+
+TEST(config_parse, analysis_method_and_promote_name_what_is_not_built_yet) {
+    const load_result result = parse_config(
+        std::string(two_slots) + "analysis: { method: sequential, promote: evidence, alpha: 0 }\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 3u) << dump(result);
+    const config_error* e = error_at(result, "analysis.method");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message,
+              "the sequential method is not available in this version; expected threshold");
+    e = error_at(result, "analysis.promote");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_NE(e->message.find("needs the sequential method"), std::string::npos) << e->message;
+    EXPECT_NE(error_at(result, "analysis.alpha"), nullptr) << dump(result);
+}
+
+TEST(config_parse, fast_rollback_is_a_map_or_off) {
+    EXPECT_FALSE(parse_ok(std::string(two_slots) + "analysis: { fast_rollback: off }\n")
+                     .analysis.fast_rollback.enabled);
+    const load_result result = parse_config(
+        std::string(two_slots) +
+            "analysis:\n"
+            "  fast_rollback: { error_rate: 0, min_requests: 0, window: 0s, typo: 1 }\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 4u) << dump(result);
+    for (const char* path :
+         {"analysis.fast_rollback.error_rate", "analysis.fast_rollback.min_requests",
+          "analysis.fast_rollback.window", "analysis.fast_rollback.typo"}) {
+        const config_error* e = error_at(result, path);
+        ASSERT_NE(e, nullptr) << path << "\n" << dump(result);
+        EXPECT_EQ(e->line, 5) << path;
+    }
+    const config_error e =
+        only_error(std::string(two_slots) + "analysis: { fast_rollback: sometimes }\n");
+    EXPECT_EQ(e.path, "analysis.fast_rollback");
+    EXPECT_NE(e.message.find("expected off or a map"), std::string::npos) << e.message;
+}
+
+TEST(config_parse, check_floor_name_and_metric_rules) {
+    const load_result result =
+        parse_config(std::string(two_slots) +
+                         "analysis:\n"
+                         "  checks:\n"
+                         "    - { metric: error_rate, max: 5%, floor: 1% }\n"
+                         "    - { metric: success_rate, max_ratio_to_stable: 2 }\n"
+                         "    - { metric: latency_p95, max_ratio_to_stable: 2, floor: 5% }\n"
+                         "    - { metric: error_rate, max: 5%, name: Bad-Name }\n"
+                         "    - { metric: error_rate, max: 1% }\n"
+                         "    - { metric: error_rate, max: 2% }\n",
+                     "test.yaml");
+    ASSERT_EQ(result.errors.size(), 5u) << dump(result);
+    const config_error* e = error_at(result, "analysis.checks[0].floor");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "floor applies to max_ratio_to_stable checks only");
+    e = error_at(result, "analysis.checks[1].max_ratio_to_stable");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_NE(e->message.find("for success_rate use min"), std::string::npos) << e->message;
+    e = error_at(result, "analysis.checks[2].floor");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected a duration such as 250ms, 2s, 5m or 1h, got \"5%\"");
+    EXPECT_NE(error_at(result, "analysis.checks[3].name"), nullptr) << dump(result);
+    e = error_at(result, "analysis.checks[5]");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->line, 11);
+    EXPECT_EQ(e->message,
+              "duplicate check name \"error_rate\" (first on line 10); set name: to tell them "
+              "apart");
+}
+
+TEST(config_parse, smoke_and_state_file) {
+    const load_result result = parse_config(
+        std::string(two_slots) + "rollout: { smoke: { requests: 0, paths: [health] } }\n",
+        "test.yaml");
+    ASSERT_EQ(result.errors.size(), 2u) << dump(result);
+    EXPECT_NE(error_at(result, "rollout.smoke.requests"), nullptr) << dump(result);
+    const config_error* e = error_at(result, "rollout.smoke.paths[0]");
+    ASSERT_NE(e, nullptr) << dump(result);
+    EXPECT_EQ(e->message, "expected a path starting with /, got \"health\"");
+
+    EXPECT_EQ(parse_ok(std::string(two_slots) + "state_file: off\n").state_file, "off");
+}
+
+TEST(parse_http_url, splits_host_port_and_target) {
+    auto u = parse_http_url("http://hooks.example/notify?a=1#frag");
+    ASSERT_TRUE(u.has_value());
+    EXPECT_EQ(u->at, (address{"hooks.example", 80}));
+    EXPECT_EQ(u->target, "/notify?a=1");  // the fragment is not sent
+    EXPECT_EQ(u->text, "http://hooks.example/notify?a=1#frag");
+
+    u = parse_http_url("http://127.0.0.1:8081");
+    ASSERT_TRUE(u.has_value());
+    EXPECT_EQ(u->at, (address{"127.0.0.1", 8081}));
+    EXPECT_EQ(u->target, "/");
+
+    u = parse_http_url("http://[::1]:9000?x");
+    ASSERT_TRUE(u.has_value());
+    EXPECT_EQ(u->at, (address{"::1", 9000}));
+    EXPECT_EQ(u->target, "/?x");
+
+    for (const char* bad : {"https://h/", "ftp://h/", "http://", "http:///x", "http://h:99999/",
+                            "http://user:pw@h/", "http://h/a b", "h:80"}) {
+        EXPECT_FALSE(parse_http_url(bad).has_value()) << bad;
+    }
+}
+
+TEST(parse_rollout_overrides, applies_rollout_keys_over_the_configured_ones) {
+    rollout_config base;
+    base.bake = 10s;
+    const auto r = parse_rollout_overrides(
+        R"({"strategy": "blue-green", "steps": [20, 100], "health": {"path": "/ready"}})", base);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front().message;
+    ASSERT_TRUE(r.value.has_value());
+    EXPECT_EQ(r.value->strategy, rollout_strategy::blue_green);
+    EXPECT_EQ(r.value->steps, (std::vector<std::uint32_t>{20, 100}));
+    EXPECT_EQ(r.value->health.path, "/ready");
+    EXPECT_EQ(r.value->health.deadline, base.health.deadline);  // untouched keys stay
+    EXPECT_EQ(r.value->bake, 10s);
+
+    const auto empty = parse_rollout_overrides("", base);
+    ASSERT_TRUE(empty.value.has_value());
+    EXPECT_EQ(empty.value->bake, 10s);
+}
+
+TEST(parse_rollout_overrides, names_every_bad_key) {
+    const auto r = parse_rollout_overrides(R"({"strategy": "bg", "stepz": [1]})", {});
+    EXPECT_FALSE(r.value.has_value());
+    ASSERT_EQ(r.errors.size(), 2u);
+    EXPECT_EQ(r.errors[0].path, "rollout.strategy");
+    EXPECT_EQ(r.errors[1].path, "rollout.stepz");
+    EXPECT_NE(r.errors[1].message.find("did you mean \"steps\""), std::string::npos)
+        << r.errors[1].message;
+
+    const auto broken = parse_rollout_overrides(R"({"strategy": )", {});
+    ASSERT_EQ(broken.errors.size(), 1u);
+    EXPECT_NE(broken.errors[0].message.find("invalid JSON"), std::string::npos);
+    EXPECT_EQ(parse_rollout_overrides("[1, 2]", {}).errors.size(), 1u);
 }
 
 TEST(config_load, unreadable_file_is_one_error) {

@@ -1,0 +1,533 @@
+#include "analysis/rollout.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace switchyard::analysis {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+std::string percent(std::uint32_t weight) {
+    return std::to_string(weight) + "%";
+}
+
+// "1.5s", "250ms", "5m": how long, for reasons.
+std::string format_duration(milliseconds d) {
+    char buf[32];
+    if (d.count() % 60000 == 0 && d.count() >= 60000) {
+        std::snprintf(buf, sizeof buf, "%lldm", static_cast<long long>(d.count() / 60000));
+    } else if (d.count() >= 1000) {
+        std::snprintf(buf, sizeof buf, "%gs", static_cast<double>(d.count()) / 1000);
+    } else {
+        std::snprintf(buf, sizeof buf, "%lldms", static_cast<long long>(d.count()));
+    }
+    return buf;
+}
+
+std::uint64_t gain(std::uint64_t now, std::uint64_t before) noexcept {
+    return now > before ? now - before : 0;
+}
+
+template <class T>
+void keep_last(std::deque<T>& items, std::size_t limit) {
+    while (items.size() > limit) {
+        items.pop_front();
+    }
+}
+
+}  // namespace
+
+std::string_view name_of(phase p) noexcept {
+    return phase_names[static_cast<std::size_t>(p)];
+}
+
+std::optional<phase> phase_named(std::string_view name) noexcept {
+    for (std::size_t i = 0; i < phase_names.size(); ++i) {
+        if (phase_names[i] == name) {
+            return static_cast<phase>(i);
+        }
+    }
+    return std::nullopt;
+}
+
+bool is_running(phase p) noexcept {
+    return p == phase::waiting || p == phase::progressing || p == phase::paused ||
+           p == phase::awaiting_approval || p == phase::baking;
+}
+
+rollout_machine::rollout_machine(config::analysis_config analysis)
+    : analysis_(std::move(analysis)) {}
+
+traffic_split rollout_machine::split() const noexcept {
+    // Paused, and waiting for the gate after a restart, hold the traffic of the phase they
+    // return to.
+    phase p = state_.current;
+    if (p == phase::paused || (p == phase::waiting && state_.resume_to != phase::idle)) {
+        p = state_.resume_to;
+    }
+    switch (p) {
+        case phase::progressing:
+        case phase::awaiting_approval:
+            return {state_.stable, static_cast<std::uint8_t>(std::min(state_.weight, 100U))};
+        case phase::baking:
+        case phase::succeeded:
+            return {state_.canary, 0};
+        case phase::idle:
+        case phase::waiting:
+        case phase::paused:
+        case phase::rolled_back:
+        case phase::aborted:
+            break;
+    }
+    return {state_.stable, 0};
+}
+
+std::optional<validation_request> rollout_machine::validation() const {
+    if (state_.current != phase::waiting) {
+        return std::nullopt;
+    }
+    return validation_request{state_.id, state_.canary, state_.resume_to == phase::idle};
+}
+
+std::optional<std::chrono::steady_clock::time_point> rollout_machine::window_started()
+    const noexcept {
+    if (!window_base_) {
+        return std::nullopt;
+    }
+    return window_started_;
+}
+
+// --- transitions ---
+
+void rollout_machine::emit(instant now, machine_output& out, std::string kind, phase to,
+                           std::string reason, std::string cause) {
+    state_.current = to;
+    state_.last_transition = now.wall;
+    state_.reason = reason;
+    rollout_event e;
+    e.rollout = state_.id;
+    e.kind = std::move(kind);
+    e.to = to;
+    e.at = now.wall;
+    e.split = split();
+    e.reason = std::move(reason);
+    e.cause = std::move(cause);
+    out.events.push_back(std::move(e));
+}
+
+void rollout_machine::remember(const machine_output& out) {
+    for (const rollout_event& e : out.events) {
+        state_.events.push_back(e);
+    }
+    keep_last(state_.events, rollout_state::events_limit);
+}
+
+void rollout_machine::new_window() noexcept {
+    window_base_.reset();  // the next tick starts it from the totals of that moment
+}
+
+void rollout_machine::go_to_step(instant now, machine_output& out, std::size_t step,
+                                 std::string reason, bool approved) {
+    const auto& steps = state_.config.steps;
+    step = std::min(step, steps.size() - 1);
+    if (step + 1 == steps.size() && state_.config.approval && !approved) {
+        new_window();
+        emit(now, out, "awaiting-approval", phase::awaiting_approval,
+             reason + "; waiting for approval before " + percent(steps.back()));
+        return;
+    }
+    const bool first = state_.current == phase::waiting;
+    state_.step = step;
+    state_.weight = steps[step];
+    state_.max_weight = std::max(state_.max_weight, state_.weight);
+    if (state_.weight >= 100) {
+        promote_fully(now, out, std::move(reason));
+        return;
+    }
+    new_window();
+    emit(now, out, first ? "progressing" : "step", phase::progressing,
+         reason + "; new slot at " + percent(state_.weight));
+}
+
+void rollout_machine::promote_fully(instant now, machine_output& out, std::string reason) {
+    state_.step = state_.config.steps.size() - 1;
+    state_.weight = 100;
+    state_.max_weight = 100;
+    if (state_.config.bake.count() <= 0) {
+        finish(now, out, phase::succeeded, "succeeded", reason + "; new slot active", "");
+        return;
+    }
+    state_.bake_started = now.wall;
+    bake_ends_ = now.steady + state_.config.bake;
+    new_window();
+    emit(now, out, "promoted", phase::baking,
+         reason + "; new slot active, baking for " + format_duration(state_.config.bake));
+}
+
+void rollout_machine::finish(instant now, machine_output& out, phase result, std::string kind,
+                             std::string reason, std::string cause) {
+    emit(now, out, std::move(kind), result, reason, std::move(cause));
+    rollout_record r;
+    r.id = state_.id;
+    r.strategy = state_.config.strategy;
+    r.from = state_.stable;
+    r.to = state_.canary;
+    r.result = result;
+    r.reason = std::move(reason);
+    r.started = state_.started;
+    r.finished = now.wall;
+    r.weight = state_.max_weight;
+    state_.history.push_back(std::move(r));
+    keep_last(state_.history, rollout_state::history_limit);
+    state_.resume_to = phase::idle;
+    window_base_.reset();
+    fast_.clear();
+}
+
+void rollout_machine::reset_judgement() noexcept {
+    window_base_.reset();
+    fast_.clear();
+    last_judgement_.reset();
+    failed_in_a_row_ = 0;
+    inconclusive_in_a_row_ = 0;
+}
+
+// --- commands ---
+
+std::string rollout_machine::refuse(std::string_view action) const {
+    std::string why =
+        std::string(action) + " does not apply in phase " + std::string(name_of(state_.current));
+    if (!state_.id.empty() && state_.current != phase::idle) {
+        why += " (rollout " + state_.id + ")";
+    }
+    return why;
+}
+
+command_result rollout_machine::start(instant now, std::string id,
+                                      const config::rollout_config& rollout,
+                                      traffic_split current) {
+    command_result r;
+    if (is_running(state_.current)) {
+        r.refused = "a rollout is already running: " + refuse("start");
+        return r;
+    }
+    state_.id = std::move(id);
+    state_.config = rollout;
+    state_.stable = current.active;
+    state_.canary = current.other();
+    state_.step = 0;
+    state_.weight = 0;
+    state_.max_weight = 0;
+    state_.started = now.wall;
+    state_.resume_to = phase::idle;
+    reset_judgement();
+    const bool blue_green = rollout.strategy == config::rollout_strategy::blue_green;
+    emit(now, r.out, "started", phase::waiting,
+         std::string(config::strategy_name(rollout.strategy)) +
+             " rollout: validating the new slot (health gate, pre_rollout hooks" +
+             (blue_green && rollout.smoke.requests > 0 ? ", smoke run)" : ")"));
+    remember(r.out);
+    return r;
+}
+
+command_result rollout_machine::promote(instant now, bool full) {
+    command_result r;
+    const phase p = state_.current;
+    const phase holding = p == phase::paused ? state_.resume_to : p;
+    if (p != phase::progressing && p != phase::paused && p != phase::awaiting_approval &&
+        p != phase::baking) {
+        r.refused = refuse("promote");
+        return r;
+    }
+    failed_in_a_row_ = 0;
+    inconclusive_in_a_row_ = 0;
+    if (holding == phase::baking) {
+        finish(now, r.out, phase::succeeded, "succeeded", "bake ended early by hand", "");
+    } else if (full) {
+        promote_fully(now, r.out, "promoted to 100% by hand");
+    } else if (holding == phase::awaiting_approval) {
+        go_to_step(now, r.out, state_.config.steps.size() - 1, "promoted by hand", true);
+    } else {
+        go_to_step(now, r.out, state_.step + 1, "promoted by hand", true);
+    }
+    remember(r.out);
+    return r;
+}
+
+command_result rollout_machine::pause(instant now) {
+    command_result r;
+    const phase p = state_.current;
+    if (p != phase::progressing && p != phase::awaiting_approval && p != phase::baking) {
+        r.refused = refuse("pause");
+        return r;
+    }
+    state_.resume_to = p;
+    new_window();
+    emit(now, r.out, "paused", phase::paused, "paused by hand");
+    remember(r.out);
+    return r;
+}
+
+command_result rollout_machine::resume(instant now) {
+    command_result r;
+    if (state_.current != phase::paused) {
+        r.refused = refuse("resume");
+        return r;
+    }
+    const phase to = state_.resume_to;
+    state_.resume_to = phase::idle;
+    if (to == phase::baking) {
+        // The bake's clock stood still while paused: what remains is what remained then.
+        state_.bake_started += now.wall - state_.last_transition;
+        bake_ends_ = now.steady + state_.config.bake - (now.wall - state_.bake_started);
+    }
+    failed_in_a_row_ = 0;
+    inconclusive_in_a_row_ = 0;
+    new_window();
+    emit(now, r.out, "resumed", to, "resumed by hand");
+    remember(r.out);
+    return r;
+}
+
+command_result rollout_machine::approve(instant now) {
+    command_result r;
+    if (state_.current != phase::awaiting_approval) {
+        r.refused = refuse("approve");
+        return r;
+    }
+    go_to_step(now, r.out, state_.config.steps.size() - 1, "approved", true);
+    remember(r.out);
+    return r;
+}
+
+command_result rollout_machine::abort(instant now) {
+    command_result r;
+    if (!is_running(state_.current)) {
+        r.refused = refuse("abort");
+        return r;
+    }
+    finish(now, r.out, phase::aborted, "aborted", "aborted by hand; all traffic to the stable slot",
+           "manual");
+    remember(r.out);
+    return r;
+}
+
+command_result rollout_machine::rollback(instant now) {
+    command_result r;
+    if (state_.current == phase::succeeded) {
+        // After success the old slot is still there: send everything back to it, and let the
+        // history say how the rollout ended after all.
+        emit(now, r.out, "rolled-back", phase::rolled_back,
+             "rolled back by hand after success; all traffic to the previous slot", "manual");
+        if (!state_.history.empty() && state_.history.back().id == state_.id) {
+            state_.history.back().result = phase::rolled_back;
+            state_.history.back().reason = state_.reason;
+        }
+    } else if (is_running(state_.current)) {
+        finish(now, r.out, phase::rolled_back, "rolled-back",
+               "rolled back by hand; all traffic to the stable slot", "manual");
+    } else {
+        r.refused = refuse("rollback");
+        return r;
+    }
+    remember(r.out);
+    return r;
+}
+
+// --- inputs ---
+
+machine_output rollout_machine::validated(instant now, const std::string& id,
+                                          const validation_result& result) {
+    machine_output out;
+    if (state_.current != phase::waiting || id != state_.id) {
+        return out;  // aborted meanwhile, or a stale report
+    }
+    const phase restored_to = state_.resume_to;
+    if (restored_to != phase::idle) {
+        // Traffic had moved before the restart: a failing gate now is a rollback.
+        if (!result.ok) {
+            finish(now, out, phase::rolled_back, "rolled-back", "after a restart: " + result.reason,
+                   result.cause);
+        } else {
+            state_.resume_to = phase::idle;
+            if (restored_to == phase::baking) {
+                const auto elapsed =
+                    std::clamp(duration_cast<milliseconds>(now.wall - state_.bake_started),
+                               milliseconds(0), state_.config.bake);
+                bake_ends_ = now.steady + state_.config.bake - elapsed;
+            }
+            reset_judgement();
+            emit(now, out, "resumed", restored_to,
+                 "health gate passed after a restart; resuming with fresh windows");
+        }
+    } else if (!result.ok) {
+        finish(now, out, phase::aborted, "aborted", result.reason, result.cause);
+    } else if (state_.config.strategy == config::rollout_strategy::blue_green) {
+        on_validated_blue_green(now, out, result);
+    } else {
+        fast_.clear();
+        go_to_step(now, out, 0, "validated", false);
+    }
+    remember(out);
+    return out;
+}
+
+void rollout_machine::on_validated_blue_green(instant now, machine_output& out,
+                                              const validation_result& result) {
+    if (result.smoke) {
+        const auto& smoke = *result.smoke;
+        // The smoke run sends a fixed number of requests; never ask for more than it sent.
+        const std::uint32_t min_requests =
+            std::min(analysis_.min_requests, std::max(state_.config.smoke.requests, 1U));
+        judgement j =
+            judge(analysis_.checks, min_requests, smoke[state_.canary], smoke[state_.stable]);
+        out.judged.push_back(j);
+        last_judgement_ = j;
+        if (j.result != verdict::pass) {
+            const check_result* failed = j.first_failure();
+            finish(now, out, phase::aborted, "aborted",
+                   failed != nullptr ? "smoke run: " + describe(*failed)
+                                     : "smoke run inconclusive: too few answers to judge",
+                   "smoke");
+            out.events.back().checks = j.checks;
+            return;
+        }
+    }
+    fast_.clear();
+    promote_fully(now, out, result.smoke ? "validated and smoke run passed" : "validated");
+}
+
+machine_output rollout_machine::tick(instant now, const std::array<slot_totals, 2>& totals) {
+    machine_output out;
+    const phase p = state_.current;
+    if (!is_running(p) || p == phase::waiting) {
+        return out;
+    }
+    std::string why;
+    if (analysis_.fast_rollback.enabled && fast_rollback_due(now, totals[state_.canary], why)) {
+        finish(now, out, phase::rolled_back, "rolled-back", std::move(why), "fast_rollback");
+        remember(out);
+        return out;
+    }
+    if (window_base_ && p != phase::paused && now.steady - window_started_ >= analysis_.interval) {
+        judgement j = judge(analysis_.checks, analysis_.min_requests,
+                            difference(totals[state_.canary], (*window_base_)[state_.canary]),
+                            difference(totals[state_.stable], (*window_base_)[state_.stable]),
+                            p == phase::baking);
+        window_base_.reset();
+        on_judgement(now, out, std::move(j));
+    }
+    if (state_.current == phase::baking && now.steady >= bake_ends_) {
+        finish(now, out, phase::succeeded, "succeeded",
+               "baked for " + format_duration(state_.config.bake) + " without a breach", "");
+    }
+    // Every interval starts from the totals of the moment the previous one ended or the split
+    // changed, so no window mixes traffic from before and after a change.
+    if (!window_base_ && is_running(state_.current)) {
+        window_base_ = totals;
+        window_started_ = now.steady;
+    }
+    remember(out);
+    return out;
+}
+
+void rollout_machine::on_judgement(instant now, machine_output& out, judgement j) {
+    out.judged.push_back(j);
+    last_judgement_ = j;
+    const std::size_t first_event = out.events.size();
+    switch (j.result) {
+        case verdict::pass:
+            failed_in_a_row_ = 0;
+            inconclusive_in_a_row_ = 0;
+            if (state_.current == phase::progressing) {
+                go_to_step(now, out, state_.step + 1, "interval passed", false);
+            }
+            break;
+        case verdict::fail: {
+            // An inconclusive interval neither adds to the run of failures nor breaks it.
+            ++failed_in_a_row_;
+            inconclusive_in_a_row_ = 0;
+            const check_result& failed = *j.first_failure();
+            const std::string count = std::to_string(failed_in_a_row_) + " of " +
+                                      std::to_string(analysis_.threshold) +
+                                      " failed judgements in a row";
+            if (failed_in_a_row_ >= analysis_.threshold) {
+                finish(now, out, phase::rolled_back, "rolled-back",
+                       describe(failed) + " (" + count + ")", failed.name);
+            } else {
+                emit(now, out, "check-failed", state_.current,
+                     describe(failed) + " (" + count + ")", "");
+            }
+            break;
+        }
+        case verdict::inconclusive: {
+            ++inconclusive_in_a_row_;
+            const std::string count = std::to_string(inconclusive_in_a_row_) + " interval" +
+                                      (inconclusive_in_a_row_ == 1 ? "" : "s") + " in a row";
+            if (state_.current == phase::progressing &&
+                inconclusive_in_a_row_ >= analysis_.inconclusive_limit) {
+                state_.resume_to = phase::progressing;
+                emit(now, out, "paused", phase::paused,
+                     "not enough traffic: fewer than " + std::to_string(analysis_.min_requests) +
+                         " requests to judge for " + count);
+            } else {
+                emit(now, out, "inconclusive", state_.current,
+                     "not enough traffic to judge (" + count + "); holding the weight");
+            }
+            break;
+        }
+    }
+    for (std::size_t i = first_event; i < out.events.size(); ++i) {
+        out.events[i].checks = j.checks;
+    }
+}
+
+bool rollout_machine::fast_rollback_due(instant now, const slot_totals& canary,
+                                        std::string& reason) {
+    const auto& f = analysis_.fast_rollback;
+    fast_.push_back({now.steady, canary.requests(), canary.errors()});
+    // Keep the newest sample at or before the window's start as the base, and the ones after it.
+    while (fast_.size() >= 2 && fast_[1].at <= now.steady - f.window) {
+        fast_.pop_front();
+    }
+    const fast_sample& base = fast_.front();
+    const fast_sample& last = fast_.back();
+    const std::uint64_t requests = gain(last.requests, base.requests);
+    const std::uint64_t errors = gain(last.errors, base.errors);
+    if (requests < f.min_requests ||
+        static_cast<double>(errors) < f.error_rate * static_cast<double>(requests)) {
+        return false;
+    }
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "fast rollback: error rate %.1f%% over the last %s (%llu of %llu requests) >= "
+                  "%.4g%%",
+                  100.0 * static_cast<double>(errors) / static_cast<double>(requests),
+                  format_duration(duration_cast<milliseconds>(last.at - base.at)).c_str(),
+                  static_cast<unsigned long long>(errors),
+                  static_cast<unsigned long long>(requests), f.error_rate * 100);
+    reason = buf;
+    return true;
+}
+
+machine_output rollout_machine::restore(rollout_state saved, instant now) {
+    machine_output out;
+    state_ = std::move(saved);
+    keep_last(state_.history, rollout_state::history_limit);
+    keep_last(state_.events, rollout_state::events_limit);
+    reset_judgement();
+    const phase p = state_.current;
+    if (p == phase::progressing || p == phase::awaiting_approval || p == phase::baking) {
+        state_.resume_to = p;
+        emit(now, out, "restarted", phase::waiting,
+             "resuming after a restart at " + percent(state_.weight) +
+                 " once the health gate "
+                 "passes again");
+    }
+    remember(out);
+    return out;
+}
+
+}  // namespace switchyard::analysis
