@@ -14,6 +14,7 @@ cd "$(dirname "$0")"
 packages=(
     g++ cmake ninja-build pkg-config
     libboost1.81-dev libssl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libbenchmark-dev
+    prometheus-cpp-dev  # the /metrics text (core library only)
     prometheus  # promtool, which the /metrics test runs on a real scrape
 )
 

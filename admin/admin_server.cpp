@@ -145,9 +145,9 @@ admin_response admin_api::handle(std::string_view method, std::string_view targe
         if (!get) {
             return not_allowed("GET");
         }
-        admin_response r{200, "text/plain; version=0.0.4; charset=utf-8", {}, {}};
-        write_prometheus({{slot_names_[0], slot_names_[1]}, metrics_(), split_.load()}, r.body);
-        return r;
+        const shard_collector collector({slot_names_[0], slot_names_[1]}, metrics_, split_);
+        const prometheus::Collectable* sources[] = {&collector};
+        return {200, "text/plain; version=0.0.4; charset=utf-8", serialize(sources), {}};
     }
     return error(404, "no such endpoint: " + std::string(path));
 }

@@ -1,135 +1,273 @@
 #include "admin/prometheus.hpp"
 
-#include <charconv>
-#include <cstdio>
+#include <cstdint>
+#include <iterator>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/text_serializer.h>
 
 namespace switchyard::admin {
 namespace {
 
-void append_number(std::string& out, std::uint64_t v) {
-    std::array<char, 24> digits{};
-    const auto r = std::to_chars(digits.data(), digits.data() + digits.size(), v);
-    out.append(digits.data(), r.ptr);
-}
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
 
-void append_seconds(std::string& out, double v) {
-    // Shortest fixed-point form that reads back the same value: le="0.0005", not "5e-04".
-    std::array<char, 64> digits{};
-    const auto r =
-        std::to_chars(digits.data(), digits.data() + digits.size(), v, std::chars_format::fixed);
-    out.append(digits.data(), r.ptr);
-}
-
-void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-    out.append("# HELP ").append(name).append(" ").append(help).append("\n");
-    out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
-}
-
-// name{slot="blue"[,extra]} value
-void sample(std::string& out, std::string_view name, std::string_view slot, std::string_view extra,
-            std::uint64_t value) {
-    out.append(name).append("{slot=\"").append(slot).append("\"");
-    if (!extra.empty()) {
-        out.append(",").append(extra);
-    }
-    out.append("} ");
-    append_number(out, value);
-    out.append("\n");
-}
+using analysis::latency_buckets;
 
 constexpr std::array<std::string_view, analysis::upstream_failure_kinds> failure_names{
     "connect", "timeout", "reset", "protocol"};
 
-}  // namespace
+// For each bound of duration_bounds, one past the last fine bucket counted under it: the fine
+// buckets whose midpoint is at or below the bound. Midpoints grow with the index, so the fine
+// buckets under bound b are a prefix, and a scrape sums contiguous runs instead of comparing every
+// fine bucket with 16 bounds. Computed at compile time.
+constexpr auto fine_end = [] {
+    std::array<std::size_t, duration_bounds.size()> end{};
+    std::size_t i = 0;
+    for (std::size_t b = 0; b < duration_bounds.size(); ++b) {
+        while (i < latency_buckets::count &&
+               static_cast<double>(latency_buckets::lower(i) + latency_buckets::upper(i) - 1) /
+                       2e6 <=
+                   duration_bounds[b]) {
+            ++i;
+        }
+        end[b] = i;
+    }
+    return end;
+}();
+// 60 s is below the last fine bucket (about 134 s), so the +Inf bucket can hold more than 60 s.
+static_assert(fine_end.back() < latency_buckets::count);
 
-void write_prometheus(const scrape_input& in, std::string& out) {
-    header(out, "switchyard_http_requests_total", "counter",
-           "Requests answered, by slot and status code (code 0: the client left unanswered).");
+MetricFamily family(std::string name, std::string help, MetricType type) {
+    MetricFamily f;
+    f.name = std::move(name);
+    f.help = std::move(help);
+    f.type = type;
+    return f;
+}
+
+// A series labelled slot="<slot>" and, when `name` is not empty, name="<value>": the README's
+// order, which TextSerializer keeps (it writes a ClientMetric's labels as given; only Registry
+// families sort them, by name).
+ClientMetric series(std::string_view slot, std::string_view name = {},
+                    std::string_view value = {}) {
+    ClientMetric m;
+    m.label.push_back({"slot", std::string(slot)});
+    if (!name.empty()) {
+        m.label.push_back({std::string(name), std::string(value)});
+    }
+    return m;
+}
+
+// Counts are exposed as doubles (the text format's only number), exact up to 2^53.
+double as_value(std::uint64_t v) noexcept {
+    return static_cast<double>(v);
+}
+
+ClientMetric histogram(std::string_view slot, const analysis::latency_totals& t) {
+    ClientMetric m = series(slot);
+    auto& h = m.histogram;
+    h.bucket.reserve(duration_bounds.size() + 1);
+    std::uint64_t cumulative = 0;
+    std::size_t i = 0;
+    for (std::size_t b = 0; b < duration_bounds.size(); ++b) {
+        for (; i < fine_end[b]; ++i) {
+            cumulative += t.buckets[i];
+        }
+        h.bucket.push_back({cumulative, duration_bounds[b]});
+    }
+    for (; i < t.buckets.size(); ++i) {
+        cumulative += t.buckets[i];
+    }
+    // The text format requires the le="+Inf" bucket (equal to _count); TextSerializer writes it
+    // from the last bucket when that bucket's bound is +Inf, and adds its own otherwise.
+    h.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    h.sample_count = cumulative;
+    h.sample_sum = static_cast<double>(t.sum_micros) / 1e6;
+    return m;
+}
+
+MetricFamily requests_total(const scrape_input& in) {
+    auto f = family("switchyard_http_requests_total",
+                    "Requests answered, by slot and status code (code 0: the client left "
+                    "unanswered).",
+                    MetricType::Counter);
     for (std::size_t s = 0; s < 2; ++s) {
         const auto& t = in.totals[s];
         for (std::size_t i = 0; i < t.by_status.size(); ++i) {
             if (t.by_status[i] != 0) {
-                std::string code = "code=\"";
-                append_number(code, 100 + i);
-                code.append("\"");
-                sample(out, "switchyard_http_requests_total", in.slot_names[s], code,
-                       t.by_status[i]);
+                auto& m = f.metric.emplace_back(
+                    series(in.slot_names[s], "code", std::to_string(100 + i)));
+                m.counter.value = as_value(t.by_status[i]);
             }
         }
         if (t.no_status != 0) {
-            sample(out, "switchyard_http_requests_total", in.slot_names[s], "code=\"0\"",
-                   t.no_status);
+            auto& m = f.metric.emplace_back(series(in.slot_names[s], "code", "0"));
+            m.counter.value = as_value(t.no_status);
         }
     }
+    return f;
+}
 
-    header(out, "switchyard_http_request_duration_seconds", "histogram",
-           "Time from the first byte of the request read to the last byte of the response "
-           "written.");
+// A histogram family with one series per slot, from `which` of the slot's totals.
+MetricFamily latency_family(const scrape_input& in, std::string name, std::string help,
+                            analysis::latency_totals analysis::slot_totals::*which) {
+    auto f = family(std::move(name), std::move(help), MetricType::Histogram);
     for (std::size_t s = 0; s < 2; ++s) {
-        const auto& t = in.totals[s];
-        std::array<std::uint64_t, duration_bounds.size()> cumulative{};
-        std::uint64_t total = 0;
-        const auto& latency = t.duration.buckets;
-        for (std::size_t i = 0; i < latency.size(); ++i) {
-            if (latency[i] == 0) {
-                continue;
-            }
-            total += latency[i];
-            const double mid = static_cast<double>(analysis::latency_buckets::lower(i) +
-                                                   analysis::latency_buckets::upper(i) - 1) /
-                               2e6;
-            for (std::size_t b = 0; b < duration_bounds.size(); ++b) {
-                if (mid <= duration_bounds[b]) {
-                    cumulative[b] += latency[i];
-                }
-            }
-        }
-        for (std::size_t b = 0; b < duration_bounds.size(); ++b) {
-            out.append("switchyard_http_request_duration_seconds_bucket{slot=\"")
-                .append(in.slot_names[s])
-                .append("\",le=\"");
-            append_seconds(out, duration_bounds[b]);
-            out.append("\"} ");
-            append_number(out, cumulative[b]);
-            out.append("\n");
-        }
-        sample(out, "switchyard_http_request_duration_seconds_bucket", in.slot_names[s],
-               "le=\"+Inf\"", total);
-        out.append("switchyard_http_request_duration_seconds_sum{slot=\"")
-            .append(in.slot_names[s])
-            .append("\"} ");
-        append_seconds(out, static_cast<double>(t.duration.sum_micros) / 1e6);
-        out.append("\n");
-        sample(out, "switchyard_http_request_duration_seconds_count", in.slot_names[s], "", total);
+        f.metric.push_back(histogram(in.slot_names[s], in.totals[s].*which));
     }
+    return f;
+}
 
-    header(out, "switchyard_upstream_errors_total", "counter",
-           "Exchanges with an upstream that failed, by kind.");
+MetricFamily upstream_errors(const scrape_input& in) {
+    auto f = family("switchyard_upstream_errors_total",
+                    "Exchanges with an upstream that failed, by kind.", MetricType::Counter);
     for (std::size_t s = 0; s < 2; ++s) {
         for (std::size_t k = 0; k < failure_names.size(); ++k) {
-            std::string kind = "kind=\"";
-            kind.append(failure_names[k]).append("\"");
-            sample(out, "switchyard_upstream_errors_total", in.slot_names[s], kind,
-                   in.totals[s].failures[k]);
+            auto& m = f.metric.emplace_back(series(in.slot_names[s], "kind", failure_names[k]));
+            m.counter.value = as_value(in.totals[s].failures[k]);
         }
     }
+    return f;
+}
 
-    header(out, "switchyard_http_requests_in_flight", "gauge", "Requests being served.");
+// A gauge family with one series per slot, valued by `value(slot)`.
+template <typename Value>
+MetricFamily slot_gauge(const scrape_input& in, std::string name, std::string help, Value value) {
+    auto f = family(std::move(name), std::move(help), MetricType::Gauge);
     for (std::size_t s = 0; s < 2; ++s) {
-        sample(out, "switchyard_http_requests_in_flight", in.slot_names[s], "",
-               in.totals[s].in_flight);
+        auto& m = f.metric.emplace_back(series(in.slot_names[s]));
+        m.gauge.value = value(static_cast<analysis::slot_index>(s));
     }
+    return f;
+}
 
-    header(out, "switchyard_slot_weight", "gauge", "Percent of new requests sent to the slot.");
-    for (std::size_t s = 0; s < 2; ++s) {
-        sample(out, "switchyard_slot_weight", in.slot_names[s], "",
-               in.split.weight(static_cast<analysis::slot_index>(s)));
+// A counter series, by labels; created at 0 on first use.
+prometheus::Counter& counter_series(prometheus::Family<prometheus::Counter>& f, std::string_view a,
+                                    std::string_view a_value, std::string_view b = {},
+                                    std::string_view b_value = {}) {
+    prometheus::Labels labels{{std::string(a), std::string(a_value)}};
+    if (!b.empty()) {
+        labels.emplace(std::string(b), std::string(b_value));
     }
+    return f.Add(labels);
+}
 
-    header(out, "switchyard_active_slot", "gauge", "1 on the active slot.");
-    for (std::size_t s = 0; s < 2; ++s) {
-        sample(out, "switchyard_active_slot", in.slot_names[s], "", in.split.active == s ? 1 : 0);
+}  // namespace
+
+std::vector<MetricFamily> slot_families(const scrape_input& in) {
+    std::vector<MetricFamily> out;
+    out.reserve(7);
+    out.push_back(requests_total(in));
+    out.push_back(latency_family(in, "switchyard_http_request_duration_seconds",
+                                 "Time from the first byte of the request read to the last byte "
+                                 "of the response written.",
+                                 &analysis::slot_totals::duration));
+    out.push_back(latency_family(in, "switchyard_upstream_response_seconds",
+                                 "The upstream's own time, from the request head sent to the "
+                                 "last byte of the response read; what latency checks judge.",
+                                 &analysis::slot_totals::upstream));
+    out.push_back(upstream_errors(in));
+    out.push_back(
+        slot_gauge(in, "switchyard_http_requests_in_flight", "Requests being served.",
+                   [&](analysis::slot_index s) { return as_value(in.totals[s].in_flight); }));
+    out.push_back(slot_gauge(
+        in, "switchyard_slot_weight", "Percent of new requests sent to the slot.",
+        [&](analysis::slot_index s) { return static_cast<double>(in.split.weight(s)); }));
+    out.push_back(
+        slot_gauge(in, "switchyard_active_slot", "1 on the active slot.",
+                   [&](analysis::slot_index s) { return in.split.active == s ? 1.0 : 0.0; }));
+    return out;
+}
+
+shard_collector::shard_collector(std::array<std::string, 2> slot_names,
+                                 analysis::metrics_source metrics,
+                                 const analysis::split_state& split)
+    : slot_names_(std::move(slot_names)), metrics_(std::move(metrics)), split_(split) {}
+
+std::vector<MetricFamily> shard_collector::Collect() const {
+    if (!metrics_) {
+        return {};
     }
+    return slot_families({{slot_names_[0], slot_names_[1]}, metrics_(), split_.load()});
+}
+
+control_metrics::control_metrics(std::span<const std::string_view> phases)
+    : phase_(prometheus::BuildGauge()
+                 .Name("switchyard_rollout_phase")
+                 .Help("1 on the rollout's current phase, 0 on the others.")
+                 .Register(registry_)),
+      rollouts_(prometheus::BuildCounter()
+                    .Name("switchyard_rollouts_total")
+                    .Help("Rollouts finished, by strategy and result.")
+                    .Register(registry_)),
+      rollbacks_(prometheus::BuildCounter()
+                     .Name("switchyard_rollbacks_total")
+                     .Help("Rollbacks, by reason.")
+                     .Register(registry_)),
+      checks_(prometheus::BuildCounter()
+                  .Name("switchyard_analysis_checks_total")
+                  .Help("Analysis checks judged, by check and result.")
+                  .Register(registry_)),
+      webhooks_(prometheus::BuildCounter()
+                    .Name("switchyard_webhook_deliveries_total")
+                    .Help("Webhook deliveries, by kind and result.")
+                    .Register(registry_)) {
+    for (const std::string_view phase : phases) {
+        phase_.Add({{"phase", std::string(phase)}});
+    }
+    for (const std::string_view strategy : {"canary", "blue-green"}) {
+        for (const std::string_view result : {"succeeded", "rolled-back", "aborted"}) {
+            counter_series(rollouts_, "strategy", strategy, "result", result);
+        }
+    }
+}
+
+void control_metrics::set_phase(std::string_view phase) {
+    prometheus::Gauge& next = phase_.Add({{"phase", std::string(phase)}});
+    // Clear the old phase before setting the new one: a scrape from another thread in between
+    // sees no phase at 1 for an instant, never two.
+    if (current_phase_ != nullptr && current_phase_ != &next) {
+        current_phase_->Set(0);
+    }
+    next.Set(1);
+    current_phase_ = &next;
+}
+
+void control_metrics::count_rollout(std::string_view strategy, std::string_view result) {
+    counter_series(rollouts_, "strategy", strategy, "result", result).Increment();
+}
+
+void control_metrics::count_rollback(std::string_view reason) {
+    counter_series(rollbacks_, "reason", reason).Increment();
+}
+
+void control_metrics::count_check(std::string_view check, std::string_view result) {
+    counter_series(checks_, "check", check, "result", result).Increment();
+}
+
+void control_metrics::count_webhook(std::string_view kind, std::string_view result) {
+    counter_series(webhooks_, "kind", kind, "result", result).Increment();
+}
+
+std::string serialize(std::span<const prometheus::Collectable* const> sources) {
+    std::vector<MetricFamily> families;
+    for (const prometheus::Collectable* source : sources) {
+        if (source == nullptr) {
+            continue;
+        }
+        auto collected = source->Collect();
+        families.insert(families.end(), std::make_move_iterator(collected.begin()),
+                        std::make_move_iterator(collected.end()));
+    }
+    return prometheus::TextSerializer{}.Serialize(families);
 }
 
 }  // namespace switchyard::admin
