@@ -2,6 +2,7 @@
 
 #include "admin/prometheus.hpp"
 
+#include <future>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -39,6 +40,25 @@ admin_response text(std::string body) {
     return {200, "text/plain; charset=utf-8", std::move(body), {}};
 }
 
+admin_response json_answer(unsigned status, const json::value& body) {
+    return {status, "application/json", json::serialize(body) + "\n", {}};
+}
+
+// True when the query string holds `name`, `name=true` or `name=1` ("full=true").
+bool query_flag(std::string_view query, std::string_view name) noexcept {
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        if (item == name ||
+            (item.starts_with(name) && item.size() > name.size() && item[name.size()] == '=' &&
+             (item.substr(name.size() + 1) == "true" || item.substr(name.size() + 1) == "1"))) {
+            return true;
+        }
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    }
+    return false;
+}
+
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() &&
            (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
@@ -68,17 +88,16 @@ bool constant_time_equals(std::string_view a, std::string_view b) noexcept {
 
 // --- admin_api ---
 
-admin_api::admin_api(const config::config& cfg, analysis::split_state& split,
-                     std::function<bool()> ready, metrics_source metrics)
-    : slot_names_{cfg.slots.at(0).name, cfg.slots.at(1).name},
-      token_(cfg.admin.token),
-      split_(split),
+admin_api::admin_api(const config::config& cfg, controller& control, std::function<bool()> ready,
+                     std::function<std::string()> scrape)
+    : token_(cfg.admin.token),
+      control_(control),
       ready_(std::move(ready)),
-      metrics_(std::move(metrics)) {}
+      scrape_(std::move(scrape)) {}
 
 int admin_api::slot_by_name(std::string_view name) const noexcept {
     for (int i = 0; i < 2; ++i) {
-        if (slot_names_[static_cast<std::size_t>(i)] == name) {
+        if (control_.names()[static_cast<std::size_t>(i)] == name) {
             return i;
         }
     }
@@ -102,32 +121,49 @@ bool admin_api::authorized(std::string_view authorization) const noexcept {
 
 admin_response admin_api::handle(std::string_view method, std::string_view target,
                                  std::string_view authorization, std::string_view body) {
-    const std::string_view path = target.substr(0, target.find('?'));
+    const std::size_t question = target.find('?');
+    const std::string_view path = target.substr(0, question);
+    const std::string_view query =
+        question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
     const bool get = method == "GET" || method == "HEAD";
     const bool put = method == "PUT";
+    const bool post = method == "POST";
     auto not_allowed = [](std::string allow) {
         auto r = error(405, "method not allowed; use " + allow);
         r.allow = std::move(allow);
         return r;
     };
-    if (put && !authorized(authorization)) {
+    if ((put || post) && !authorized(authorization)) {
         return error(401, "missing or wrong bearer token");
     }
+    const auto& names = control_.names();
 
     if (path == "/active-slot") {
         if (get) {
-            return text(slot_names_[split_.load().active] + "\n");
+            return text(names[control_.split().active] + "\n");
         }
         return put ? put_active_slot(body) : not_allowed("GET, PUT");
     }
     if (path == "/inactive-slot") {
-        return get ? text(slot_names_[split_.load().other()] + "\n") : not_allowed("GET");
+        return get ? text(names[control_.split().other()] + "\n") : not_allowed("GET");
     }
     if (path == "/weights") {
         if (get) {
             return weights();
         }
         return put ? put_weights(body) : not_allowed("GET, PUT");
+    }
+    if (path == "/status") {
+        return get ? json_answer(200, control_.status()) : not_allowed("GET");
+    }
+    if (path == "/rollout/history") {
+        return get ? json_answer(200, control_.history()) : not_allowed("GET");
+    }
+    if (path == "/rollout" || path == "/rollback" || path.starts_with("/rollout/")) {
+        const std::string_view action = path == "/rollout"    ? "start"
+                                        : path == "/rollback" ? "rollback"
+                                                              : path.substr(9);
+        return post ? rollout_action(action, query, body) : not_allowed("POST");
     }
     if (path == "/healthz") {
         return get ? text("ok\n") : not_allowed("GET");
@@ -141,19 +177,41 @@ admin_response admin_api::handle(std::string_view method, std::string_view targe
         }
         return text("ready\n");
     }
-    if (path == "/metrics" && metrics_) {
+    if (path == "/metrics" && scrape_) {
         if (!get) {
             return not_allowed("GET");
         }
-        const shard_collector collector({slot_names_[0], slot_names_[1]}, metrics_, split_);
-        const prometheus::Collectable* sources[] = {&collector};
-        return {200, "text/plain; version=0.0.4; charset=utf-8", serialize(sources), {}};
+        return {200, "text/plain; version=0.0.4; charset=utf-8", scrape_(), {}};
     }
     return error(404, "no such endpoint: " + std::string(path));
 }
 
+admin_response admin_api::rollout_action(std::string_view action, std::string_view query,
+                                         std::string_view body) {
+    controller::answer a;
+    if (action == "start") {
+        a = control_.start_rollout(trim(body));
+    } else if (action == "promote") {
+        a = control_.promote(query_flag(query, "full"));
+    } else if (action == "pause") {
+        a = control_.pause();
+    } else if (action == "resume") {
+        a = control_.resume();
+    } else if (action == "approve") {
+        a = control_.approve();
+    } else if (action == "abort") {
+        a = control_.abort();
+    } else if (action == "rollback") {
+        a = control_.rollback();
+    } else {
+        return error(404, "no such endpoint: /rollout/" + std::string(action) +
+                              "; the actions are promote, pause, resume, approve and abort");
+    }
+    return json_answer(a.status, a.body);
+}
+
 admin_response admin_api::put_active_slot(std::string_view body) {
-    // The body is the slot name, or {"slot": "green"} (PRODUCT.md).
+    // The body is the slot name, or {"slot": "green"} (README, "Admin API").
     std::string name(trim(body));
     if (!name.empty() && name.front() == '{') {
         boost::system::error_code ec;
@@ -166,12 +224,15 @@ admin_response admin_api::put_active_slot(std::string_view body) {
         name = std::string(slot->as_string());
     }
     const int index = slot_by_name(name);
+    const auto& names = control_.names();
     if (index < 0) {
-        return error(400, "unknown slot \"" + name + "\"; the slots are " + slot_names_[0] +
-                              " and " + slot_names_[1]);
+        return error(
+            400, "unknown slot \"" + name + "\"; the slots are " + names[0] + " and " + names[1]);
     }
-    split_.store({static_cast<analysis::slot_index>(index), 0});
-    spdlog::info("admin: active slot is now {}", name);
+    const auto a = control_.set_split({static_cast<analysis::slot_index>(index), 0});
+    if (a.status != 200) {
+        return json_answer(a.status, a.body);
+    }
     return text(name + "\n");
 }
 
@@ -183,12 +244,13 @@ admin_response admin_api::put_weights(std::string_view body) {
     if (obj == nullptr || obj->empty() || obj->size() > 2) {
         return error(400, R"(expected a JSON object of slot weights, such as {"green": 10})");
     }
+    const auto& names = control_.names();
     std::array<std::int64_t, 2> weight{-1, -1};
     for (const auto& [key, value] : *obj) {
         const int index = slot_by_name(key);
         if (index < 0) {
             return error(400, "unknown slot \"" + std::string(key) + "\"; the slots are " +
-                                  slot_names_[0] + " and " + slot_names_[1]);
+                                  names[0] + " and " + names[1]);
         }
         const auto* n = value.if_int64();
         const auto* u = value.if_uint64();
@@ -207,27 +269,29 @@ admin_response admin_api::put_weights(std::string_view body) {
     } else if (weight[0] + weight[1] != 100) {
         return error(400, "weights must add up to 100");
     }
-    const auto current = split_.load();
-    split_.store({current.active, static_cast<std::uint8_t>(weight[current.other()])});
-    spdlog::info("admin: weights are now {} {}, {} {}", slot_names_[0], weight[0], slot_names_[1],
-                 weight[1]);
-    return weights();
+    const auto current = control_.split();
+    const auto a =
+        control_.set_split({current.active, static_cast<std::uint8_t>(weight[current.other()])});
+    return json_answer(a.status, a.body);
 }
 
 admin_response admin_api::weights() const {
-    const auto s = split_.load();
-    json::object o;
-    o[slot_names_[0]] = s.weight(0);
-    o[slot_names_[1]] = s.weight(1);
-    return {200, "application/json", json::serialize(o) + "\n", {}};
+    return json_answer(200, weights_json(control_.split(), control_.names()));
 }
 
 // --- admin_server ---
 
 struct admin_server::impl {
     impl(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready,
-         metrics_source metrics)
-        : api(cfg, split, std::move(ready), std::move(metrics)),
+         analysis::metrics_source metrics)
+        : counters(analysis::phase_names),
+          control(cfg, split, metrics, counters, io.get_executor()),
+          collector({cfg.slots.at(0).name, cfg.slots.at(1).name}, metrics, split),
+          api(cfg, control, std::move(ready),
+              [this] {
+                  const prometheus::Collectable* sources[] = {&collector, &counters.collectable()};
+                  return serialize(sources);
+              }),
           acceptor(io),
           request_timeout(cfg.timeouts.request_header),
           idle_timeout(cfg.timeouts.idle) {}
@@ -296,7 +360,11 @@ struct admin_server::impl {
         }
     }
 
+    // Declared first, destroyed last: everything below posts to it.
     net::io_context io{1};
+    control_metrics counters;
+    controller control;
+    shard_collector collector;
     admin_api api;
     tcp::acceptor acceptor;
     std::chrono::milliseconds request_timeout;
@@ -305,8 +373,9 @@ struct admin_server::impl {
 };
 
 admin_server::admin_server(const config::config& cfg, analysis::split_state& split,
-                           std::function<bool()> ready, metrics_source metrics)
+                           std::function<bool()> ready, analysis::metrics_source metrics)
     : impl_(std::make_unique<impl>(cfg, split, std::move(ready), std::move(metrics))) {
+    impl_->control.restore();
     try {
         tcp::resolver resolver(impl_->io);
         const auto at =
@@ -329,8 +398,18 @@ admin_server::~admin_server() {
 }
 
 void admin_server::start() {
+    impl_->control.start();
     net::co_spawn(impl_->io, impl_->accept_loop(), net::detached);
     impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+void admin_server::run_on_admin_thread(const std::function<void(controller&)>& f) {
+    std::promise<void> done;
+    net::post(impl_->io, [&] {
+        f(impl_->control);
+        done.set_value();
+    });
+    done.get_future().wait();
 }
 
 void admin_server::stop() {
@@ -338,6 +417,7 @@ void admin_server::stop() {
         return;
     }
     net::post(impl_->io, [this] {
+        impl_->control.stop();
         boost::system::error_code ignored;
         impl_->acceptor.close(ignored);
         impl_->io.stop();

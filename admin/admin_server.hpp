@@ -1,23 +1,19 @@
 #pragma once
-// The admin API of PRODUCT.md: slot switching, manual weights, health and readiness, on a
-// listener and thread of its own, away from the data plane.
+// The admin API (README, "Admin API"): slot switching, manual weights, rollouts, status, metrics,
+// health and readiness, on a listener and thread of its own, away from the data plane.
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <thread>
 
+#include "admin/controller.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 
 namespace switchyard::admin {
-
-// Totals merged from the proxy's shards at the moment of the call.
-using metrics_source = std::function<std::array<analysis::slot_totals, 2>()>;
 
 struct admin_response {
     unsigned status = 200;
@@ -30,8 +26,9 @@ struct admin_response {
 // answer JSON {"error": "..."}. Used from the admin thread only.
 class admin_api {
 public:
-    admin_api(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready,
-              metrics_source metrics = {});
+    // `scrape` writes the /metrics text.
+    admin_api(const config::config& cfg, controller& control, std::function<bool()> ready,
+              std::function<std::string()> scrape);
 
     // `authorization` is the Authorization field value ("" when absent).
     admin_response handle(std::string_view method, std::string_view target,
@@ -41,22 +38,25 @@ private:
     admin_response put_active_slot(std::string_view body);
     admin_response put_weights(std::string_view body);
     admin_response weights() const;
+    admin_response rollout_action(std::string_view action, std::string_view query,
+                                  std::string_view body);
     // The slot named `name`, or -1.
     int slot_by_name(std::string_view name) const noexcept;
     bool authorized(std::string_view authorization) const noexcept;
 
-    std::array<std::string, 2> slot_names_;
     std::string token_;
-    analysis::split_state& split_;
+    controller& control_;
     std::function<bool()> ready_;
-    metrics_source metrics_;
+    std::function<std::string()> scrape_;
 };
 
 class admin_server {
 public:
-    // Binds the listener (throws std::runtime_error naming the address when it cannot).
+    // Binds the listener and restores the state file into `split`, so that the split is in
+    // force before the proxy serves. Throws std::runtime_error naming the address or the path
+    // when either cannot be used.
     admin_server(const config::config& cfg, analysis::split_state& split,
-                 std::function<bool()> ready, metrics_source metrics = {});
+                 std::function<bool()> ready, analysis::metrics_source metrics = {});
     ~admin_server();
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;
@@ -64,6 +64,9 @@ public:
     void start();
     void stop();
     std::uint16_t port() const noexcept { return port_; }
+
+    // Runs `f` on the admin thread and waits for it: for tests that look at the controller.
+    void run_on_admin_thread(const std::function<void(controller&)>& f);
 
 private:
     struct impl;

@@ -77,7 +77,7 @@ private:
     }
 };
 
-// Why an exchange with an upstream failed; PRODUCT.md's `kind` label.
+// Why an exchange with an upstream failed; the `kind` label of switchyard_upstream_errors_total.
 enum class upstream_failure : std::uint8_t { none, connect, timeout, reset, protocol };
 inline constexpr std::size_t upstream_failure_kinds = 4;  // without `none`
 
@@ -151,7 +151,7 @@ struct slot_totals {
     latency_totals upstream;
 
     std::uint64_t requests() const noexcept;  // finished requests: by_status + no_status
-    // 5xx answers plus requests that ended in an upstream failure without a 5xx (PRODUCT.md:
+    // 5xx answers plus requests that ended in an upstream failure without a 5xx (README,
     // "5xx and upstream failures / all"): sum of by_status[400..499] + failed_without_5xx.
     std::uint64_t errors() const noexcept;
 };

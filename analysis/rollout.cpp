@@ -179,6 +179,7 @@ void rollout_machine::finish(instant now, machine_output& out, phase result, std
     r.started = state_.started;
     r.finished = now.wall;
     r.weight = state_.max_weight;
+    out.finished = r;
     state_.history.push_back(std::move(r));
     keep_last(state_.history, rollout_state::history_limit);
     state_.resume_to = phase::idle;

@@ -124,10 +124,12 @@ struct rollout_state {
     static constexpr std::size_t events_limit = 50;
 };
 
-// What one call produced: the events in order, and the judgements made (for the metrics).
+// What one call produced: the events in order, the judgements made (for the metrics), and the
+// rollout that ended, if one did.
 struct machine_output {
     std::vector<rollout_event> events;
     std::vector<judgement> judged;
+    std::optional<rollout_record> finished;
 };
 
 // A command's answer: refused (the API's 409, with the phase) and nothing changed, or done.

@@ -1,5 +1,6 @@
 #pragma once
-// Typed configuration of Switchyard: the YAML of PRODUCT.md, parsed and validated in full.
+// Typed configuration of Switchyard: the YAML of the README's "Configuration", parsed and
+// validated in full.
 //
 // Every key has a default except `slots`. Parsing never throws to the caller: it returns every
 // error it found, each naming the key path, the line and what was expected.
@@ -60,7 +61,7 @@ struct limits_config {
 };
 
 // Keep-alive connections from each worker to each upstream endpoint (nginx `keepalive`,
-// `keepalive_timeout` of an upstream block). Not in PRODUCT.md's example; an extension.
+// `keepalive_timeout` of an upstream block).
 struct upstream_config {
     std::uint32_t max_idle = 32;  // idle connections kept per endpoint per worker
     duration idle_timeout{std::chrono::seconds(30)};  // closed after this long unused

@@ -1,5 +1,5 @@
 #pragma once
-// The access log (PRODUCT.md `access_log`): one line per request, formatted into a per-worker
+// The access log (README, `access_log`): one line per request, formatted into a per-worker
 // buffer on the request path and written to the destination off it, by the worker's tick.
 
 #include <atomic>
@@ -92,7 +92,7 @@ public:
 
     // The timestamp for entries, refreshed by refresh_time.
     std::string_view time() const noexcept { return time_; }
-    // Reformats the timestamp when the second has changed (STYLE 9: once a second at most).
+    // Reformats the timestamp when the second has changed: once a second at most.
     void refresh_time(std::chrono::system_clock::time_point now);
 
     // Formats one line into the buffer; writes the buffer out once it holds flush_bytes.

@@ -24,7 +24,7 @@ milliseconds tick_period(const config::timeouts_config& t) {
 }
 
 // When accept fails for lack of descriptors or memory, wait before trying again instead of
-// spinning on the same error (STYLE 7).
+// spinning on the same error.
 constexpr milliseconds accept_backoff_time{100};
 
 std::uint64_t splitmix64(std::uint64_t x) noexcept {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include "analysis/traffic_split.hpp"
@@ -437,10 +438,22 @@ TEST(admin_server, stops_twice_and_on_destruction) {
 
 // --- admin_api without transport ---
 
+// An admin_api over a controller whose executor never runs: every call is synchronous.
+struct bare_api {
+    explicit bare_api(config::config c, traffic_split initial)
+        : cfg(std::move(c)), split(initial), control(cfg, split, {}, counters, io.get_executor()) {}
+
+    config::config cfg;
+    analysis::split_state split;
+    boost::asio::io_context io;
+    control_metrics counters{analysis::phase_names};
+    controller control;
+    admin_api api{cfg, control, {}, {}};
+};
+
 TEST(admin_api, answers_active_slot) {
-    const auto cfg = admin_config();
-    analysis::split_state split({1, 0});
-    admin_api api(cfg, split, {});
+    bare_api b(admin_config(), {1, 0});
+    auto& api = b.api;
     const auto r = api.handle("GET", "/active-slot", "", "");
     EXPECT_EQ(r.status, 200U);
     EXPECT_EQ(r.body, "green\n");
@@ -448,9 +461,9 @@ TEST(admin_api, answers_active_slot) {
 }
 
 TEST(admin_api, switches_active_slot_with_plain_body) {
-    const auto cfg = admin_config();
-    analysis::split_state split({0, 40});
-    admin_api api(cfg, split, {});
+    bare_api b(admin_config(), {0, 40});
+    auto& api = b.api;
+    auto& split = b.split;
     EXPECT_EQ(api.handle("PUT", "/active-slot", "", " green\r\n").status, 200U);
     EXPECT_EQ(split.load(), (traffic_split{1, 0}));
 }
@@ -460,8 +473,9 @@ TEST(admin_api, uses_the_configured_slot_names) {
     cfg.slots[0].name = "stable";
     cfg.slots[1].name = "canary";
     cfg.active = "stable";
-    analysis::split_state split({0, 0});
-    admin_api api(cfg, split, {});
+    bare_api b(cfg, {0, 0});
+    auto& api = b.api;
+    auto& split = b.split;
     EXPECT_EQ(api.handle("GET", "/active-slot", "", "").body, "stable\n");
     EXPECT_EQ(api.handle("PUT", "/active-slot", "", "green").status, 400U);
     EXPECT_EQ(api.handle("PUT", "/weights", "", R"({"canary":15})").status, 200U);
@@ -470,9 +484,9 @@ TEST(admin_api, uses_the_configured_slot_names) {
 }
 
 TEST(admin_api, checks_token_before_anything_else_on_put) {
-    auto cfg = admin_config("s3cret");
-    analysis::split_state split({0, 0});
-    admin_api api(cfg, split, {});
+    bare_api b(admin_config("s3cret"), {0, 0});
+    auto& api = b.api;
+    auto& split = b.split;
     // A caller without the token learns nothing about the body it sent.
     EXPECT_EQ(api.handle("PUT", "/weights", "", "not json").status, 401U);
     EXPECT_EQ(api.handle("PUT", "/weights", "Bearer s3cret", "not json").status, 400U);
@@ -481,9 +495,9 @@ TEST(admin_api, checks_token_before_anything_else_on_put) {
 }
 
 TEST(admin_api, sets_allow_on_405_only) {
-    const auto cfg = admin_config();
-    analysis::split_state split({0, 0});
-    admin_api api(cfg, split, {});
+    bare_api b(admin_config(), {0, 0});
+    auto& api = b.api;
+    auto& split = b.split;
     const auto refused = api.handle("PATCH", "/weights", "", R"({"green":1})");
     EXPECT_EQ(refused.status, 405U);
     EXPECT_EQ(refused.allow, "GET, PUT");

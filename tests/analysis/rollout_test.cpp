@@ -288,6 +288,23 @@ TEST(rollout_machine, threshold_failed_judgements_in_a_row_roll_back) {
     EXPECT_EQ(h.machine.state().history.back().weight, 10U);
 }
 
+TEST(rollout_machine, the_call_that_ends_a_rollout_says_so_once) {
+    harness h;
+    h.start();
+    auto out = h.machine.validated(h.now, h.machine.state().id, {});
+    EXPECT_FALSE(out.finished.has_value());
+    h.keep(out);
+    const command_result r = h.act(h.machine.promote(h.now, true));
+    EXPECT_FALSE(r.out.finished.has_value());  // baking
+    const command_result done = h.act(h.machine.promote(h.now, false));
+    ASSERT_TRUE(done.out.finished.has_value());
+    EXPECT_EQ(done.out.finished->result, phase::succeeded);
+    // A rollback after success changes the record but ends nothing new.
+    const command_result back = h.act(h.machine.rollback(h.now));
+    EXPECT_FALSE(back.out.finished.has_value());
+    EXPECT_EQ(back.out.events.back().cause, "manual");
+}
+
 TEST(rollout_machine, a_passing_interval_resets_the_count) {
     harness h(without_fast_rollback());
     h.start();

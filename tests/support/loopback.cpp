@@ -297,7 +297,7 @@ void upstream_server::state::accept_loop() {
                 return;
             }
             if (ec) {
-                // Out of descriptors or similar: back off instead of spinning (STYLE 7).
+                // Out of descriptors or similar: back off instead of spinning.
                 changed.wait_for(lock, milliseconds(10), [this] { return stopping; });
                 continue;
             }

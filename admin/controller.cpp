@@ -1,0 +1,399 @@
+#include "admin/controller.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+namespace switchyard::admin {
+namespace {
+
+namespace net = boost::asio;
+namespace json = boost::json;
+using analysis::phase;
+using std::chrono::milliseconds;
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// /status shows each slot's traffic over this many complete seconds.
+constexpr std::int64_t status_window_seconds = 10;
+// /status shows this many of the recent events, newest last.
+constexpr std::size_t status_events = 20;
+
+analysis::instant now() {
+    return {std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
+}
+
+// Several times a second for fast rollback, and at least four ticks per interval so that a
+// judgement is late by at most a quarter of one.
+milliseconds tick_period_for(const config::analysis_config& a) {
+    milliseconds p = std::min(a.interval / 4, milliseconds(100));
+    if (a.fast_rollback.enabled) {
+        p = std::min(p, a.fast_rollback.window / 4);
+    }
+    return std::max(p, milliseconds(10));
+}
+
+json::object error_body(std::string_view message) {
+    return {{"error", message}};
+}
+
+controller::answer conflict(std::string_view message, phase p) {
+    return {409, json::object{{"error", message}, {"phase", analysis::name_of(p)}}};
+}
+
+}  // namespace
+
+controller::controller(const config::config& cfg, analysis::split_state& split,
+                       analysis::metrics_source metrics, control_metrics& counters,
+                       boost::asio::any_io_executor ex)
+    : cfg_(cfg),
+      names_{cfg.slots.at(0).name, cfg.slots.at(1).name},
+      split_(split),
+      metrics_(std::move(metrics)),
+      counters_(counters),
+      ex_(ex),
+      tick_timer_(ex),
+      tick_period_(tick_period_for(cfg.analysis)),
+      machine_(cfg.analysis),
+      window_(static_cast<std::size_t>(status_window_seconds) + 2),
+      hooks_(ex, cfg.webhooks.events,
+             [&counters](std::string_view result) { counters.count_webhook("events", result); }) {
+    for (std::size_t s = 0; s < 2; ++s) {
+        health_[s].resize(cfg.slots[s].endpoints.size());
+    }
+    counters_.set_phase(analysis::name_of(phase::idle));
+}
+
+controller::~controller() = default;
+
+void controller::restore() {
+    if (cfg_.state_file == "off") {
+        return;
+    }
+    file_.emplace(cfg_.state_file, names_);
+    auto saved = file_->load();
+    if (!saved) {
+        return;
+    }
+    put_split(saved->split, "the state file");
+    spdlog::info("state file {}: restored; rollout {} {}", file_->path(),
+                 saved->rollout.id.empty() ? "(none)" : saved->rollout.id,
+                 analysis::name_of(saved->rollout.current));
+    counters_.set_phase(analysis::name_of(saved->rollout.current));
+    apply(machine_.restore(std::move(saved->rollout), now()));
+}
+
+void controller::start() {
+    stopped_ = false;
+    net::co_spawn(ex_, tick_loop(), net::detached);
+    hooks_.start();
+    maybe_validate();  // a restored rollout waiting for its gate
+}
+
+void controller::stop() {
+    stopped_ = true;
+    tick_timer_.cancel();
+}
+
+net::awaitable<void> controller::tick_loop() {
+    while (!stopped_) {
+        tick_timer_.expires_after(tick_period_);
+        co_await tick_timer_.async_wait(use_tuple);
+        if (!stopped_) {
+            tick();
+        }
+    }
+}
+
+void controller::tick() {
+    const analysis::instant t = now();
+    const std::int64_t second =
+        std::chrono::floor<std::chrono::seconds>(t.steady.time_since_epoch()).count();
+    const phase p = machine_.state().current;
+    const bool judging = analysis::is_running(p) && p != phase::waiting;
+    if (!judging && second == last_second_) {
+        return;  // idle: the window wants one look a second
+    }
+    const auto totals = metrics_ ? metrics_() : std::array<analysis::slot_totals, 2>{};
+    if (second != last_second_) {
+        // What came since the last push is the traffic of the second that just ended.
+        window_.push(second - 1, totals);
+        last_second_ = second;
+    }
+    if (judging) {
+        apply(machine_.tick(t, totals));
+    }
+}
+
+// --- changes ---
+
+void controller::put_split(analysis::traffic_split s, std::string_view by) {
+    if (split_.load() == s) {
+        return;
+    }
+    split_.store(s);
+    spdlog::info("split: {} active, {} {}% {} {}% (by {})", names_[s.active], names_[0],
+                 s.weight(0), names_[1], s.weight(1), by);
+}
+
+void controller::persist() {
+    if (file_) {
+        file_->save({split_.load(), machine_.state()});
+    }
+}
+
+void controller::apply(const analysis::machine_output& out) {
+    for (const auto& j : out.judged) {
+        for (const auto& c : j.checks) {
+            counters_.count_check(c.name, analysis::verdict_name(c.result));
+        }
+    }
+    for (const auto& e : out.events) {
+        const bool bad = e.kind == "rolled-back" || e.kind == "aborted" || e.kind == "check-failed";
+        spdlog::log(bad ? spdlog::level::warn : spdlog::level::info,
+                    "rollout {}: {} ({}): {}; {} {}%, {} {}%", e.rollout, e.kind,
+                    analysis::name_of(e.to), e.reason, names_[0], e.split.weight(0), names_[1],
+                    e.split.weight(1));
+        counters_.set_phase(analysis::name_of(e.to));
+        if (e.kind == "rolled-back") {
+            counters_.count_rollback(e.cause.empty() ? "unknown" : e.cause);
+        }
+        hooks_.push(json::serialize(to_json(e, names_)));
+    }
+    if (out.finished) {
+        counters_.count_rollout(config::strategy_name(out.finished->strategy),
+                                analysis::name_of(out.finished->result));
+    }
+    if (!out.events.empty()) {
+        put_split(machine_.split(), "rollout " + machine_.state().id);
+        persist();
+        maybe_validate();
+    }
+}
+
+void controller::maybe_validate() {
+    const auto request = machine_.validation();
+    if (!request || request->rollout == validating_ || stopped_) {
+        return;
+    }
+    validating_ = request->rollout;
+    const auto& state = machine_.state();
+    validation_plan plan;
+    plan.slot = request->slot;
+    for (std::size_t s = 0; s < 2; ++s) {
+        plan.endpoints[s] = cfg_.slots[s].endpoints;
+    }
+    plan.health = state.config.health;
+    if (request->full) {
+        plan.hooks = cfg_.webhooks.pre_rollout;
+        json::array steps;
+        for (const auto w : state.config.steps) {
+            steps.emplace_back(w);
+        }
+        plan.hook_body =
+            json::serialize(json::object{{"rollout", state.id},
+                                         {"event", "pre-rollout"},
+                                         {"strategy", config::strategy_name(state.config.strategy)},
+                                         {"from", names_[state.stable]},
+                                         {"to", names_[state.canary]},
+                                         {"steps", std::move(steps)}});
+        if (state.config.strategy == config::rollout_strategy::blue_green) {
+            plan.smoke = state.config.smoke;
+            plan.smoke_timeout = cfg_.timeouts.upstream_response;
+        }
+    }
+    plan.smoke.requests = request->full ? plan.smoke.requests : 0;
+    net::co_spawn(ex_, run_validation(std::move(plan), request->rollout), net::detached);
+}
+
+net::awaitable<void> controller::run_validation(validation_plan plan, std::string id) {
+    const analysis::slot_index slot = plan.slot;
+    auto result = co_await validate(
+        std::move(plan),
+        [this, slot](std::size_t endpoint, const endpoint_health& seen) {
+            health_[slot][endpoint] = seen;
+        },
+        [this](std::string_view hook_result) {
+            counters_.count_webhook("pre_rollout", hook_result);
+        });
+    if (validating_ == id) {
+        validating_.clear();
+    }
+    if (!stopped_) {
+        apply(machine_.validated(now(), id, result));
+    }
+}
+
+// --- the admin API ---
+
+controller::answer controller::set_split(analysis::traffic_split s) {
+    const phase p = machine_.state().current;
+    if (analysis::is_running(p)) {
+        return conflict("rollout " + machine_.state().id + " is " +
+                            std::string(analysis::name_of(p)) +
+                            "; abort it, or wait for it to end, before changing the split",
+                        p);
+    }
+    put_split(s, "the admin API");
+    persist();
+    return {200, weights_json(s, names_)};
+}
+
+std::string controller::next_rollout_id() {
+    // The wall time to the second, then a counter: unique, sortable, and readable in logs.
+    static thread_local std::mt19937 random(std::random_device{}());
+    const std::string t = format_time(std::chrono::system_clock::now());
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.4s%.2s%.2s-%.2s%.2s%.2s-%04x", t.c_str(), t.c_str() + 5,
+                  t.c_str() + 8, t.c_str() + 11, t.c_str() + 14, t.c_str() + 17,
+                  static_cast<unsigned>((random() + ids_++) & 0xffffU));
+    return buf;
+}
+
+controller::answer controller::start_rollout(std::string_view overrides) {
+    const phase p = machine_.state().current;
+    if (analysis::is_running(p)) {
+        return conflict(
+            "rollout " + machine_.state().id + " is already " + std::string(analysis::name_of(p)),
+            p);
+    }
+    const auto parsed = config::parse_rollout_overrides(std::string(overrides), cfg_.rollout);
+    if (!parsed.value) {
+        json::array errors;
+        for (const auto& e : parsed.errors) {
+            errors.emplace_back(config::format_error("body", e));
+        }
+        json::object body = error_body("invalid rollout overrides");
+        body["errors"] = std::move(errors);
+        return {400, std::move(body)};
+    }
+    return act(machine_.start(now(), next_rollout_id(), *parsed.value, split_.load()));
+}
+
+controller::answer controller::act(analysis::command_result r) {
+    if (!r.refused.empty()) {
+        return conflict(r.refused, machine_.state().current);
+    }
+    apply(r.out);
+    return {200, rollout_status()};
+}
+
+controller::answer controller::promote(bool full) {
+    return act(machine_.promote(now(), full));
+}
+controller::answer controller::pause() {
+    return act(machine_.pause(now()));
+}
+controller::answer controller::resume() {
+    return act(machine_.resume(now()));
+}
+controller::answer controller::approve() {
+    return act(machine_.approve(now()));
+}
+controller::answer controller::abort() {
+    return act(machine_.abort(now()));
+}
+controller::answer controller::rollback() {
+    return act(machine_.rollback(now()));
+}
+
+json::value controller::rollout_status() const {
+    const auto& s = machine_.state();
+    const bool fresh_wait = s.current == phase::waiting && s.resume_to == phase::idle;
+    json::array steps;
+    for (const std::uint32_t w : s.config.steps) {
+        steps.emplace_back(w);
+    }
+    json::array checks;
+    if (const auto& j = machine_.last_judgement()) {
+        for (const auto& c : j->checks) {
+            checks.emplace_back(to_json(c));
+        }
+    }
+    json::object o{
+        {"id", s.id},
+        {"phase", analysis::name_of(s.current)},
+        {"strategy", config::strategy_name(s.config.strategy)},
+        {"from", names_[s.stable]},
+        {"to", names_[s.canary]},
+        {"step", s.id.empty() || fresh_wait ? 0 : s.step + 1},
+        {"steps", std::move(steps)},
+        {"weight", s.weight},
+        {"started", s.id.empty() ? json::value() : json::value(format_time(s.started))},
+        {"last_transition",
+         s.id.empty() ? json::value() : json::value(format_time(s.last_transition))},
+        {"reason", s.reason},
+        {"interval_seconds", static_cast<double>(cfg_.analysis.interval.count()) / 1000.0},
+        {"threshold", cfg_.analysis.threshold},
+        {"failed_in_a_row", machine_.failed_in_a_row()},
+        {"inconclusive_in_a_row", machine_.inconclusive_in_a_row()},
+        {"checks", std::move(checks)},
+    };
+    if (s.current == phase::paused || (s.current == phase::waiting && !fresh_wait)) {
+        o["resume_to"] = analysis::name_of(s.resume_to);
+    }
+    if (const auto& j = machine_.last_judgement()) {
+        o["judged_requests"] = {{names_[s.canary], j->canary_requests},
+                                {names_[s.stable], j->stable_requests}};
+    }
+    return o;
+}
+
+json::value controller::status() const {
+    const analysis::traffic_split split = split_.load();
+    const std::int64_t to = last_second_;  // the window holds the seconds before this one
+    json::object slots;
+    for (analysis::slot_index s = 0; s < 2; ++s) {
+        json::array endpoints;
+        for (std::size_t i = 0; i < cfg_.slots[s].endpoints.size(); ++i) {
+            const endpoint_health& h = health_[s][i];
+            json::object e{{"address", cfg_.slots[s].endpoints[i].to_string()}};
+            if (h.probed) {
+                e["health"] = {{"ok", h.ok}, {"detail", h.detail}, {"at", format_time(h.at)}};
+            } else {
+                e["health"] = nullptr;
+            }
+            endpoints.emplace_back(std::move(e));
+        }
+        const auto span = window_.over(s, to - status_window_seconds, to);
+        slots[names_[s]] = {
+            {"active", split.active == s},
+            {"weight", split.weight(s)},
+            {"endpoints", std::move(endpoints)},
+            {"requests_per_second", span.rate()},
+            {"error_rate", span.stats.error_rate()},
+            {"latency_p95_seconds",
+             static_cast<double>(span.stats.upstream_quantile(0.95).count()) / 1e6},
+            {"window_seconds", span.seconds},
+        };
+    }
+    json::array events;
+    const auto& all = machine_.state().events;
+    const std::size_t first = all.size() > status_events ? all.size() - status_events : 0;
+    for (std::size_t i = first; i < all.size(); ++i) {
+        events.emplace_back(to_json(all[i], names_));
+    }
+    return json::object{{"active", names_[split.active]},
+                        {"weights", weights_json(split, names_)},
+                        {"slots", std::move(slots)},
+                        {"rollout", rollout_status()},
+                        {"events", std::move(events)}};
+}
+
+json::value controller::history() const {
+    json::array rollouts;
+    const auto& h = machine_.state().history;
+    for (auto it = h.rbegin(); it != h.rend(); ++it) {
+        rollouts.emplace_back(to_json(*it, names_));
+    }
+    return json::object{{"rollouts", std::move(rollouts)}};
+}
+
+}  // namespace switchyard::admin

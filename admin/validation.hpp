@@ -1,0 +1,60 @@
+#pragma once
+// What a rollout checks before traffic moves (README, "Rollouts"): the health gate (every
+// endpoint of the new slot answers 2xx on rollout.health.path within its deadline), then the
+// pre_rollout webhooks (each answers 2xx within its timeout), then, for blue-green, the smoke
+// run (requests sent by the proxy itself to both slots, judged like an interval). It stops at
+// the first failure, whose reason names the endpoint or hook and how it failed.
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "admin/http_client.hpp"
+#include "analysis/rollout.hpp"
+#include "config/config.hpp"
+
+namespace switchyard::admin {
+
+// The last probe of one endpoint by the health gate.
+struct endpoint_health {
+    bool probed = false;
+    bool ok = false;
+    std::string detail;  // "status 200", "status 503", "timeout", "refused", ...
+    std::chrono::system_clock::time_point at;
+};
+
+struct validation_plan {
+    analysis::slot_index slot = 1;                          // the slot traffic moves toward
+    std::array<std::vector<config::address>, 2> endpoints;  // of both slots, by slot index
+    config::health_config health;
+    std::vector<config::webhook_config> hooks;  // pre_rollout; empty for a restored rollout
+    std::string hook_body;                      // JSON posted to each hook
+    config::smoke_config smoke;                 // requests 0: no smoke run
+    std::chrono::milliseconds smoke_timeout{};  // each smoke request's deadline
+};
+
+// Called with each probe's result: the endpoint's index in its slot, and what it answered.
+using health_observer = std::function<void(std::size_t endpoint, const endpoint_health& seen)>;
+// Called once per pre_rollout hook call: "ok" or "failed" (for the metrics).
+using hook_observer = std::function<void(std::string_view result)>;
+
+boost::asio::awaitable<analysis::validation_result> validate(validation_plan plan,
+                                                             health_observer on_health,
+                                                             hook_observer on_hook);
+
+// The parts, for tests.
+boost::asio::awaitable<analysis::validation_result> health_gate(
+    const std::vector<config::address>& endpoints, const config::health_config& health,
+    const health_observer& on_health);
+boost::asio::awaitable<analysis::validation_result> call_pre_rollout_hooks(
+    const std::vector<config::webhook_config>& hooks, const std::string& body,
+    const hook_observer& on_hook);
+boost::asio::awaitable<std::array<analysis::slot_window, 2>> smoke_run(
+    const std::array<std::vector<config::address>, 2>& endpoints, const config::smoke_config& smoke,
+    std::chrono::milliseconds timeout);
+
+}  // namespace switchyard::admin

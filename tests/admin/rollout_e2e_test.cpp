@@ -1,0 +1,169 @@
+// Rollouts end to end: a real proxy and admin server on loopback between steady client traffic
+// and real upstreams, with short intervals so that each scenario runs in seconds. Every wait is
+// on a condition (polled, bounded), never on a fixed sleep.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <boost/json.hpp>
+
+#include "tests/support/admin_stack.hpp"
+
+namespace switchyard::test {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using upstream_response = upstream_server::response;
+
+std::vector<std::string> event_kinds(const json::value& status) {
+    std::vector<std::string> out;
+    for (const auto& e : status.at("events").as_array()) {
+        out.emplace_back(e.at("event").as_string());
+    }
+    return out;
+}
+
+TEST(rollout_e2e, a_good_green_is_promoted_through_every_step) {
+    admin_stack s;
+    s.start_load();
+    int code = 0;
+    const auto started = s.call("POST", "/rollout", "", &code);
+    ASSERT_EQ(code, 200) << json::serialize(started);
+    EXPECT_EQ(started.at("phase"), "waiting");
+    EXPECT_EQ(started.at("to"), "green");
+    ASSERT_TRUE(s.wait_for_phase("succeeded")) << json::serialize(s.status());
+
+    const json::value status = s.status();
+    EXPECT_EQ(status.at("active"), "green");
+    EXPECT_EQ(status.at("weights"), json::parse(R"({"blue":0,"green":100})"));
+    EXPECT_EQ(event_kinds(status),
+              (std::vector<std::string>{"started", "progressing", "step", "step", "step",
+                                        "promoted", "succeeded"}));
+    const json::value history = s.call("GET", "/rollout/history");
+    ASSERT_EQ(history.at("rollouts").as_array().size(), 1U);
+    EXPECT_EQ(history.at("rollouts").at(0).at("result"), "succeeded");
+    EXPECT_EQ(history.at("rollouts").at(0).at("weight"), 100);
+    // The health gate probed green's endpoint and saw it answer.
+    const auto& endpoint = status.at("slots").at("green").at("endpoints").at(0);
+    EXPECT_EQ(endpoint.at("health").at("ok"), true);
+    EXPECT_EQ(endpoint.at("health").at("detail"), "status 200");
+    s.stop_load();
+    EXPECT_EQ(s.load().with_status(200), s.load().answered());
+    EXPECT_GT(s.load().with_body("green\n"), 0U);
+}
+
+TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_on_error_rate) {
+    admin_stack s;
+    std::atomic<std::uint64_t> served{0};
+    s.green.set_handler([&](const upstream_server::request& r) {
+        upstream_response res;
+        res.body = "green\n";
+        if (r.target != "/health" && served++ % 5 == 0) {
+            res.status = 500;
+        }
+        return res;
+    });
+    s.start_load();
+    s.call("POST", "/rollout");
+    ASSERT_TRUE(s.wait_for_phase("rolled-back")) << json::serialize(s.status());
+    const json::value status = s.status();
+    const auto& events = status.at("events").as_array();
+    const auto& last = events.back();
+    EXPECT_EQ(last.at("event"), "rolled-back");
+    EXPECT_EQ(last.at("cause"), "error_rate");
+    EXPECT_NE(std::string(last.at("reason").as_string()).find("error_rate"), std::string::npos);
+    EXPECT_EQ(status.at("active"), "blue");
+    EXPECT_EQ(status.at("weights").at("green"), 0);
+    EXPECT_EQ(s.green_weight(), 0);
+    // The judgement behind it is in /status: each check's value, threshold and verdict.
+    const auto& checks = status.at("rollout").at("checks").as_array();
+    ASSERT_FALSE(checks.empty());
+    EXPECT_EQ(checks.at(0).at("check"), "error_rate");
+    EXPECT_EQ(checks.at(0).at("verdict"), "fail");
+    EXPECT_GT(checks.at(0).at("value").as_double(), 0.05);
+}
+
+TEST(rollout_e2e, a_green_300ms_slower_is_rolled_back_on_latency) {
+    admin_stack s;
+    s.green.set_handler([](const upstream_server::request& r) {
+        upstream_response res;
+        res.body = "green\n";
+        if (r.target != "/health") {
+            res.delay = 300ms;
+        }
+        return res;
+    });
+    s.start_load(16);
+    s.call("POST", "/rollout");
+    ASSERT_TRUE(s.wait_for_phase("rolled-back")) << json::serialize(s.status());
+    const json::value status = s.status();
+    const auto& last = status.at("events").as_array().back();
+    EXPECT_EQ(last.at("cause"), "latency_p95_ratio") << json::serialize(last);
+    EXPECT_EQ(s.green_weight(), 0);
+}
+
+TEST(rollout_e2e, a_blue_green_rollout_with_a_failing_health_gate_never_sends_green_a_request) {
+    admin_stack s;
+    s.green.set_handler([](const upstream_server::request& r) {
+        upstream_response res;
+        res.body = "green\n";
+        res.status = r.target == "/health" ? 503 : 200;
+        return res;
+    });
+    s.start_load();
+    int code = 0;
+    s.call("POST", "/rollout", R"({"strategy": "blue-green", "health": {"deadline": "600ms"}})",
+           &code);
+    ASSERT_EQ(code, 200);
+    ASSERT_TRUE(s.wait_for_phase("aborted")) << json::serialize(s.status());
+    const json::value status = s.status();
+    const std::string reason(status.at("rollout").at("reason").as_string());
+    EXPECT_NE(reason.find("health gate: 127.0.0.1:" + std::to_string(s.green.port()) +
+                          " status 503 on /health"),
+              std::string::npos)
+        << reason;
+    const auto& health = status.at("slots").at("green").at("endpoints").at(0).at("health");
+    EXPECT_EQ(health.at("ok"), false);
+    EXPECT_EQ(health.at("detail"), "status 503");
+    EXPECT_EQ(status.at("active"), "blue");
+    s.stop_load();
+    EXPECT_GT(s.load().answered(), 0U);
+    EXPECT_EQ(s.load().with_body("green\n"), 0U);
+    for (const auto& r : s.green.requests()) {
+        EXPECT_EQ(r.target, "/health") << "green got a user request";
+    }
+}
+
+// Not a pass/fail timing: the test asserts the rollback and its cause, and prints how long it
+// took on this machine (README, "Performance").
+TEST(rollout_e2e, green_failing_every_request_is_at_weight_zero_within_moments) {
+    admin_stack s;
+    s.start_load();
+    s.call("POST", "/rollout");
+    ASSERT_TRUE(wait_until([&] { return s.green_weight() >= 25; }));
+    s.green.set_handler([](const upstream_server::request&) {
+        upstream_response res;
+        res.status = 500;
+        return res;
+    });
+    const auto failing_since = clock_type::now();
+    ASSERT_TRUE(wait_until([&] { return s.green_weight() == 0; }, 10s));
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - failing_since);
+    std::printf("green failing every request -> green weight 0 in %lld ms\n",
+                static_cast<long long>(took.count()));
+    RecordProperty("fast_rollback_ms", static_cast<int>(took.count()));
+    ASSERT_TRUE(s.wait_for_phase("rolled-back"));
+    EXPECT_EQ(s.status().at("events").as_array().back().at("cause"), "fast_rollback");
+}
+
+}  // namespace
+}  // namespace switchyard::test
