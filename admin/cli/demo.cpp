@@ -1,8 +1,13 @@
-// `switchyard demo`: the proxy in front of two built-in upstreams, so a newcomer sees traffic
-// move between blue and green with nothing else running.
+// `switchyard demo`: the proxy in front of two built-in upstreams, with built-in load and a live
+// canary rollout of green, so a newcomer sees a promotion or a rollback with nothing else running.
+
+#include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -19,6 +24,7 @@
 #include <boost/beast/http.hpp>
 
 #include "admin/cli/commands.hpp"
+#include "admin/http_client.hpp"
 #include "config/units.hpp"
 
 namespace switchyard::cli {
@@ -108,26 +114,83 @@ private:
     std::thread thread_;
 };
 
+// The demo's clients: `rps` requests a second to the proxy over a few connections, each paced on
+// its own, so that a slow green slows only the requests it answers.
+class demo_load {
+public:
+    demo_load(config::address proxy, double rps) : proxy_(std::move(proxy)) {
+        const double per_client = rps / clients;
+        interval_ = std::chrono::microseconds(static_cast<std::int64_t>(1e6 / per_client));
+        for (std::size_t i = 0; i < clients; ++i) {
+            net::co_spawn(io_, client(), net::detached);
+        }
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~demo_load() {
+        io_.stop();
+        thread_.join();
+    }
+
+private:
+    static constexpr std::size_t clients = 8;
+
+    net::awaitable<void> client() {
+        net::steady_timer pace(io_);
+        for (;;) {
+            const auto next = std::chrono::steady_clock::now() + interval_;
+            admin::http_request request;
+            co_await admin::fetch(proxy_, request, std::chrono::seconds(5));
+            pace.expires_at(next);
+            co_await pace.async_wait(use_tuple);
+        }
+    }
+
+    config::address proxy_;
+    std::chrono::microseconds interval_{};
+    net::io_context io_{1};
+    std::thread thread_;
+};
+
 constexpr std::string_view demo_usage = R"(usage: switchyard demo [options]
   --green-errors R     share of green's answers that are 500s: 0.2 or 20% (default 0)
   --green-latency D    added to each of green's answers: 300ms, 1s (default 0)
+  --rps N              built-in load, requests per second (default 100)
+  --once               exit when the rollout ends: 0 promoted, 3 rolled back
   --listen ADDR        proxy address (default 127.0.0.1:8080)
   --admin ADDR         admin address (default 127.0.0.1:8081)
 )";
+
+// The demo's analysis: 5 s intervals, so that green reaches 100% in about 20 s and the bake of
+// 10 s ends the rollout in about half a minute; everything else as the defaults.
+config::config demo_config() {
+    config::config cfg;
+    cfg.listen = {"127.0.0.1", 8080};
+    cfg.admin.listen = {"127.0.0.1", 8081};
+    cfg.state_file = "off";
+    cfg.timeouts.drain = std::chrono::seconds(5);
+    cfg.analysis.interval = std::chrono::seconds(5);
+    cfg.rollout.bake = std::chrono::seconds(10);
+    cfg.rollout.health.deadline = std::chrono::seconds(5);
+    return cfg;
+}
 
 }  // namespace
 
 int run_demo(int argc, char** argv) {
     behaviour green;
-    config::config cfg;
-    cfg.listen = {"127.0.0.1", 8080};
-    cfg.admin.listen = {"127.0.0.1", 8081};
+    config::config cfg = demo_config();
+    double rps = 100;
+    bool once = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         const bool has_value = i + 1 < argc;
         if (arg == "--help" || arg == "-h") {
             std::fputs(demo_usage.data(), stdout);
             return 0;
+        }
+        if (arg == "--once") {
+            once = true;
+            continue;
         }
         std::optional<double> rate;
         std::optional<config::duration> latency;
@@ -137,11 +200,13 @@ int run_demo(int argc, char** argv) {
         } else if (arg == "--green-latency" && has_value &&
                    (latency = config::parse_duration(argv[i + 1]))) {
             green.latency = *latency;
+        } else if (arg == "--rps" && has_value && std::atof(argv[i + 1]) >= 1) {
+            rps = std::atof(argv[i + 1]);
         } else if (arg == "--listen" && has_value &&
-                   (address = config::parse_address(argv[i + 1]))) {
+                   (address = config::parse_address(argv[i + 1], true))) {
             cfg.listen = *address;
         } else if (arg == "--admin" && has_value &&
-                   (address = config::parse_address(argv[i + 1]))) {
+                   (address = config::parse_address(argv[i + 1], true))) {
             cfg.admin.listen = *address;
         } else {
             std::fprintf(stderr, "switchyard demo: bad argument '%s'\n\n%s", argv[i],
@@ -158,26 +223,57 @@ int run_demo(int argc, char** argv) {
     cfg.slots = {{"blue", {{"127.0.0.1", blue_upstream.port()}}},
                  {"green", {{"127.0.0.1", green_upstream.port()}}}};
     cfg.active = "blue";
-    cfg.timeouts.drain = std::chrono::seconds(5);
 
-    const std::string proxy = cfg.listen.to_string();
-    const std::string admin = cfg.admin.listen.to_string();
-    return run_proxy(cfg, [&] {
-        std::printf(
-            "\nSwitchyard demo: blue (stable) and green (new) behind http://%s, admin on "
-            "http://%s\n"
-            "\n"
-            "  curl %s/                                            # answers blue\n"
-            "  curl -X PUT %s/active-slot -d green                 # all new requests to green\n"
-            "  curl -X PUT %s/weights -d '{\"green\":10}'            # 10%% to green\n"
-            "  curl %s/weights\n"
-            "  for i in $(seq 20); do curl -s %s/; done | sort | uniq -c\n"
-            "\n"
-            "The live canary rollout of green comes with the rollout engine. Ctrl-C stops.\n\n",
-            proxy.c_str(), admin.c_str(), proxy.c_str(), admin.c_str(), admin.c_str(),
-            admin.c_str(), proxy.c_str());
-        std::fflush(stdout);
+    std::atomic<bool> stopping{false};
+    std::atomic<int> outcome{0};
+    std::thread follower;
+    std::unique_ptr<demo_load> load;
+    const int status = run_proxy(cfg, [&](std::uint16_t proxy_port, std::uint16_t admin_port) {
+        const config::address proxy{cfg.listen.host, proxy_port};
+        const admin_target admin{{cfg.admin.listen.host, admin_port}, {}};
+        char header[1024];
+        std::snprintf(header, sizeof header,
+                      "Switchyard demo: blue (stable) and green (new) behind http://%s, admin "
+                      "on http://%s\n"
+                      "Built-in load: %.0f requests/s. A canary rollout of green is running; "
+                      "green %s.\n"
+                      "Elsewhere: curl %s/status, switchyard status --admin http://%s --watch\n\n",
+                      proxy.to_string().c_str(), admin.at.to_string().c_str(), rps,
+                      green.error_rate > 0 || green.latency.count() > 0
+                          ? "misbehaves on purpose, so watch it roll back"
+                          : "is healthy, so watch it get promoted",
+                      admin.at.to_string().c_str(), admin.at.to_string().c_str());
+        const bool tty = ::isatty(STDOUT_FILENO) == 1;
+        if (!tty) {
+            std::fputs(header, stdout);
+        }
+        load = std::make_unique<demo_load>(proxy, rps);
+        follower = std::thread([&, admin, tty, header_text = std::string(header)] {
+            const auto id = start_rollout(admin, "");
+            if (!id) {
+                outcome = 1;
+            } else {
+                follow_options options;
+                options.redraw = tty;
+                options.header = header_text;
+                options.stop = &stopping;
+                outcome = follow_rollout(admin, *id, options);
+            }
+            if (!stopping) {
+                std::printf(once ? "\n" : "\nThe proxy keeps running; Ctrl-C stops it.\n");
+                std::fflush(stdout);
+            }
+            if (once) {
+                ::kill(::getpid(), SIGTERM);  // run_proxy's sigwait takes it and drains
+            }
+        });
     });
+    stopping = true;
+    load.reset();
+    if (follower.joinable()) {
+        follower.join();
+    }
+    return once && status == 0 ? outcome.load() : status;
 }
 
 }  // namespace switchyard::cli

@@ -23,8 +23,13 @@ constexpr std::string_view usage = R"(usage:
   switchyard -c FILE                    run the proxy (logs to stderr)
   switchyard check -c FILE              validate FILE: exit 0, or print every error and exit 1
   switchyard demo [--green-errors R] [--green-latency D]
-                                        proxy on 127.0.0.1:8080 and admin on 127.0.0.1:8081 in
-                                        front of two built-in upstreams, blue and green
+                                        a live canary rollout of green in front of two built-in
+                                        upstreams, proxy on 127.0.0.1:8080, admin on :8081
+  switchyard status [--admin URL] [--watch]
+                                        the rollout as a table, from the admin API
+  switchyard rollout [--admin URL] [--strategy S] [--wait]
+                                        start a rollout; --wait follows it and exits 0 when it
+                                        succeeds, 3 when it is rolled back or aborted
   switchyard --help | --version
 
 options:
@@ -41,7 +46,8 @@ int print_errors(const std::string& source, const config::load_result& r) {
 
 }  // namespace
 
-int run_proxy(const config::config& cfg, const std::function<void()>& banner) {
+int run_proxy(const config::config& cfg,
+              const std::function<void(std::uint16_t, std::uint16_t)>& banner) {
     if (!config::is_loopback(cfg.admin.listen) && cfg.admin.token.empty()) {
         spdlog::error(
             "admin.listen {} is reachable beyond loopback: set admin.token or admin.token_file",
@@ -72,10 +78,13 @@ int run_proxy(const config::config& cfg, const std::function<void()>& banner) {
             cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); });
         proxy.start();
         admin.start();
+        // The bound ports, so that port 0 in the configuration can be found (tests, scripts).
         spdlog::info("switchyard {} listening on {} (admin on {}), {} active", SWITCHYARD_VERSION,
-                     cfg.listen.to_string(), cfg.admin.listen.to_string(), cfg.active);
+                     config::address{cfg.listen.host, proxy.port()}.to_string(),
+                     config::address{cfg.admin.listen.host, admin.port()}.to_string(),
+                     cfg.slots[split.load().active].name);
         if (banner) {
-            banner();
+            banner(proxy.port(), admin.port());
         }
         int received = 0;
         while (sigwait(&signals, &received) == 0 && received == SIGUSR1) {
@@ -110,6 +119,12 @@ int main(int argc, char** argv) {
     }
     if (command == "demo") {
         return cli::run_demo(argc - 1, argv + 1);
+    }
+    if (command == "status") {
+        return cli::run_status(argc - 1, argv + 1);
+    }
+    if (command == "rollout") {
+        return cli::run_rollout(argc - 1, argv + 1);
     }
     for (int i = first_flag; i < argc; ++i) {
         const std::string_view arg = argv[i];

@@ -1,0 +1,360 @@
+// The switchyard executable as users run it: a restart after kill -9 mid-rollout, `rollout
+// --wait` as a CI gate, `status`, and the refusals at start. Each test runs the real binary on
+// loopback ports the kernel picks, in front of upstreams in this process.
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "tests/support/load.hpp"
+#include "tests/support/loopback.hpp"
+
+extern char** environ;
+
+namespace switchyard::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// A child process with stdout and stderr read into one buffer by a thread of its own.
+class child {
+public:
+    explicit child(const std::vector<std::string>& args) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) {
+            throw std::runtime_error("pipe");
+        }
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+        posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+        std::vector<char*> argv;
+        for (const auto& a : args) {
+            argv.push_back(const_cast<char*>(a.c_str()));
+        }
+        argv.push_back(nullptr);
+        const int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        posix_spawn_file_actions_destroy(&actions);
+        ::close(fds[1]);
+        if (rc != 0) {
+            ::close(fds[0]);
+            throw std::runtime_error("cannot start " + args[0]);
+        }
+        reader_ = std::thread([this, fd = fds[0]] {
+            char buf[4096];
+            for (;;) {
+                const ssize_t n = ::read(fd, buf, sizeof buf);
+                if (n <= 0) {
+                    break;
+                }
+                const std::lock_guard lock(mutex_);
+                output_.append(buf, static_cast<std::size_t>(n));
+                changed_.notify_all();
+            }
+            ::close(fd);
+            const std::lock_guard lock(mutex_);
+            closed_ = true;
+            changed_.notify_all();
+        });
+    }
+    ~child() {
+        if (!exited_) {
+            ::kill(pid_, SIGKILL);
+            wait();
+        }
+        reader_.join();
+    }
+
+    void signal(int sig) { ::kill(pid_, sig); }
+    // Waits for the exit and returns its status (128 + signal when killed).
+    int wait() {
+        if (!exited_) {
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+            exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            exited_ = true;
+        }
+        return exit_;
+    }
+    std::string output() const {
+        const std::lock_guard lock(mutex_);
+        return output_;
+    }
+    // Waits until `found` holds for the output so far, or the output ends, or `limit` passes;
+    // true when it held.
+    bool wait_for(const std::function<bool(const std::string&)>& found,
+                  std::chrono::milliseconds limit = 20s) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, limit, [&] { return found(output_) || closed_; }) &&
+               found(output_);
+    }
+    // Waits for the output to end (the process closed it by exiting).
+    bool wait_closed(std::chrono::milliseconds limit = 30s) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, limit, [&] { return closed_; });
+    }
+
+private:
+    pid_t pid_ = -1;
+    std::thread reader_;
+    mutable std::mutex mutex_;
+    std::condition_variable changed_;
+    std::string output_;
+    bool closed_ = false;
+    bool exited_ = false;
+    int exit_ = -1;
+};
+
+// A directory of its own, removed with everything in it.
+class temp_dir {
+public:
+    temp_dir() {
+        static std::atomic<int> next{0};
+        path_ = fs::temp_directory_path() /
+                ("switchyard-cli-" + std::to_string(::getpid()) + "-" + std::to_string(next++));
+        fs::remove_all(path_);
+        fs::create_directories(path_);
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+private:
+    fs::path path_;
+};
+
+// The port after `prefix` in `text` ("listening on 127.0.0.1:" then digits), or 0.
+std::uint16_t port_after(const std::string& text, std::string_view prefix) {
+    const auto at = text.find(prefix);
+    if (at == std::string::npos) {
+        return 0;
+    }
+    return static_cast<std::uint16_t>(std::strtoul(text.c_str() + at + prefix.size(), nullptr, 10));
+}
+
+// A running `switchyard -c FILE` and the ports it bound, from its start-up log line.
+struct proxy_process {
+    explicit proxy_process(const std::string& config) : process({SWITCHYARD_BINARY, "-c", config}) {
+        constexpr std::string_view proxy_at = "listening on 127.0.0.1:";
+        constexpr std::string_view admin_at = "(admin on 127.0.0.1:";
+        if (!process.wait_for([&](const std::string& out) {
+                return port_after(out, proxy_at) != 0 && port_after(out, admin_at) != 0;
+            })) {
+            throw std::runtime_error("switchyard did not start:\n" + process.output());
+        }
+        const std::string out = process.output();
+        port = port_after(out, proxy_at);
+        admin_port = port_after(out, admin_at);
+    }
+
+    child process;
+    std::uint16_t port = 0;
+    std::uint16_t admin_port = 0;
+};
+
+std::string write_config(const temp_dir& dir, std::uint16_t blue, std::uint16_t green,
+                         const std::string& extra) {
+    const std::string path = dir.file("switchyard.yaml");
+    std::ofstream(path) << "listen: 127.0.0.1:0\n"
+                           "workers: 1\n"
+                           "admin: { listen: 127.0.0.1:0 }\n"
+                           "slots:\n"
+                           "  blue:  { endpoints: [\"127.0.0.1:"
+                        << blue << "\"] }\n  green: { endpoints: [\"127.0.0.1:" << green
+                        << "\"] }\n"
+                        << extra;
+    return path;
+}
+
+json::value admin_json(std::uint16_t port, std::string_view method, std::string_view target) {
+    raw_client client(port);
+    client.send(format_request(method, target));
+    return json::parse(client.read_response().body);
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= until) {
+            return false;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return true;
+}
+
+std::int64_t green_weight(std::uint16_t admin_port) {
+    return admin_json(admin_port, "GET", "/weights").at("green").as_int64();
+}
+
+TEST(cli, kill_9_mid_rollout_and_the_restart_resumes_at_the_same_weight) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    const std::string state = dir.file("state/state.json");
+    const std::string config =
+        write_config(dir, blue.port(), green.port(),
+                     "state_file: " + state +
+                         "\nanalysis: { interval: 1s, min_requests: 5 }\n"
+                         "rollout: { bake: 1s, health: { deadline: 5s } }\n");
+    std::string id;
+    std::int64_t weight = 0;
+    {
+        proxy_process first(config);
+        auto load =
+            std::make_unique<load_generator>(first.port, load_generator::limits{4, 100'000, 60s});
+        id = std::string(admin_json(first.admin_port, "POST", "/rollout").at("id").as_string());
+        ASSERT_TRUE(wait_until([&] { return green_weight(first.admin_port) >= 25; }))
+            << first.process.output();
+        load->stop();
+        first.process.signal(SIGKILL);
+        EXPECT_EQ(first.process.wait(), 128 + SIGKILL);
+        // What the state file holds is what was in force when the process died.
+        std::ifstream in(state);
+        std::stringstream text;
+        text << in.rdbuf();
+        const json::value saved = json::parse(text.str());
+        weight = saved.at("weights").at("green").as_int64();
+        EXPECT_GE(weight, 25);
+        EXPECT_EQ(saved.at("rollout").at("id"), id.c_str());
+        EXPECT_EQ(saved.at("rollout").at("phase"), "progressing");
+    }
+    proxy_process second(config);
+    // Before any other traffic: the restored split, exactly (one worker, so any 100 requests in
+    // a row carry the weight exactly).
+    EXPECT_EQ(green_weight(second.admin_port), weight);
+    std::int64_t to_green = 0;
+    {
+        raw_client client(second.port);
+        for (int i = 0; i < 100; ++i) {
+            client.send(format_request("GET", "/"));
+            to_green += client.read_response().body == "green\n" ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(to_green, weight);
+    const json::value rollout = admin_json(second.admin_port, "GET", "/status").at("rollout");
+    EXPECT_EQ(rollout.at("id"), id.c_str());
+    EXPECT_EQ(rollout.at("weight"), weight);
+    // It carries on from there to the end.
+    load_generator load(second.port, {4, 100'000, 60s});
+    ASSERT_TRUE(wait_until([&] {
+        return admin_json(second.admin_port, "GET", "/status").at("rollout").at("phase") ==
+               "succeeded";
+    })) << second.process.output();
+    const std::string log = second.process.output();
+    EXPECT_NE(log.find("restarted (waiting)"), std::string::npos) << log;
+    EXPECT_NE(log.find("resumed (progressing)"), std::string::npos) << log;
+}
+
+TEST(cli, rollout_wait_exits_0_on_success_and_3_on_rollback) {
+    for (const bool healthy : {true, false}) {
+        upstream_server blue("blue");
+        upstream_server green("green");
+        std::atomic<std::uint64_t> served{0};
+        if (!healthy) {
+            green.set_handler([&](const upstream_server::request& r) {
+                upstream_server::response res;
+                res.status = r.target != "/health" && served++ % 3 == 0 ? 500 : 200;
+                return res;
+            });
+        }
+        temp_dir dir;
+        const std::string config = write_config(dir, blue.port(), green.port(),
+                                                "state_file: off\n"
+                                                "analysis: { interval: 300ms, min_requests: 5 }\n"
+                                                "rollout: { bake: 300ms }\n");
+        proxy_process proxy(config);
+        load_generator load(proxy.port, {4, 100'000, 60s});
+        child waiter({SWITCHYARD_BINARY, "rollout", "--admin",
+                      "http://127.0.0.1:" + std::to_string(proxy.admin_port), "--wait"});
+        ASSERT_TRUE(waiter.wait_closed()) << waiter.output();
+        const std::string out = waiter.output();
+        if (healthy) {
+            EXPECT_EQ(waiter.wait(), 0) << out;
+            EXPECT_NE(out.find("succeeded"), std::string::npos) << out;
+        } else {
+            EXPECT_EQ(waiter.wait(), 3) << out;
+            EXPECT_NE(out.find("rolled-back: error_rate"), std::string::npos) << out;
+        }
+        // One line per event while following, then the result.
+        EXPECT_NE(out.find("progressing"), std::string::npos) << out;
+    }
+}
+
+TEST(cli, status_prints_the_rollout_as_a_table) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    const std::string config = write_config(dir, blue.port(), green.port(), "state_file: off\n");
+    proxy_process proxy(config);
+    admin_json(proxy.admin_port, "POST", "/rollout");
+    ASSERT_TRUE(wait_until([&] {
+        return admin_json(proxy.admin_port, "GET", "/status").at("rollout").at("phase") ==
+               "progressing";
+    }));
+    child status(
+        {SWITCHYARD_BINARY, "status", "--admin", "127.0.0.1:" + std::to_string(proxy.admin_port)});
+    EXPECT_EQ(status.wait(), 0);
+    ASSERT_TRUE(status.wait_closed());
+    const std::string out = status.output();
+    EXPECT_NE(out.find("Phase       progressing  (step 1/5, green at 10%)"), std::string::npos)
+        << out;
+    EXPECT_NE(out.find("blue       stable"), std::string::npos) << out;
+    EXPECT_NE(out.find("green      canary"), std::string::npos) << out;
+    EXPECT_NE(out.find("EVENTS"), std::string::npos) << out;
+}
+
+TEST(cli, an_unwritable_state_directory_stops_the_start_naming_the_path) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    std::ofstream(dir.file("plain")) << "not a directory";
+    const std::string state = dir.file("plain") + "/state.json";
+    const std::string config =
+        write_config(dir, blue.port(), green.port(), "state_file: " + state + "\n");
+    child proxy({SWITCHYARD_BINARY, "-c", config});
+    EXPECT_EQ(proxy.wait(), 1);
+    ASSERT_TRUE(proxy.wait_closed());
+    EXPECT_NE(proxy.output().find(state), std::string::npos) << proxy.output();
+}
+
+TEST(cli, a_corrupt_state_file_is_kept_aside_and_the_configuration_used) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    const std::string state = dir.file("state.json");
+    std::ofstream(state) << "{\"version\": 1, \"slots\": [";
+    const std::string config =
+        write_config(dir, blue.port(), green.port(), "active: green\nstate_file: " + state + "\n");
+    proxy_process proxy(config);
+    EXPECT_EQ(green_weight(proxy.admin_port), 100);
+    EXPECT_TRUE(fs::exists(state + ".corrupt"));
+    EXPECT_NE(proxy.process.output().find("kept aside as " + state + ".corrupt"), std::string::npos)
+        << proxy.process.output();
+}
+
+}  // namespace
+}  // namespace switchyard::test
