@@ -106,8 +106,15 @@ net::awaitable<void> controller::tick_loop() {
     while (!stopped_) {
         tick_timer_.expires_after(tick_period_);
         co_await tick_timer_.async_wait(use_tuple);
-        if (!stopped_) {
+        if (stopped_) {
+            break;
+        }
+        // A tick that throws (out of memory, a bug of ours) must not end the judging and the
+        // fast rollback for good: log it and tick again.
+        try {
             tick();
+        } catch (const std::exception& e) {
+            spdlog::error("rollout engine tick failed: {}", e.what());
         }
     }
 }
@@ -116,9 +123,8 @@ void controller::tick() {
     const analysis::instant t = now();
     const std::int64_t second =
         std::chrono::floor<std::chrono::seconds>(t.steady.time_since_epoch()).count();
-    const phase p = machine_.state().current;
-    const bool judging = analysis::is_running(p) && p != phase::waiting;
-    if (!judging && second == last_second_) {
+    const bool running = analysis::is_running(machine_.state().current);
+    if (!running && second == last_second_) {
         return;  // idle: the window wants one look a second
     }
     const auto totals = metrics_ ? metrics_() : std::array<analysis::slot_totals, 2>{};
@@ -127,7 +133,7 @@ void controller::tick() {
         window_.push(second - 1, totals);
         last_second_ = second;
     }
-    if (judging) {
+    if (running) {
         apply(machine_.tick(t, totals));
     }
 }
@@ -210,23 +216,54 @@ void controller::maybe_validate() {
         }
     }
     plan.smoke.requests = request->full ? plan.smoke.requests : 0;
-    net::co_spawn(ex_, run_validation(std::move(plan), request->rollout), net::detached);
+    // A validation that throws (out of memory, a bug of ours) fails the rollout rather than
+    // leaving it waiting for good.
+    net::co_spawn(ex_, run_validation(std::move(plan), request->rollout),
+                  [this, id = request->rollout](const std::exception_ptr& failure) {
+                      if (!failure) {
+                          return;
+                      }
+                      std::string what = "unknown";
+                      try {
+                          std::rethrow_exception(failure);
+                      } catch (const std::exception& e) {
+                          what = e.what();
+                      } catch (...) {
+                      }
+                      spdlog::error("rollout {}: validation failed: {}", id, what);
+                      finish_validation(
+                          id, {false, "validation failed: " + what, "validation", std::nullopt});
+                  });
 }
 
 net::awaitable<void> controller::run_validation(validation_plan plan, std::string id) {
     const analysis::slot_index slot = plan.slot;
-    auto result = co_await validate(
-        std::move(plan),
-        [this, slot](std::size_t endpoint, const endpoint_health& seen) {
+    // Once the rollout is aborted or another one starts, this validation is stale: it stops at
+    // its next step, calls no more hooks, and leaves /status alone.
+    const still_wanted wanted = [this, id] {
+        return validating_ == id && !stopped_;
+    };
+    const health_observer on_health = [this, slot, &wanted](std::size_t endpoint,
+                                                            const endpoint_health& seen) {
+        if (wanted()) {
             health_[slot][endpoint] = seen;
-        },
-        [this](std::string_view hook_result) {
-            counters_.count_webhook("pre_rollout", hook_result);
-        });
+        }
+    };
+    const hook_observer on_hook = [this](std::string_view hook_result) {
+        counters_.count_webhook("pre_rollout", hook_result);
+    };
+    const analysis::validation_result result =
+        co_await validate(std::move(plan), wanted, on_health, on_hook);
+    finish_validation(id, result);
+}
+
+void controller::finish_validation(const std::string& id,
+                                   const analysis::validation_result& result) {
+    const bool current = validating_ == id && !stopped_;
     if (validating_ == id) {
         validating_.clear();
     }
-    if (!stopped_) {
+    if (current) {
         apply(machine_.validated(now(), id, result));
     }
 }
@@ -247,13 +284,14 @@ controller::answer controller::set_split(analysis::traffic_split s) {
 }
 
 std::string controller::next_rollout_id() {
-    // The wall time to the second, then a counter: unique, sortable, and readable in logs.
+    // The wall time to the second, then 32 random bits: sortable, readable in logs, and unique
+    // across restarts, so a stale validation never matches a newer rollout.
     static thread_local std::mt19937 random(std::random_device{}());
     const std::string t = format_time(std::chrono::system_clock::now());
     char buf[48];
-    std::snprintf(buf, sizeof buf, "%.4s%.2s%.2s-%.2s%.2s%.2s-%04x", t.c_str(), t.c_str() + 5,
+    std::snprintf(buf, sizeof buf, "%.4s%.2s%.2s-%.2s%.2s%.2s-%08x", t.c_str(), t.c_str() + 5,
                   t.c_str() + 8, t.c_str() + 11, t.c_str() + 14, t.c_str() + 17,
-                  static_cast<unsigned>((random() + ids_++) & 0xffffU));
+                  static_cast<unsigned>(random()));
     return buf;
 }
 

@@ -92,6 +92,8 @@ private:
     void persist();
     void maybe_validate();
     boost::asio::awaitable<void> run_validation(validation_plan plan, std::string id);
+    // Hands the result of rollout `id`'s validation to the machine, unless it went stale.
+    void finish_validation(const std::string& id, const analysis::validation_result& result);
     boost::asio::awaitable<void> tick_loop();
     std::string next_rollout_id();
 

@@ -1,5 +1,6 @@
 #include "admin/rollout_json.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <stdexcept>
@@ -307,11 +308,11 @@ config::rollout_config rollout_config_from_json(const json::value& v) {
         throw bad("steps", "expected the last step to be 100");
     }
     c.approval = bool_member(v, "approval");
-    c.bake = milliseconds(static_cast<std::int64_t>(number_member(v, "bake_seconds") * 1000));
+    c.bake = milliseconds(std::llround(number_member(v, "bake_seconds") * 1000));
     const json::value& health = member(v, "health");
     c.health.path = std::string(string_member(health, "path"));
     c.health.deadline =
-        milliseconds(static_cast<std::int64_t>(number_member(health, "deadline_seconds") * 1000));
+        milliseconds(std::llround(number_member(health, "deadline_seconds") * 1000));
     const json::value& smoke = member(v, "smoke");
     c.smoke.requests = static_cast<std::uint32_t>(count_member(smoke, "requests"));
     c.smoke.paths.clear();

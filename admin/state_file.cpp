@@ -152,7 +152,12 @@ state_file::state_file(std::string path, slot_names names)
 std::optional<saved_state> state_file::load() {
     std::error_code ec;
     if (!fs::exists(path_, ec)) {
-        spdlog::info("state file {}: none yet; starting from the configuration", path_);
+        if (ec) {
+            spdlog::error("state file {}: cannot look it up: {}; starting from the configuration",
+                          path_, ec.message());
+        } else {
+            spdlog::info("state file {}: none yet; starting from the configuration", path_);
+        }
         return std::nullopt;
     }
     std::string text;

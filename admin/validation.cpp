@@ -92,16 +92,25 @@ net::awaitable<void> smoke_worker(smoke_slot* slot, milliseconds timeout) {
     }
 }
 
+// What a validation that is no longer wanted reports; nobody reads it.
+validation_result stale() {
+    return {false, "validation no longer wanted", "stale", std::nullopt};
+}
+
 }  // namespace
 
 net::awaitable<validation_result> health_gate(const std::vector<config::address>& endpoints,
                                               const config::health_config& health,
+                                              const still_wanted& wanted,
                                               const health_observer& on_health) {
     const auto ex = co_await net::this_coro::executor;
     const auto deadline = clock::now() + health.deadline;
     std::vector<endpoint_health> seen(endpoints.size());
     net::steady_timer pause(ex);
     for (;;) {
+        if (wanted && !wanted()) {
+            co_return stale();
+        }
         const auto left = std::chrono::duration_cast<milliseconds>(deadline - clock::now());
         std::vector<net::awaitable<void>> probes;
         for (std::size_t i = 0; i < endpoints.size(); ++i) {
@@ -137,8 +146,11 @@ net::awaitable<validation_result> health_gate(const std::vector<config::address>
 
 net::awaitable<validation_result> call_pre_rollout_hooks(
     const std::vector<config::webhook_config>& hooks, const std::string& body,
-    const hook_observer& on_hook) {
+    const still_wanted& wanted, const hook_observer& on_hook) {
     for (const config::webhook_config& hook : hooks) {
+        if (wanted && !wanted()) {
+            co_return stale();
+        }
         http_request request;
         request.method = "POST";
         request.target = hook.url.target;
@@ -176,16 +188,20 @@ net::awaitable<std::array<slot_window, 2>> smoke_run(
     co_return std::array<slot_window, 2>{std::move(slots[0].seen), std::move(slots[1].seen)};
 }
 
-net::awaitable<validation_result> validate(validation_plan plan, health_observer on_health,
-                                           hook_observer on_hook) {
+net::awaitable<validation_result> validate(validation_plan plan, const still_wanted& wanted,
+                                           const health_observer& on_health,
+                                           const hook_observer& on_hook) {
     validation_result result =
-        co_await health_gate(plan.endpoints[plan.slot], plan.health, on_health);
+        co_await health_gate(plan.endpoints[plan.slot], plan.health, wanted, on_health);
     if (!result.ok) {
         co_return result;
     }
-    result = co_await call_pre_rollout_hooks(plan.hooks, plan.hook_body, on_hook);
+    result = co_await call_pre_rollout_hooks(plan.hooks, plan.hook_body, wanted, on_hook);
     if (!result.ok || plan.smoke.requests == 0) {
         co_return result;
+    }
+    if (wanted && !wanted()) {
+        co_return stale();
     }
     result.smoke = co_await smoke_run(plan.endpoints, plan.smoke, plan.smoke_timeout);
     co_return result;

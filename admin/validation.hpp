@@ -39,20 +39,27 @@ struct validation_plan {
 
 // Called with each probe's result: the endpoint's index in its slot, and what it answered.
 using health_observer = std::function<void(std::size_t endpoint, const endpoint_health& seen)>;
+// Asked before each step (a round of probes, a hook, the smoke run): false stops the validation,
+// whose result is then of no interest to anyone.
+using still_wanted = std::function<bool()>;
 // Called once per pre_rollout hook call: "ok" or "failed" (for the metrics).
 using hook_observer = std::function<void(std::string_view result)>;
 
+// The callbacks are taken by reference: the caller names them and keeps them alive until this
+// returns (it awaits it). GCC 12 frees a lambda with captures twice when it is built in the same
+// expression as a co_await (seen here as a double free; equeim/tremotesf2 issue 539 likewise).
 boost::asio::awaitable<analysis::validation_result> validate(validation_plan plan,
-                                                             health_observer on_health,
-                                                             hook_observer on_hook);
+                                                             const still_wanted& wanted,
+                                                             const health_observer& on_health,
+                                                             const hook_observer& on_hook);
 
 // The parts, for tests.
 boost::asio::awaitable<analysis::validation_result> health_gate(
     const std::vector<config::address>& endpoints, const config::health_config& health,
-    const health_observer& on_health);
+    const still_wanted& wanted, const health_observer& on_health);
 boost::asio::awaitable<analysis::validation_result> call_pre_rollout_hooks(
     const std::vector<config::webhook_config>& hooks, const std::string& body,
-    const hook_observer& on_hook);
+    const still_wanted& wanted, const hook_observer& on_hook);
 boost::asio::awaitable<std::array<analysis::slot_window, 2>> smoke_run(
     const std::array<std::vector<config::address>, 2>& endpoints, const config::smoke_config& smoke,
     std::chrono::milliseconds timeout);

@@ -102,9 +102,11 @@ std::optional<std::chrono::steady_clock::time_point> rollout_machine::window_sta
 // --- transitions ---
 
 void rollout_machine::emit(instant now, machine_output& out, std::string kind, phase to,
-                           std::string reason, std::string cause) {
+                           std::string reason, std::string cause, bool transition) {
     state_.current = to;
-    state_.last_transition = now.wall;
+    if (transition) {
+        state_.last_transition = now.wall;
+    }
     state_.reason = reason;
     rollout_event e;
     e.rollout = state_.id;
@@ -128,14 +130,18 @@ void rollout_machine::new_window() noexcept {
     window_base_.reset();  // the next tick starts it from the totals of that moment
 }
 
+void rollout_machine::await_approval(instant now, machine_output& out, std::string reason) {
+    new_window();
+    emit(now, out, "awaiting-approval", phase::awaiting_approval,
+         reason + "; waiting for approval before " + percent(state_.config.steps.back()));
+}
+
 void rollout_machine::go_to_step(instant now, machine_output& out, std::size_t step,
                                  std::string reason, bool approved) {
     const auto& steps = state_.config.steps;
     step = std::min(step, steps.size() - 1);
     if (step + 1 == steps.size() && state_.config.approval && !approved) {
-        new_window();
-        emit(now, out, "awaiting-approval", phase::awaiting_approval,
-             reason + "; waiting for approval before " + percent(steps.back()));
+        await_approval(now, out, std::move(reason));
         return;
     }
     const bool first = state_.current == phase::waiting;
@@ -161,6 +167,7 @@ void rollout_machine::promote_fully(instant now, machine_output& out, std::strin
     }
     state_.bake_started = now.wall;
     bake_ends_ = now.steady + state_.config.bake;
+    bake_passes_ = 0;
     new_window();
     emit(now, out, "promoted", phase::baking,
          reason + "; new slot active, baking for " + format_duration(state_.config.bake));
@@ -246,7 +253,7 @@ command_result rollout_machine::promote(instant now, bool full) {
     inconclusive_in_a_row_ = 0;
     if (holding == phase::baking) {
         finish(now, r.out, phase::succeeded, "succeeded", "bake ended early by hand", "");
-    } else if (full) {
+    } else if (full || blue_green()) {
         promote_fully(now, r.out, "promoted to 100% by hand");
     } else if (holding == phase::awaiting_approval) {
         go_to_step(now, r.out, state_.config.steps.size() - 1, "promoted by hand", true);
@@ -277,16 +284,27 @@ command_result rollout_machine::resume(instant now) {
         r.refused = refuse("resume");
         return r;
     }
-    const phase to = state_.resume_to;
-    state_.resume_to = phase::idle;
-    if (to == phase::baking) {
-        // The bake's clock stood still while paused: what remains is what remained then.
-        state_.bake_started += now.wall - state_.last_transition;
-        bake_ends_ = now.steady + state_.config.bake - (now.wall - state_.bake_started);
-    }
     failed_in_a_row_ = 0;
     inconclusive_in_a_row_ = 0;
     new_window();
+    if (state_.resume_to == phase::baking) {
+        // The bake's clock stood still while paused.
+        state_.bake_started += now.wall - state_.last_transition;
+    }
+    if (gate_on_resume_) {
+        // Paused when the process stopped: the new slot's health is not known since, so its
+        // gate runs again before the rollout goes on (resume_to stays where it returns).
+        gate_on_resume_ = false;
+        emit(now, r.out, "resumed", phase::waiting,
+             "resumed by hand; the health gate runs again first, as after every restart");
+        remember(r.out);
+        return r;
+    }
+    const phase to = state_.resume_to;
+    state_.resume_to = phase::idle;
+    if (to == phase::baking) {
+        resume_bake(now);
+    }
     emit(now, r.out, "resumed", to, "resumed by hand");
     remember(r.out);
     return r;
@@ -298,7 +316,11 @@ command_result rollout_machine::approve(instant now) {
         r.refused = refuse("approve");
         return r;
     }
-    go_to_step(now, r.out, state_.config.steps.size() - 1, "approved", true);
+    if (blue_green()) {
+        promote_fully(now, r.out, "approved");
+    } else {
+        go_to_step(now, r.out, state_.config.steps.size() - 1, "approved", true);
+    }
     remember(r.out);
     return r;
 }
@@ -354,10 +376,7 @@ machine_output rollout_machine::validated(instant now, const std::string& id,
         } else {
             state_.resume_to = phase::idle;
             if (restored_to == phase::baking) {
-                const auto elapsed =
-                    std::clamp(duration_cast<milliseconds>(now.wall - state_.bake_started),
-                               milliseconds(0), state_.config.bake);
-                bake_ends_ = now.steady + state_.config.bake - elapsed;
+                resume_bake(now);
             }
             reset_judgement();
             emit(now, out, "resumed", restored_to,
@@ -365,7 +384,7 @@ machine_output rollout_machine::validated(instant now, const std::string& id,
         }
     } else if (!result.ok) {
         finish(now, out, phase::aborted, "aborted", result.reason, result.cause);
-    } else if (state_.config.strategy == config::rollout_strategy::blue_green) {
+    } else if (blue_green()) {
         on_validated_blue_green(now, out, result);
     } else {
         fast_.clear();
@@ -397,13 +416,21 @@ void rollout_machine::on_validated_blue_green(instant now, machine_output& out,
         }
     }
     fast_.clear();
-    promote_fully(now, out, result.smoke ? "validated and smoke run passed" : "validated");
+    const std::string why = result.smoke ? "validated and smoke run passed" : "validated";
+    if (state_.config.approval) {
+        await_approval(now, out, why);
+    } else {
+        promote_fully(now, out, why);
+    }
 }
 
 machine_output rollout_machine::tick(instant now, const std::array<slot_totals, 2>& totals) {
     machine_output out;
     const phase p = state_.current;
-    if (!is_running(p) || p == phase::waiting) {
+    // A fresh rollout moves no traffic while it waits; one restored after a restart holds its
+    // weight while its gate runs again, so hard failures are watched then too.
+    const bool fresh_wait = p == phase::waiting && state_.resume_to == phase::idle;
+    if (!is_running(p) || fresh_wait) {
         return out;
     }
     std::string why;
@@ -412,7 +439,15 @@ machine_output rollout_machine::tick(instant now, const std::array<slot_totals, 
         remember(out);
         return out;
     }
-    if (window_base_ && p != phase::paused && now.steady - window_started_ >= analysis_.interval) {
+    if (p == phase::waiting) {
+        return out;  // no judging until the gate has passed
+    }
+    // The end of the bake judges what its last, partial interval holds; a new slot that gets no
+    // traffic (blue-green awaiting approval, at 0%) has nothing to judge.
+    const bool bake_over = p == phase::baking && now.steady >= bake_ends_;
+    const bool judged_slot_gets_traffic = split().weight(state_.canary) > 0;
+    if (window_base_ && p != phase::paused && judged_slot_gets_traffic &&
+        (now.steady - window_started_ >= analysis_.interval || bake_over)) {
         judgement j = judge(analysis_.checks, analysis_.min_requests,
                             difference(totals[state_.canary], (*window_base_)[state_.canary]),
                             difference(totals[state_.stable], (*window_base_)[state_.stable]),
@@ -420,9 +455,8 @@ machine_output rollout_machine::tick(instant now, const std::array<slot_totals, 
         window_base_.reset();
         on_judgement(now, out, std::move(j));
     }
-    if (state_.current == phase::baking && now.steady >= bake_ends_) {
-        finish(now, out, phase::succeeded, "succeeded",
-               "baked for " + format_duration(state_.config.bake) + " without a breach", "");
+    if (state_.current == phase::baking && bake_over) {
+        end_bake(now, out);
     }
     // Every interval starts from the totals of the moment the previous one ended or the split
     // changed, so no window mixes traffic from before and after a change.
@@ -442,6 +476,7 @@ void rollout_machine::on_judgement(instant now, machine_output& out, judgement j
         case verdict::pass:
             failed_in_a_row_ = 0;
             inconclusive_in_a_row_ = 0;
+            bake_passes_ += state_.current == phase::baking ? 1 : 0;
             if (state_.current == phase::progressing) {
                 go_to_step(now, out, state_.step + 1, "interval passed", false);
             }
@@ -454,12 +489,17 @@ void rollout_machine::on_judgement(instant now, machine_output& out, judgement j
             const std::string count = std::to_string(failed_in_a_row_) + " of " +
                                       std::to_string(analysis_.threshold) +
                                       " failed judgements in a row";
-            if (failed_in_a_row_ >= analysis_.threshold) {
+            if (state_.current == phase::baking) {
+                // Everything is on the new slot and the old one still runs: a breach switches
+                // back at once rather than after `threshold` intervals of full traffic.
+                finish(now, out, phase::rolled_back, "rolled-back",
+                       describe(failed) + " during the bake", failed.name);
+            } else if (failed_in_a_row_ >= analysis_.threshold) {
                 finish(now, out, phase::rolled_back, "rolled-back",
                        describe(failed) + " (" + count + ")", failed.name);
             } else {
                 emit(now, out, "check-failed", state_.current,
-                     describe(failed) + " (" + count + ")", "");
+                     describe(failed) + " (" + count + ")", "", false);
             }
             break;
         }
@@ -475,7 +515,7 @@ void rollout_machine::on_judgement(instant now, machine_output& out, judgement j
                          " requests to judge for " + count);
             } else {
                 emit(now, out, "inconclusive", state_.current,
-                     "not enough traffic to judge (" + count + "); holding the weight");
+                     "not enough traffic to judge (" + count + ")", "", false);
             }
             break;
         }
@@ -483,6 +523,28 @@ void rollout_machine::on_judgement(instant now, machine_output& out, judgement j
     for (std::size_t i = first_event; i < out.events.size(); ++i) {
         out.events[i].checks = j.checks;
     }
+}
+
+void rollout_machine::resume_bake(instant now) {
+    // What remains of the bake, and at least one interval, so that a bake resumed near its end
+    // (or paused for want of data) can still be judged.
+    const auto elapsed = std::clamp(duration_cast<milliseconds>(now.wall - state_.bake_started),
+                                    milliseconds(0), state_.config.bake);
+    bake_ends_ = now.steady + std::max(state_.config.bake - elapsed, analysis_.interval);
+}
+
+void rollout_machine::end_bake(instant now, machine_output& out) {
+    if (bake_passes_ == 0) {
+        // Promotion happened on evidence; success needs some too. With no passing judgement in
+        // the whole bake the rollout holds everything on the new slot and asks a person.
+        state_.resume_to = phase::baking;
+        emit(now, out, "paused", phase::paused,
+             "not enough traffic during the bake to judge the new slot; promote to finish, or "
+             "roll back");
+        return;
+    }
+    finish(now, out, phase::succeeded, "succeeded",
+           "baked for " + format_duration(state_.config.bake) + " without a breach", "");
 }
 
 bool rollout_machine::fast_rollback_due(instant now, const slot_totals& canary,
@@ -520,6 +582,7 @@ machine_output rollout_machine::restore(rollout_state saved, instant now) {
     keep_last(state_.events, rollout_state::events_limit);
     reset_judgement();
     const phase p = state_.current;
+    gate_on_resume_ = p == phase::paused;
     if (p == phase::progressing || p == phase::awaiting_approval || p == phase::baking) {
         state_.resume_to = p;
         emit(now, out, "restarted", phase::waiting,

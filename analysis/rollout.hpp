@@ -187,10 +187,13 @@ private:
     };
 
     // Moves to phase `to` and appends the event to `out`; its split is split() after the move.
+    // `transition`: false for events that change neither phase nor weight (check-failed,
+    // inconclusive), which leave last_transition alone.
     void emit(instant now, machine_output& out, std::string kind, phase to, std::string reason,
-              std::string cause = {});
+              std::string cause = {}, bool transition = true);
     // Keeps the events of `out` in state().events.
     void remember(const machine_output& out);
+    void await_approval(instant now, machine_output& out, std::string reason);
     // Puts the new slot at steps[step], or holds for approval before the last step.
     void go_to_step(instant now, machine_output& out, std::size_t step, std::string reason,
                     bool approved);
@@ -199,6 +202,13 @@ private:
                 std::string reason, std::string cause);
     void on_validated_blue_green(instant now, machine_output& out, const validation_result& result);
     void on_judgement(instant now, machine_output& out, judgement j);
+    // The bake's time is up: success, or a pause when not one judgement passed in it.
+    void end_bake(instant now, machine_output& out);
+    // Sets the bake's end when it goes on after a pause or a restart.
+    void resume_bake(instant now);
+    bool blue_green() const noexcept {
+        return state_.config.strategy == config::rollout_strategy::blue_green;
+    }
     void new_window() noexcept;
     void reset_judgement() noexcept;
     bool fast_rollback_due(instant now, const slot_totals& canary, std::string& reason);
@@ -213,7 +223,10 @@ private:
     std::optional<judgement> last_judgement_;
     std::uint32_t failed_in_a_row_ = 0;
     std::uint32_t inconclusive_in_a_row_ = 0;
-    std::deque<fast_sample> fast_;  // the canary's counts over the fast rollback window
+    std::uint32_t bake_passes_ = 0;  // passing judgements since the bake began (or resumed after
+                                     // a restart)
+    bool gate_on_resume_ = false;    // restored while paused: resume runs the health gate first
+    std::deque<fast_sample> fast_;   // the canary's counts over the fast rollback window
 };
 
 }  // namespace switchyard::analysis

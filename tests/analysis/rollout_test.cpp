@@ -420,6 +420,96 @@ TEST(rollout_machine, a_breach_during_the_bake_switches_everything_back) {
     EXPECT_EQ(h.machine.state().history.back().result, phase::rolled_back);
 }
 
+TEST(rollout_machine, a_breach_during_the_bake_does_not_wait_for_a_run_of_failures) {
+    harness h(without_fast_rollback());
+    h.start();
+    h.validate();
+    ASSERT_TRUE(h.run_until_phase(phase::baking));
+    const std::size_t promoted = h.events.size();
+    h.load.error_rate[1] = 0.2;
+    ASSERT_TRUE(h.run_until_phase(phase::rolled_back, 11s));  // the first judgement
+    EXPECT_EQ(h.events.size(), promoted + 1);                 // no check-failed before it
+    EXPECT_NE(h.last().reason.find("during the bake"), std::string::npos) << h.last().reason;
+}
+
+TEST(rollout_machine, a_bake_shorter_than_an_interval_is_judged_at_its_end) {
+    harness h(without_fast_rollback());
+    auto rollout = harness::quick_rollout();
+    rollout.bake = 3s;  // the interval is 10 s
+    h.start(rollout);
+    h.validate();
+    ASSERT_TRUE(h.run_until_phase(phase::baking));
+    h.load.error_rate[1] = 0.2;
+    ASSERT_TRUE(h.run_until([&] { return !is_running(h.current()); }, 4s));
+    EXPECT_EQ(h.current(), phase::rolled_back);
+    EXPECT_EQ(h.last().cause, "error_rate");
+}
+
+TEST(rollout_machine, a_bake_without_traffic_does_not_succeed_on_its_own) {
+    harness h;
+    h.start();
+    h.validate();
+    ASSERT_TRUE(h.run_until_phase(phase::baking));
+    h.load.rps = 0;  // nothing to judge for the whole bake
+    ASSERT_TRUE(h.run_until_phase(phase::paused, 2min));
+    EXPECT_NE(h.last().reason.find("not enough traffic during the bake"), std::string::npos)
+        << h.last().reason;
+    EXPECT_EQ(h.split, (traffic_split{1, 0}));  // everything stays on the new slot
+    h.run(10min);
+    EXPECT_EQ(h.current(), phase::paused);
+    // A person decides: promote ends it; or resume with traffic, which gets an interval more.
+    h.load.rps = 400;
+    h.act(h.machine.resume(h.now));
+    EXPECT_EQ(h.current(), phase::baking);
+    ASSERT_TRUE(h.run_until_phase(phase::succeeded, 11s));
+}
+
+TEST(rollout_machine, pause_and_resume_during_the_bake_keep_what_remained) {
+    harness h;
+    auto rollout = harness::quick_rollout();
+    rollout.bake = 5min;
+    h.start(rollout);
+    h.validate();
+    h.act(h.machine.promote(h.now, true));
+    h.run(2min);
+    h.act(h.machine.pause(h.now));
+    h.run(30min);  // paused: the bake's clock stands still
+    EXPECT_EQ(h.current(), phase::paused);
+    h.act(h.machine.resume(h.now));
+    const auto resumed = h.now.steady;
+    ASSERT_TRUE(h.run_until_phase(phase::succeeded));
+    EXPECT_GE(h.now.steady - resumed, 3min);
+    EXPECT_LT(h.now.steady - resumed, 3min + 1s);
+}
+
+TEST(rollout_machine, blue_green_approval_holds_before_the_switch) {
+    harness h;
+    auto rollout = harness::quick_rollout();
+    rollout.strategy = config::rollout_strategy::blue_green;
+    rollout.approval = true;
+    h.start(rollout);
+    h.validate();
+    EXPECT_EQ(h.current(), phase::awaiting_approval);
+    EXPECT_EQ(h.split, (traffic_split{0, 0}));
+    const std::size_t waiting = h.events.size();
+    h.run(5min);  // nothing to judge at 0%: no events
+    EXPECT_EQ(h.events.size(), waiting);
+    h.act(h.machine.approve(h.now));
+    EXPECT_EQ(h.current(), phase::baking);
+    EXPECT_EQ(h.split, (traffic_split{1, 0}));
+}
+
+TEST(rollout_machine, a_failed_judgement_is_an_event_but_not_a_transition) {
+    harness h(without_fast_rollback());
+    h.start();
+    h.validate();
+    const auto progressing_since = h.machine.state().last_transition;
+    h.load.error_rate[1] = 0.2;
+    ASSERT_TRUE(h.run_until([&] { return h.last().kind == "check-failed"; }));
+    EXPECT_EQ(h.machine.state().last_transition, progressing_since);
+    EXPECT_NE(h.machine.state().reason.find("1 of 3"), std::string::npos);
+}
+
 TEST(rollout_machine, fast_rollback_is_armed_during_the_bake) {
     harness h;
     h.start();
@@ -763,6 +853,20 @@ TEST(rollout_machine, a_restored_rollout_whose_gate_fails_is_rolled_back) {
     EXPECT_EQ(after.last().reason, "after a restart: health gate: 127.0.0.1:9002 status 503");
 }
 
+TEST(rollout_machine, fast_rollback_is_armed_while_a_restored_rollout_runs_its_gate) {
+    harness h;
+    h.start();
+    h.validate();
+    harness after;
+    after.split = h.split;
+    after.keep(after.machine.restore(h.machine.state(), after.now));
+    ASSERT_EQ(after.current(), phase::waiting);
+    after.load.error_rate[1] = 1.0;  // green at 10% fails everything while the gate runs
+    ASSERT_TRUE(after.run_until_phase(phase::rolled_back, 2s));
+    EXPECT_EQ(after.last().cause, "fast_rollback");
+    EXPECT_EQ(after.split, (traffic_split{0, 0}));
+}
+
 TEST(rollout_machine, a_restored_paused_rollout_stays_paused) {
     harness h;
     h.start();
@@ -796,6 +900,25 @@ TEST(rollout_machine, a_restored_bake_finishes_what_remained) {
     // 5 minutes of bake, of which 3 had passed in wall time.
     EXPECT_GE(after.now.steady - resumed, 2min);
     EXPECT_LT(after.now.steady - resumed, 2min + 1s);
+}
+
+TEST(rollout_machine, a_restored_paused_rollout_runs_its_gate_when_resumed) {
+    harness h;
+    h.start();
+    h.validate();
+    h.act(h.machine.promote(h.now, false));
+    h.act(h.machine.pause(h.now));
+    harness after;
+    after.split = h.split;
+    after.keep(after.machine.restore(h.machine.state(), after.now));
+    after.act(after.machine.resume(after.now));
+    EXPECT_EQ(after.current(), phase::waiting);
+    EXPECT_EQ(after.machine.split(), (traffic_split{0, 25}));
+    ASSERT_TRUE(after.machine.validation().has_value());
+    EXPECT_FALSE(after.machine.validation()->full);
+    after.validate();
+    EXPECT_EQ(after.current(), phase::progressing);
+    EXPECT_EQ(after.split, (traffic_split{0, 25}));
 }
 
 TEST(rollout_machine, finished_rollouts_stay_as_they_were_after_a_restart) {
