@@ -172,7 +172,8 @@ std::vector<MetricFamily> slot_families(const scrape_input& in) {
                                  &analysis::slot_totals::duration));
     out.push_back(latency_family(in, "switchyard_upstream_response_seconds",
                                  "The upstream's own time, from the request head sent to the "
-                                 "last byte of the response read; what latency checks judge.",
+                                 "last byte of the response read, less time waiting on the "
+                                 "client; what latency checks judge.",
                                  &analysis::slot_totals::upstream));
     out.push_back(upstream_errors(in));
     out.push_back(

@@ -89,8 +89,9 @@ struct request_record {
     std::uint64_t bytes_in = 0;            // from the client: head and body
     std::uint64_t bytes_out = 0;           // to the client: head and body
     // The upstream's own time, from the request head sent to the last byte of the response read
-    // from it (Envoy's upstream_rq_time, nginx's $upstream_response_time): what a slow client or
-    // a large download cannot inflate. Absent when no complete response came from an upstream.
+    // from it (Envoy's upstream_rq_time, nginx's $upstream_response_time), less the time spent
+    // waiting on the client meanwhile, so that a slow upload or a slow reader of a large
+    // download cannot inflate it. Absent when no complete response came from an upstream.
     std::optional<std::chrono::microseconds> upstream_time;
 };
 

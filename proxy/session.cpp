@@ -85,9 +85,15 @@ session::~session() {
 
 session::clock::time_point session::arm(milliseconds timeout) noexcept {
     timed_out_ = false;
-    const auto now = clock::now();
-    deadline_ = now + timeout;
-    return now;
+    armed_at_ = clock::now();
+    deadline_ = armed_at_ + timeout;
+    return armed_at_;
+}
+
+void session::record_upstream_time() noexcept {
+    const auto spent = clock::now() - upstream_sent_at_ - client_wait_;
+    record_.upstream_time = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::max(spent, clock::duration::zero()));
 }
 
 void session::expire() {
@@ -487,6 +493,7 @@ net::awaitable<session::fault> session::send_request(request_state& rs, std::siz
     // The upstream's time starts as the head is handed to the socket (the same clock reading
     // arms the write); a retry on a fresh connection starts it again.
     upstream_sent_at_ = arm(shared_.timeouts.upstream_response);
+    client_wait_ = clock::duration::zero();
     const auto [ec, n] = co_await net::async_write(upstream_->socket, head, use_tuple);
     disarm();
     if (ec) {
@@ -511,6 +518,8 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             const auto [ec, n] =
                 co_await downstream_.async_read_some(net::buffer(space), use_tuple);
             disarm();
+            // A slow upload is the client's time, not the upstream's.
+            client_wait_ += clock::now() - armed_at_;
             if (ec) {
                 co_return timed_out_ ? fault::client_timeout : fault::client_gone;
             }
@@ -661,14 +670,18 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
         if (done) {
             // The last byte of the response has been read from the upstream: its time ends here,
             // before the client is written to.
-            record_.upstream_time = std::chrono::duration_cast<std::chrono::microseconds>(
-                clock::now() - upstream_sent_at_);
+            record_upstream_time();
         }
         if (!head.empty() || write > 0) {
             if (std::get<0>(co_await write_downstream(head, {up_.data(), write}))) {
                 co_return false;
             }
             head = {};
+            if (!done) {
+                // The upstream's bytes wait while a slow client reads: that is not its time.
+                // (A response that fits one read never gets here: no extra clock reading.)
+                client_wait_ += clock::now() - armed_at_;
+            }
         }
         up_.consume(take);
         if (done) {
@@ -681,8 +694,7 @@ net::awaitable<bool> session::stream_response(const http1::response_head& res) {
         disarm();
         if (ec) {
             if (res.body == http1::body_kind::until_close && ec == net::error::eof) {
-                record_.upstream_time = std::chrono::duration_cast<std::chrono::microseconds>(
-                    clock::now() - upstream_sent_at_);
+                record_upstream_time();
                 co_return false;  // the normal end of a close-delimited body: close the client too
             }
             spdlog::debug("{}: upstream body cut short: {}", request_id_,

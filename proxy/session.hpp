@@ -84,8 +84,11 @@ private:
     // destructor: a frame destroyed by ~io_context at shutdown logs nothing.
     void log_request();
 
-    // Arms the deadline of the next I/O; returns the clock reading it was armed at.
+    // Arms the deadline of the next I/O; returns the clock reading it was armed at (armed_at_).
     clock::time_point arm(std::chrono::milliseconds timeout) noexcept;
+    // The last byte of the response is in: the upstream's time is since its head was sent, less
+    // the time spent waiting on the client meanwhile.
+    void record_upstream_time() noexcept;
     void disarm() noexcept { deadline_ = clock::time_point::max(); }
     // Cancels the I/O in progress on both connections.
     void cancel_io() noexcept;
@@ -106,6 +109,8 @@ private:
     analysis::request_record record_;     // of the current request, filled in as it goes
     clock::time_point started_at_;        // when its first byte was read
     clock::time_point upstream_sent_at_;  // when its head was handed to the upstream socket
+    clock::duration client_wait_{};       // since then, waiting to read from or write to the client
+    clock::time_point armed_at_;          // when the I/O in progress was armed
     bool idle_ = true;                    // between requests, no byte of the next one read
     bool timed_out_ = false;
     bool aborted_ = false;

@@ -579,6 +579,59 @@ TEST_F(proxy_test, upstream_time_leaves_out_a_slow_client) {
     EXPECT_GE(totals[0].duration.sum_micros - totals[0].upstream.sum_micros, 200'000U);
 }
 
+TEST_F(proxy_test, upstream_time_leaves_out_a_slow_upload) {
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    const std::string body(1000, 'x');
+    const std::string request = format_request("POST", "/", {}, body);
+    client.send(request.substr(0, request.size() - 500));  // the head and half the body
+    std::this_thread::sleep_for(milliseconds(300));        // the slow client under test
+    client.send(request.substr(request.size() - 500));
+    ASSERT_EQ(client.read_response().status, 200);
+    const auto totals = totals_after(proxy, 1);
+    ASSERT_EQ(totals[0].upstream.count(), 1U);
+    ASSERT_GT(totals[0].duration.sum_micros, totals[0].upstream.sum_micros);
+    EXPECT_GE(totals[0].duration.sum_micros - totals[0].upstream.sum_micros, 200'000U);
+}
+
+// A download larger than every socket buffer on the way, to a client that stops reading for a
+// while: the proxy cannot read the upstream's last byte before the client has taken most of the
+// body, and that wait is the client's, not the upstream's.
+TEST_F(proxy_test, upstream_time_leaves_out_a_client_that_reads_slowly) {
+    constexpr std::uint64_t body_bytes = 32 * 1024 * 1024;
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.stream_bytes = body_bytes;
+        return r;
+    });
+    running_proxy proxy(cfg());
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    const int small = 64 * 1024;  // set before connect: the kernel does not grow it then
+    ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(proxy.port());
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+    const std::string request = get_request("/", {{"Connection", "close"}});
+    ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    std::this_thread::sleep_for(milliseconds(500));  // the slow reader under test
+    std::uint64_t received = 0;
+    std::vector<char> buf(256 * 1024);
+    for (ssize_t n; (n = ::recv(fd, buf.data(), buf.size(), 0)) > 0;) {
+        received += static_cast<std::uint64_t>(n);
+    }
+    ::close(fd);
+    ASSERT_GT(received, body_bytes);
+    const auto totals = totals_after(proxy, 1);
+    ASSERT_EQ(totals[0].upstream.count(), 1U);
+    ASSERT_GT(totals[0].duration.sum_micros, totals[0].upstream.sum_micros);
+    EXPECT_GE(totals[0].duration.sum_micros - totals[0].upstream.sum_micros, 400'000U)
+        << "upstream " << totals[0].upstream.sum_micros << " us of "
+        << totals[0].duration.sum_micros;
+}
+
 TEST_F(proxy_test, answers_503_once_per_request) {
     const std::uint16_t closed_port = refused_port();
     running_proxy proxy(two_slot_config(closed_port, green.port()));
