@@ -217,15 +217,17 @@ TEST(cli, kill_9_mid_rollout_and_the_restart_resumes_at_the_same_weight) {
     const std::string state = dir.file("state/state.json");
     const std::string config =
         write_config(dir, blue.port(), green.port(),
+                     // 3 s intervals: the 100 requests counted after the restart all fall
+                     // within one step.
                      "state_file: " + state +
-                         "\nanalysis: { interval: 1s, min_requests: 5 }\n"
+                         "\nanalysis: { interval: 3s, min_requests: 5 }\n"
                          "rollout: { bake: 1s, health: { deadline: 5s } }\n");
     std::string id;
     std::int64_t weight = 0;
     {
         proxy_process first(config);
         auto load =
-            std::make_unique<load_generator>(first.port, load_generator::limits{4, 100'000, 60s});
+            std::make_unique<load_generator>(first.port, load_generator::limits{4, 5'000'000, 60s});
         id = std::string(admin_json(first.admin_port, "POST", "/rollout").at("id").as_string());
         ASSERT_TRUE(wait_until([&] { return green_weight(first.admin_port) >= 25; }))
             << first.process.output();
@@ -259,7 +261,7 @@ TEST(cli, kill_9_mid_rollout_and_the_restart_resumes_at_the_same_weight) {
     EXPECT_EQ(rollout.at("id"), id.c_str());
     EXPECT_EQ(rollout.at("weight"), weight);
     // It carries on from there to the end.
-    load_generator load(second.port, {4, 100'000, 60s});
+    load_generator load(second.port, {4, 5'000'000, 60s});
     ASSERT_TRUE(wait_until([&] {
         return admin_json(second.admin_port, "GET", "/status").at("rollout").at("phase") ==
                "succeeded";
@@ -287,7 +289,7 @@ TEST(cli, rollout_wait_exits_0_on_success_and_3_on_rollback) {
                                                 "analysis: { interval: 300ms, min_requests: 5 }\n"
                                                 "rollout: { bake: 300ms }\n");
         proxy_process proxy(config);
-        load_generator load(proxy.port, {4, 100'000, 60s});
+        load_generator load(proxy.port, {4, 5'000'000, 60s});
         child waiter({SWITCHYARD_BINARY, "rollout", "--admin",
                       "http://127.0.0.1:" + std::to_string(proxy.admin_port), "--wait"});
         ASSERT_TRUE(waiter.wait_closed()) << waiter.output();

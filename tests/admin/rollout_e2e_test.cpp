@@ -23,14 +23,6 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using upstream_response = upstream_server::response;
 
-std::vector<std::string> event_kinds(const json::value& status) {
-    std::vector<std::string> out;
-    for (const auto& e : status.at("events").as_array()) {
-        out.emplace_back(e.at("event").as_string());
-    }
-    return out;
-}
-
 TEST(rollout_e2e, a_good_green_is_promoted_through_every_step) {
     admin_stack s;
     s.start_load();
@@ -44,7 +36,7 @@ TEST(rollout_e2e, a_good_green_is_promoted_through_every_step) {
     const json::value status = s.status();
     EXPECT_EQ(status.at("active"), "green");
     EXPECT_EQ(status.at("weights"), json::parse(R"({"blue":0,"green":100})"));
-    EXPECT_EQ(event_kinds(status),
+    EXPECT_EQ(step_kinds(status.at("events").as_array()),
               (std::vector<std::string>{"started", "progressing", "step", "step", "step",
                                         "promoted", "succeeded"}));
     const json::value history = s.call("GET", "/rollout/history");
