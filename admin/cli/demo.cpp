@@ -259,8 +259,11 @@ int run_demo(int argc, char** argv) {
                 options.stop = &stopping;
                 outcome = follow_rollout(admin, *id, options);
             }
+            load.reset();  // the load is for the rollout; the proxy is yours to try afterwards
             if (!stopping) {
-                std::printf(once ? "\n" : "\nThe proxy keeps running; Ctrl-C stops it.\n");
+                std::printf(once ? "\n"
+                                 : "\nThe built-in load has stopped; the proxy keeps running. "
+                                   "Ctrl-C stops it.\n");
                 std::fflush(stdout);
             }
             if (once) {
@@ -269,10 +272,10 @@ int run_demo(int argc, char** argv) {
         });
     });
     stopping = true;
-    load.reset();
     if (follower.joinable()) {
-        follower.join();
+        follower.join();  // it stops the load on its way out
     }
+    load.reset();  // when the follower never started
     return once && status == 0 ? outcome.load() : status;
 }
 
