@@ -14,7 +14,6 @@
 #include <limits>
 #include <map>
 #include <memory>
-#include <tuple>
 #include <utility>
 
 #include "config/units.hpp"
@@ -184,6 +183,15 @@ constexpr std::pair<std::string_view, check_metric> metric_names[] = {
     {"latency_p95", check_metric::latency_p95},   {"latency_p99", check_metric::latency_p99},
     {"latency_p999", check_metric::latency_p999},
 };
+
+// "error_rate, success_rate, latency_p50, ...": what a check's metric may be, for messages.
+std::string metric_list() {
+    std::string out;
+    for (const auto& [name, metric] : metric_names) {
+        out += (out.empty() ? "" : ", ") + std::string(name);
+    }
+    return out;
+}
 
 std::string default_check_name(check_metric metric, check_kind kind) {
     std::string name(metric_name(metric));
@@ -486,6 +494,11 @@ private:
     void parse_analysis(const YAML::Node& v, const place& at, analysis_config& out);
     void parse_checks(const YAML::Node& v, const place& at, std::vector<check_config>& out);
     std::optional<check_config> parse_check(const YAML::Node& v, const place& at);
+    std::optional<check_metric> metric_value(const YAML::Node& v, const place& at);
+    std::optional<std::string> check_name_value(const YAML::Node& v, const place& at);
+    // The check's limit and floor, in its metric's unit; false (reported) when either is wrong.
+    bool read_limits(check_config& check, const std::pair<YAML::Node, place>& limit,
+                     const std::optional<std::pair<YAML::Node, place>>& floor);
     std::optional<double> check_value(const YAML::Node& v, const place& at, check_metric metric);
     void parse_fast_rollback(const YAML::Node& v, const place& at, fast_rollback_config& out);
     void parse_smoke(const YAML::Node& v, const place& at, smoke_config& out);
@@ -864,102 +877,110 @@ std::optional<check_config> parser::parse_check(const YAML::Node& v, const place
     std::optional<std::string> name;
     bool name_ok = true;
     // Limits are read after the loop: their unit depends on `metric`, which may come later.
-    std::vector<std::tuple<check_kind, YAML::Node, place>> limits;
+    std::vector<std::pair<check_kind, std::pair<YAML::Node, place>>> limits;
     std::optional<std::pair<YAML::Node, place>> floor;
-    std::string metric_list;
-    for (const auto& [metric_text, value] : metric_names) {
-        metric_list += (metric_list.empty() ? "" : ", ") + std::string(metric_text);
-    }
-    const bool is_map = each_key(
-        v, at, {"name", "metric", "max", "min", "max_ratio_to_stable", "floor"},
-        [&](const std::string& key, const YAML::Node& value, const place& key_at) {
-            if (key == "name") {
-                auto text = non_empty_string(value, key_at, "a check name");
-                if (text && !std::all_of(text->begin(), text->end(), [](char c) {
-                        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-                    })) {
-                    fail(key_at, "expected a check name of a-z, 0-9 and _, got " + quote(*text));
-                    name_ok = false;
-                } else {
-                    name = text;
-                }
-            } else if (key == "metric") {
-                have_metric = true;
-                auto text = scalar(value, key_at, metric_list);
-                if (!text) {
-                    return;
-                }
-                for (const auto& [metric_text, m] : metric_names) {
-                    if (*text == metric_text) {
-                        metric = m;
-                    }
-                }
-                if (!metric) {
-                    fail(key_at,
-                         "expected " + metric_list + ", got " + quote(*text) +
-                             did_you_mean(
-                                 *text, {"error_rate", "success_rate", "latency_p50", "latency_p90",
-                                         "latency_p95", "latency_p99", "latency_p999"}));
-                }
-            } else if (key == "floor") {
-                floor.emplace(value, key_at);
-            } else {
-                const check_kind kind = key == "max"   ? check_kind::max
-                                        : key == "min" ? check_kind::min
-                                                       : check_kind::max_ratio_to_stable;
-                limits.emplace_back(kind, value, key_at);
-            }
-        });
+    const bool is_map =
+        each_key(v, at, {"name", "metric", "max", "min", "max_ratio_to_stable", "floor"},
+                 [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                     if (key == "name") {
+                         name = check_name_value(value, key_at);
+                         name_ok = name.has_value();
+                     } else if (key == "metric") {
+                         have_metric = true;
+                         metric = metric_value(value, key_at);
+                     } else if (key == "floor") {
+                         floor.emplace(value, key_at);
+                     } else {
+                         const check_kind kind = key == "max"   ? check_kind::max
+                                                 : key == "min" ? check_kind::min
+                                                                : check_kind::max_ratio_to_stable;
+                         limits.emplace_back(kind, std::make_pair(value, key_at));
+                     }
+                 });
     if (!is_map) {
         return std::nullopt;
     }
-    bool ok = metric.has_value() && name_ok;
     if (!have_metric) {
-        fail(at.key("metric", at.line), "missing key \"metric\": " + metric_list);
+        fail(at.key("metric", at.line), "missing key \"metric\": " + metric_list());
     }
     if (limits.size() != 1) {
         fail(at, std::string("expected one of max, min and max_ratio_to_stable, got ") +
                      (limits.empty() ? "none" : "more than one"));
         return std::nullopt;
     }
-    const auto& [kind, node, limit_at] = limits.front();
+    if (!metric || !name_ok) {
+        return std::nullopt;
+    }
     check_config check;
-    check.kind = kind;
-    if (metric) {
-        check.metric = *metric;
-        check.name = name.value_or(default_check_name(*metric, kind));
-        if (kind == check_kind::max_ratio_to_stable && *metric == check_metric::success_rate) {
-            // A ratio to stable bounds what grows when the canary is worse.
-            fail(limit_at,
-                 "max_ratio_to_stable applies to error_rate and latency checks; for success_rate "
-                 "use min");
-            ok = false;
-        } else if (kind == check_kind::max_ratio_to_stable) {
-            auto ratio = positive_number(node, limit_at);
-            ok = ok && ratio.has_value();
-            check.limit = ratio.value_or(0);
-            check.floor = is_latency(*metric) ? default_latency_floor : default_error_floor;
-        } else {
-            auto limit = check_value(node, limit_at, *metric);
-            ok = ok && limit.has_value();
-            check.limit = limit.value_or(0);
-        }
-    }
-    if (floor) {
-        const auto& [floor_node, floor_at] = *floor;
-        if (kind != check_kind::max_ratio_to_stable) {
-            fail(floor_at, "floor applies to max_ratio_to_stable checks only");
-            ok = false;
-        } else if (metric && ok) {
-            auto value = check_value(floor_node, floor_at, *metric);
-            ok = value.has_value();
-            check.floor = value.value_or(0);
-        }
-    }
-    if (!ok) {
+    check.metric = *metric;
+    check.kind = limits.front().first;
+    check.name = name.value_or(default_check_name(check.metric, check.kind));
+    if (!read_limits(check, limits.front().second, floor)) {
         return std::nullopt;
     }
     return check;
+}
+
+std::optional<check_metric> parser::metric_value(const YAML::Node& v, const place& at) {
+    const std::string expected = metric_list();
+    auto text = scalar(v, at, expected);
+    if (!text) {
+        return std::nullopt;
+    }
+    for (const auto& [name, metric] : metric_names) {
+        if (*text == name) {
+            return metric;
+        }
+    }
+    fail(at, "expected " + expected + ", got " + quote(*text) +
+                 did_you_mean(*text, {"error_rate", "success_rate", "latency_p50", "latency_p90",
+                                      "latency_p95", "latency_p99", "latency_p999"}));
+    return std::nullopt;
+}
+
+std::optional<std::string> parser::check_name_value(const YAML::Node& v, const place& at) {
+    auto text = non_empty_string(v, at, "a check name");
+    if (text && !std::all_of(text->begin(), text->end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        })) {
+        // The name is a metric label value and a rollback reason.
+        fail(at, "expected a check name of a-z, 0-9 and _, got " + quote(*text));
+        return std::nullopt;
+    }
+    return text;
+}
+
+bool parser::read_limits(check_config& check, const std::pair<YAML::Node, place>& limit,
+                         const std::optional<std::pair<YAML::Node, place>>& floor) {
+    const auto& [node, limit_at] = limit;
+    const bool ratio = check.kind == check_kind::max_ratio_to_stable;
+    if (ratio && check.metric == check_metric::success_rate) {
+        // A ratio to stable bounds what grows when the canary is worse.
+        fail(limit_at,
+             "max_ratio_to_stable applies to error_rate and latency checks; for success_rate use "
+             "min");
+        return false;
+    }
+    const auto value =
+        ratio ? positive_number(node, limit_at) : check_value(node, limit_at, check.metric);
+    if (!value) {
+        return false;
+    }
+    check.limit = *value;
+    if (ratio) {
+        check.floor = is_latency(check.metric) ? default_latency_floor : default_error_floor;
+    }
+    if (!floor) {
+        return true;
+    }
+    const auto& [floor_node, floor_at] = *floor;
+    if (!ratio) {
+        fail(floor_at, "floor applies to max_ratio_to_stable checks only");
+        return false;
+    }
+    const auto floor_value = check_value(floor_node, floor_at, check.metric);
+    check.floor = floor_value.value_or(0);
+    return floor_value.has_value();
 }
 
 // A bound in the metric's unit: a rate for error_rate and success_rate, a duration (seconds)

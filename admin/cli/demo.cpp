@@ -174,50 +174,82 @@ config::config demo_config() {
     return cfg;
 }
 
-}  // namespace
-
-int run_demo(int argc, char** argv) {
+// What `switchyard demo` was asked.
+struct demo_options {
     behaviour green;
     config::config cfg = demo_config();
     double rps = 100;
     bool once = false;
+};
+
+// The flags; nullopt with the usage printed, or exit 0 for --help.
+std::optional<demo_options> parse_demo_flags(int argc, char** argv) {
+    demo_options out;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         const bool has_value = i + 1 < argc;
         if (arg == "--help" || arg == "-h") {
             std::fputs(demo_usage.data(), stdout);
-            return 0;
+            std::exit(0);
         }
         if (arg == "--once") {
-            once = true;
+            out.once = true;
             continue;
         }
         std::optional<double> rate;
         std::optional<config::duration> latency;
         std::optional<config::address> address;
         if (arg == "--green-errors" && has_value && (rate = config::parse_rate(argv[i + 1]))) {
-            green.error_rate = *rate;
+            out.green.error_rate = *rate;
         } else if (arg == "--green-latency" && has_value &&
                    (latency = config::parse_duration(argv[i + 1]))) {
-            green.latency = *latency;
+            out.green.latency = *latency;
         } else if (arg == "--rps" && has_value && std::atof(argv[i + 1]) >= 1) {
-            rps = std::atof(argv[i + 1]);
+            out.rps = std::atof(argv[i + 1]);
         } else if (arg == "--listen" && has_value &&
                    (address = config::parse_address(argv[i + 1], true))) {
-            cfg.listen = *address;
+            out.cfg.listen = *address;
         } else if (arg == "--admin" && has_value &&
                    (address = config::parse_address(argv[i + 1], true))) {
-            cfg.admin.listen = *address;
+            out.cfg.admin.listen = *address;
         } else {
             std::fprintf(stderr, "switchyard demo: bad argument '%s'\n\n%s", argv[i],
                          demo_usage.data());
-            return 2;
+            return std::nullopt;
         }
         ++i;
     }
+    return out;
+}
 
+// The lines above the live view: where everything is, and what to expect.
+std::string demo_header(const demo_options& o, const config::address& proxy,
+                        const config::address& admin) {
+    const bool misbehaves = o.green.error_rate > 0 || o.green.latency.count() > 0;
+    char header[1024];
+    std::snprintf(header, sizeof header,
+                  "Switchyard demo: blue (stable) and green (new) behind http://%s, admin on "
+                  "http://%s\n"
+                  "Built-in load: %.0f requests/s. A canary rollout of green is running; green "
+                  "%s.\n"
+                  "Elsewhere: curl %s/status, switchyard status --admin http://%s --watch\n\n",
+                  proxy.to_string().c_str(), admin.to_string().c_str(), o.rps,
+                  misbehaves ? "misbehaves on purpose, so watch it roll back"
+                             : "is healthy, so watch it get promoted",
+                  admin.to_string().c_str(), admin.to_string().c_str());
+    return header;
+}
+
+}  // namespace
+
+int run_demo(int argc, char** argv) {
+    auto options = parse_demo_flags(argc, argv);
+    if (!options) {
+        return 2;
+    }
+    config::config& cfg = options->cfg;
     demo_upstream blue_upstream("blue", {});
-    demo_upstream green_upstream("green", green);
+    demo_upstream green_upstream("green", options->green);
     blue_upstream.start();
     green_upstream.start();
     cfg.slots = {{"blue", {{"127.0.0.1", blue_upstream.port()}}},
@@ -228,36 +260,26 @@ int run_demo(int argc, char** argv) {
     std::atomic<int> outcome{0};
     std::thread follower;
     std::unique_ptr<demo_load> load;
+    const bool once = options->once;
     const int status = run_proxy(cfg, [&](std::uint16_t proxy_port, std::uint16_t admin_port) {
         const config::address proxy{cfg.listen.host, proxy_port};
         const admin_target admin{{cfg.admin.listen.host, admin_port}, {}};
-        char header[1024];
-        std::snprintf(header, sizeof header,
-                      "Switchyard demo: blue (stable) and green (new) behind http://%s, admin "
-                      "on http://%s\n"
-                      "Built-in load: %.0f requests/s. A canary rollout of green is running; "
-                      "green %s.\n"
-                      "Elsewhere: curl %s/status, switchyard status --admin http://%s --watch\n\n",
-                      proxy.to_string().c_str(), admin.at.to_string().c_str(), rps,
-                      green.error_rate > 0 || green.latency.count() > 0
-                          ? "misbehaves on purpose, so watch it roll back"
-                          : "is healthy, so watch it get promoted",
-                      admin.at.to_string().c_str(), admin.at.to_string().c_str());
+        const std::string header = demo_header(*options, proxy, admin.at);
         const bool tty = ::isatty(STDOUT_FILENO) == 1;
         if (!tty) {
-            std::fputs(header, stdout);
+            std::fputs(header.c_str(), stdout);
         }
-        load = std::make_unique<demo_load>(proxy, rps);
-        follower = std::thread([&, admin, tty, header_text = std::string(header)] {
+        load = std::make_unique<demo_load>(proxy, options->rps);
+        follower = std::thread([&, admin, tty, header] {
             const auto id = start_rollout(admin, "");
             if (!id) {
                 outcome = 1;
             } else {
-                follow_options options;
-                options.redraw = tty;
-                options.header = header_text;
-                options.stop = &stopping;
-                outcome = follow_rollout(admin, *id, options);
+                follow_options follow;
+                follow.redraw = tty;
+                follow.header = header;
+                follow.stop = &stopping;
+                outcome = follow_rollout(admin, *id, follow);
             }
             load.reset();  // the load is for the rollout; the proxy is yours to try afterwards
             if (!stopping) {

@@ -120,30 +120,17 @@ const char* usage_rollout =
                   aborted, 1 when the admin API cannot be reached
 )";
 
-// Parses the flags common to both commands; false (usage printed) on anything else.
-bool parse_flags(int argc, char** argv, const char* usage, std::string& url, std::string& token,
-                 std::string* strategy, bool& flag, std::string_view flag_name) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        const bool has_value = i + 1 < argc;
-        if (arg == "--admin" && has_value) {
-            url = argv[++i];
-        } else if (arg == "--token" && has_value) {
-            token = argv[++i];
-        } else if (arg == "--strategy" && has_value && strategy != nullptr) {
-            *strategy = argv[++i];
-        } else if (arg == flag_name) {
-            flag = true;
-        } else if (arg == "--help" || arg == "-h") {
-            std::fputs(usage, stdout);
-            std::exit(0);
-        } else {
-            std::fprintf(stderr, "switchyard: unexpected argument '%s'\n\n%s", argv[i], usage);
-            return false;
-        }
-    }
-    return true;
-}
+// What `status` and `rollout` were asked.
+struct command_flags {
+    admin_target admin;
+    std::string strategy;  // rollout --strategy
+    bool flag = false;     // status --watch, rollout --wait
+};
+
+// Parses the flags of `status` or `rollout` and finds the admin API; nullopt, with the reason and
+// the usage printed, on anything else.
+std::optional<command_flags> parse_command(int argc, char** argv, const char* usage,
+                                           bool takes_strategy, std::string_view flag_name);
 
 }  // namespace
 
@@ -171,6 +158,44 @@ std::optional<admin_target> find_admin(std::string_view url_flag, std::string_vi
     }
     return out;
 }
+
+namespace {
+
+std::optional<command_flags> parse_command(int argc, char** argv, const char* usage,
+                                           bool takes_strategy, std::string_view flag_name) {
+    std::string url;
+    std::string token;
+    command_flags out;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (arg == "--admin" && has_value) {
+            url = argv[++i];
+        } else if (arg == "--token" && has_value) {
+            token = argv[++i];
+        } else if (arg == "--strategy" && has_value && takes_strategy) {
+            out.strategy = argv[++i];
+        } else if (arg == flag_name) {
+            out.flag = true;
+        } else if (arg == "--help" || arg == "-h") {
+            std::fputs(usage, stdout);
+            std::exit(0);
+        } else {
+            std::fprintf(stderr, "switchyard: unexpected argument '%s'\n\n%s", argv[i], usage);
+            return std::nullopt;
+        }
+    }
+    std::string error;
+    auto admin = find_admin(url, token, error);
+    if (!admin) {
+        std::fprintf(stderr, "switchyard: %s\n", error.c_str());
+        return std::nullopt;
+    }
+    out.admin = std::move(*admin);
+    return out;
+}
+
+}  // namespace
 
 std::optional<std::string> start_rollout(const admin_target& admin, std::string_view body) {
     const reply r = call(admin, "POST", "/rollout", std::string(body));
@@ -262,18 +287,12 @@ int follow_rollout(const admin_target& admin, const std::string& id,
 }
 
 int run_status(int argc, char** argv) {
-    std::string url;
-    std::string token;
-    bool watch = false;
-    if (!parse_flags(argc, argv, usage_status, url, token, nullptr, watch, "--watch")) {
+    const auto command = parse_command(argc, argv, usage_status, false, "--watch");
+    if (!command) {
         return exit_usage;
     }
-    std::string error;
-    const auto admin = find_admin(url, token, error);
-    if (!admin) {
-        std::fprintf(stderr, "switchyard: %s\n", error.c_str());
-        return exit_usage;
-    }
+    const admin_target* admin = &command->admin;
+    const bool watch = command->flag;
     const bool tty = ::isatty(STDOUT_FILENO) == 1;
     std::string last;
     for (;;) {
@@ -305,28 +324,20 @@ int run_status(int argc, char** argv) {
 }
 
 int run_rollout(int argc, char** argv) {
-    std::string url;
-    std::string token;
-    std::string strategy;
-    bool wait = false;
-    if (!parse_flags(argc, argv, usage_rollout, url, token, &strategy, wait, "--wait")) {
+    const auto command = parse_command(argc, argv, usage_rollout, true, "--wait");
+    if (!command) {
         return exit_usage;
     }
-    std::string error;
-    const auto admin = find_admin(url, token, error);
-    if (!admin) {
-        std::fprintf(stderr, "switchyard: %s\n", error.c_str());
-        return exit_usage;
-    }
+    const std::string& strategy = command->strategy;
     const std::string body =
         strategy.empty() ? std::string() : json::serialize(json::object{{"strategy", strategy}});
-    const auto id = start_rollout(*admin, body);
+    const auto id = start_rollout(command->admin, body);
     if (!id) {
         return exit_failed;
     }
     follow_options options;
     options.redraw = ::isatty(STDOUT_FILENO) == 1;
-    return wait ? follow_rollout(*admin, *id, options) : exit_succeeded;
+    return command->flag ? follow_rollout(command->admin, *id, options) : exit_succeeded;
 }
 
 }  // namespace switchyard::cli
