@@ -15,27 +15,12 @@
 
 #include "analysis/metrics.hpp"
 #include "analysis/rollout.hpp"
+#include "bench/busy_shards.hpp"
 
 namespace {
 
 using namespace switchyard;
 using namespace std::chrono_literals;
-
-std::deque<analysis::metrics_shard> busy_shards(std::size_t workers) {
-    std::deque<analysis::metrics_shard> shards(workers);
-    for (auto& shard : shards) {
-        for (std::uint32_t i = 0; i < 20000; ++i) {
-            analysis::request_record r;
-            r.status = static_cast<std::uint16_t>(i % 50 == 0 ? 503 : i % 7 == 0 ? 404 : 200);
-            r.latency = std::chrono::microseconds(100 + (i * 7919) % 2000000);
-            r.upstream_time = std::chrono::microseconds(80 + (i * 7919) % 1900000);
-            const auto slot = static_cast<analysis::slot_index>(i % 2);
-            shard.request_started(slot);
-            shard.request_finished(slot, r);
-        }
-    }
-    return shards;
-}
 
 // A machine with a rollout in progress that never moves on: every judgement is inconclusive
 // (min_requests out of reach) and never pauses it, so each iteration costs the same.
@@ -50,11 +35,8 @@ analysis::rollout_machine progressing_machine(analysis::instant now) {
 }
 
 void run(benchmark::State& state, std::chrono::milliseconds step) {
-    const auto shards = busy_shards(static_cast<std::size_t>(state.range(0)));
-    std::vector<const analysis::metrics_shard*> pointers;
-    for (const auto& s : shards) {
-        pointers.push_back(&s);
-    }
+    const auto shards = bench::busy_shards(static_cast<std::size_t>(state.range(0)));
+    const auto pointers = bench::pointers_to(shards);
     analysis::instant now{std::chrono::steady_clock::now(), std::chrono::system_clock::now()};
     auto machine = progressing_machine(now);
     machine.tick(now, analysis::merge(pointers));  // the first window's start

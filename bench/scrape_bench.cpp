@@ -18,28 +18,11 @@
 
 #include "admin/prometheus.hpp"
 #include "analysis/metrics.hpp"
+#include "bench/busy_shards.hpp"
 
 namespace {
 
 using namespace switchyard;
-
-// Shards with traffic spread over statuses and latencies, as after a while of real load.
-std::deque<analysis::metrics_shard> busy_shards(std::size_t workers) {
-    std::deque<analysis::metrics_shard> shards(workers);
-    for (auto& shard : shards) {
-        for (std::uint32_t i = 0; i < 20000; ++i) {
-            analysis::request_record r;
-            r.status = static_cast<std::uint16_t>(i % 50 == 0 ? 503 : i % 7 == 0 ? 404 : 200);
-            r.latency = std::chrono::microseconds(100 + (i * 7919) % 2000000);
-            r.upstream_time = r.latency - std::chrono::microseconds(50);
-            r.bytes_in = 300;
-            r.bytes_out = 1200;
-            shard.request_started(static_cast<analysis::slot_index>(i % 2));
-            shard.request_finished(static_cast<analysis::slot_index>(i % 2), r);
-        }
-    }
-    return shards;
-}
 
 // What GET /metrics serializes: the shards, through the collector.
 std::string scrape(const admin::shard_collector& collector) {
@@ -48,11 +31,8 @@ std::string scrape(const admin::shard_collector& collector) {
 }
 
 void BM_scrape(benchmark::State& state) {
-    const auto shards = busy_shards(static_cast<std::size_t>(state.range(0)));
-    std::vector<const analysis::metrics_shard*> pointers;
-    for (const auto& s : shards) {
-        pointers.push_back(&s);
-    }
+    const auto shards = bench::busy_shards(static_cast<std::size_t>(state.range(0)));
+    const auto pointers = bench::pointers_to(shards);
     const analysis::split_state split({0, 10});
     const admin::shard_collector collector(
         {"blue", "green"}, [&] { return analysis::merge(pointers); }, split);
@@ -67,7 +47,7 @@ void BM_scrape(benchmark::State& state) {
 BENCHMARK(BM_scrape)->Arg(1)->Arg(4)->Arg(16)->Unit(benchmark::kMicrosecond);
 
 void BM_record_while_scraping(benchmark::State& state) {
-    auto shards = busy_shards(1);
+    auto shards = bench::busy_shards(1);
     const std::vector<const analysis::metrics_shard*> pointers{&shards.front()};
     const analysis::split_state split({0, 10});
     const admin::shard_collector collector(

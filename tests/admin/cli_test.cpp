@@ -27,6 +27,7 @@
 
 #include "tests/support/load.hpp"
 #include "tests/support/loopback.hpp"
+#include "tests/support/temp_dir.hpp"
 
 extern char** environ;
 
@@ -124,26 +125,6 @@ private:
     bool closed_ = false;
     bool exited_ = false;
     int exit_ = -1;
-};
-
-// A directory of its own, removed with everything in it.
-class temp_dir {
-public:
-    temp_dir() {
-        static std::atomic<int> next{0};
-        path_ = fs::temp_directory_path() /
-                ("switchyard-cli-" + std::to_string(::getpid()) + "-" + std::to_string(next++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
 };
 
 // The port after `prefix` in `text` ("listening on 127.0.0.1:" then digits), or 0.

@@ -5,42 +5,23 @@
 
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "tests/support/temp_dir.hpp"
+
 namespace switchyard::admin {
 namespace {
+
+using test::temp_dir;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using analysis::phase;
 
 const slot_names names{"blue", "green"};
-
-// A directory of its own under the temporary directory, removed with everything in it.
-class temp_dir {
-public:
-    temp_dir() {
-        static std::atomic<int> next{0};
-        path_ = fs::temp_directory_path() /
-                ("switchyard-state-" + std::to_string(::getpid()) + "-" + std::to_string(next++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
-};
 
 std::string read(const std::string& path) {
     std::ifstream in(path);
