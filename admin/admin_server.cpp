@@ -2,8 +2,8 @@
 
 #include "admin/prometheus.hpp"
 
-#include <future>
 #include <stdexcept>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -401,15 +401,6 @@ void admin_server::start() {
     impl_->control.start();
     net::co_spawn(impl_->io, impl_->accept_loop(), net::detached);
     impl_->thread = std::thread([this] { impl_->io.run(); });
-}
-
-void admin_server::run_on_admin_thread(const std::function<void(controller&)>& f) {
-    std::promise<void> done;
-    net::post(impl_->io, [&] {
-        f(impl_->control);
-        done.set_value();
-    });
-    done.get_future().wait();
 }
 
 void admin_server::stop() {

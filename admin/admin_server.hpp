@@ -65,9 +65,6 @@ public:
     void stop();
     std::uint16_t port() const noexcept { return port_; }
 
-    // Runs `f` on the admin thread and waits for it: for tests that look at the controller.
-    void run_on_admin_thread(const std::function<void(controller&)>& f);
-
 private:
     struct impl;
     std::unique_ptr<impl> impl_;

@@ -79,13 +79,9 @@ public:
     // GET /rollout/history: finished rollouts, newest first.
     boost::json::value history() const;
 
-    // One tick: the merged totals, the per-second window, the machine's tick. Called by the
-    // timer; public for the tick benchmark.
-    void tick();
-    std::chrono::milliseconds tick_period() const noexcept { return tick_period_; }
-    const analysis::rollout_machine& machine() const noexcept { return machine_; }
-
 private:
+    // One tick: the merged totals, the per-second window, the machine's tick.
+    void tick();
     answer act(analysis::command_result r);
     void apply(const analysis::machine_output& out);
     void put_split(analysis::traffic_split s, std::string_view by);

@@ -64,14 +64,6 @@ void event_hooks::push(const std::string& body) {
     }
 }
 
-std::size_t event_hooks::queued() const noexcept {
-    std::size_t n = 0;
-    for (const auto& h : hooks_) {
-        n += h->queue.size();
-    }
-    return n;
-}
-
 net::awaitable<void> event_hooks::send_all(hook& h) {
     for (;;) {
         while (h.queue.empty()) {

@@ -46,8 +46,6 @@ public:
     void start();
     // Queues `body` (a JSON object) for every hook. Executor thread only.
     void push(const std::string& body);
-    // Events waiting, all hooks together (not counting those being sent).
-    std::size_t queued() const noexcept;
 
 private:
     struct hook;

@@ -91,14 +91,6 @@ std::optional<validation_request> rollout_machine::validation() const {
     return validation_request{state_.id, state_.canary, state_.resume_to == phase::idle};
 }
 
-std::optional<std::chrono::steady_clock::time_point> rollout_machine::window_started()
-    const noexcept {
-    if (!window_base_) {
-        return std::nullopt;
-    }
-    return window_started_;
-}
-
 // --- transitions ---
 
 void rollout_machine::emit(instant now, machine_output& out, std::string kind, phase to,

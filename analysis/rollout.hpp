@@ -151,8 +151,6 @@ public:
     const std::optional<judgement>& last_judgement() const noexcept { return last_judgement_; }
     std::uint32_t failed_in_a_row() const noexcept { return failed_in_a_row_; }
     std::uint32_t inconclusive_in_a_row() const noexcept { return inconclusive_in_a_row_; }
-    // When the current judgement window started; absent until the first tick after a change.
-    std::optional<std::chrono::steady_clock::time_point> window_started() const noexcept;
 
     // --- commands (the admin API) ---
     // Starts a rollout toward current.other(), with `rollout` (overrides applied). `id` names it.
