@@ -241,7 +241,7 @@ net::awaitable<void> controller::run_validation(validation_plan plan, std::strin
     // Once the rollout is aborted or another one starts, this validation is stale: it stops at
     // its next step, calls no more hooks, and leaves /status alone.
     const still_wanted wanted = [this, id] {
-        return validating_ == id && !stopped_;
+        return validation_wanted(id);
     };
     const health_observer on_health = [this, slot, &wanted](std::size_t endpoint,
                                                             const endpoint_health& seen) {
@@ -257,13 +257,17 @@ net::awaitable<void> controller::run_validation(validation_plan plan, std::strin
     finish_validation(id, result);
 }
 
+bool controller::validation_wanted(const std::string& id) const {
+    const auto request = machine_.validation();
+    return !stopped_ && request && request->rollout == id;
+}
+
 void controller::finish_validation(const std::string& id,
                                    const analysis::validation_result& result) {
-    const bool current = validating_ == id && !stopped_;
     if (validating_ == id) {
         validating_.clear();
     }
-    if (current) {
+    if (validation_wanted(id)) {
         apply(machine_.validated(now(), id, result));
     }
 }

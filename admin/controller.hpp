@@ -88,6 +88,8 @@ private:
     void persist();
     void maybe_validate();
     boost::asio::awaitable<void> run_validation(validation_plan plan, std::string id);
+    // True while the machine still waits for rollout `id`'s validation.
+    bool validation_wanted(const std::string& id) const;
     // Hands the result of rollout `id`'s validation to the machine, unless it went stale.
     void finish_validation(const std::string& id, const analysis::validation_result& result);
     boost::asio::awaitable<void> tick_loop();

@@ -224,6 +224,31 @@ TEST(controller, a_failing_pre_rollout_hook_stops_the_rollout_before_traffic_mov
     EXPECT_EQ(s.load().with_body("green\n"), 0U);
 }
 
+TEST(controller, an_aborted_rollout_stops_its_validation) {
+    std::atomic<bool> healthy{false};
+    upstream_server hook("hook");
+    admin_stack s([&](config::config& c) {
+        c.rollout.health.deadline = 10s;
+        c.webhooks.pre_rollout = {
+            {*config::parse_http_url("http://127.0.0.1:" + std::to_string(hook.port()) + "/run"),
+             2s}};
+    });
+    s.green.set_handler([&](const upstream_server::request&) {
+        upstream_response r;
+        r.status = healthy ? 200 : 503;
+        return r;
+    });
+    int code = 0;
+    call(s, "POST", "/rollout", code);
+    ASSERT_TRUE(s.green.wait_for_requests(1));  // the gate is probing
+    call(s, "POST", "/rollout/abort", code);
+    ASSERT_EQ(code, 200);
+    healthy = true;  // the gate would pass now, and the hook be called, were it still running
+    // Its next round comes within half a second; give it four times that to show up.
+    EXPECT_FALSE(hook.wait_for_requests(1, 2s));
+    EXPECT_EQ(s.phase(), "aborted");
+}
+
 TEST(controller, a_blue_green_smoke_run_judges_both_slots_before_the_switch) {
     for (const bool green_fails : {false, true}) {
         admin_stack s;
