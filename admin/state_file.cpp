@@ -160,38 +160,18 @@ std::optional<saved_state> state_file::load() {
         }
         return std::nullopt;
     }
-    std::string text;
-    std::string problem;
-    {
-        const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            spdlog::error("state file {}: cannot read it: {}; starting from the configuration",
-                          path_, errno_text());
-            return std::nullopt;
-        }
-        char buf[8192];
-        for (;;) {
-            const ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n < 0) {
-                problem = "read failed: " + errno_text();
-                break;
-            }
-            if (n == 0) {
-                break;
-            }
-            text.append(buf, static_cast<std::size_t>(n));
-        }
-        ::close(fd);
+    std::string why;
+    const auto text = config::read_whole_file(path_, why);
+    if (!text) {
+        spdlog::error("state file {}: cannot read it: {}; starting from the configuration", path_,
+                      why);
+        return std::nullopt;
     }
-    if (problem.empty()) {
-        try {
-            return state_from_json(text, names_);
-        } catch (const std::exception& e) {
-            problem = e.what();
-        }
+    std::string problem;
+    try {
+        return state_from_json(*text, names_);
+    } catch (const std::exception& e) {
+        problem = e.what();
     }
     const std::string aside = path_ + ".corrupt";
     if (::rename(path_.c_str(), aside.c_str()) == 0) {

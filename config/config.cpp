@@ -133,32 +133,6 @@ bool starts_with(std::string_view text, std::string_view prefix) {
     return text.substr(0, prefix.size()) == prefix;
 }
 
-// Whole file as a string; C stdio because it reports a directory (EISDIR) as a read error,
-// where std::ifstream opens it and then throws from underflow.
-std::optional<std::string> read_whole_file(const std::string& path, std::string& why) {
-    errno = 0;
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                         &std::fclose);
-    if (!file) {
-        why = errno != 0 ? std::strerror(errno) : "cannot open";
-        return std::nullopt;
-    }
-    std::string contents;
-    char buf[8192];
-    for (;;) {
-        const std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
-        contents.append(buf, n);
-        if (n < sizeof buf) {
-            break;
-        }
-    }
-    if (std::ferror(file.get()) != 0) {
-        why = errno != 0 ? std::strerror(errno) : "read error";
-        return std::nullopt;
-    }
-    return contents;
-}
-
 bool has_control_character(std::string_view text) {
     return std::any_of(text.begin(), text.end(),
                        [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
@@ -1256,6 +1230,32 @@ std::optional<http_url> parse_http_url(std::string_view text) {
         target.insert(0, "/");
     }
     return http_url{std::string(text), std::move(*at), std::move(target)};
+}
+
+// C stdio because it reports a directory (EISDIR) as a read error, where std::ifstream opens it
+// and then throws from underflow.
+std::optional<std::string> read_whole_file(const std::string& path, std::string& why) {
+    errno = 0;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                         &std::fclose);
+    if (!file) {
+        why = errno != 0 ? std::strerror(errno) : "cannot open";
+        return std::nullopt;
+    }
+    std::string contents;
+    char buf[8192];
+    for (;;) {
+        const std::size_t n = std::fread(buf, 1, sizeof buf, file.get());
+        contents.append(buf, n);
+        if (n < sizeof buf) {
+            break;
+        }
+    }
+    if (std::ferror(file.get()) != 0) {
+        why = errno != 0 ? std::strerror(errno) : "read error";
+        return std::nullopt;
+    }
+    return contents;
 }
 
 std::string address::to_string() const {

@@ -219,6 +219,9 @@ rollout_overrides_result parse_rollout_overrides(const std::string& text,
 // "FILE:LINE: PATH: MESSAGE" (": LINE" left out when it is 0), one error per line.
 std::string format_error(const std::string& source, const config_error& error);
 
+// The whole of a file; nullopt with `why` set (strerror's words) when it cannot be read.
+std::optional<std::string> read_whole_file(const std::string& path, std::string& why);
+
 // True when the address is a loopback address ("127.x.y.z", "::1", "localhost").
 bool is_loopback(const address& a);
 

@@ -563,6 +563,18 @@ TEST_F(proxy_test, records_each_request_against_its_slot) {
     EXPECT_EQ(green_totals.upstream.count(), 1U);
 }
 
+// Once blue's one request is recorded: the request's whole duration exceeds the upstream's own
+// time by at least `client_micros`, the time the test's client made the proxy wait.
+void expect_upstream_time_leaves_out(running_proxy& proxy, std::uint64_t client_micros) {
+    const auto totals = totals_after(proxy, 1);
+    ASSERT_EQ(totals[0].upstream.count(), 1U);
+    const std::uint64_t duration = totals[0].duration.sum_micros;
+    const std::uint64_t upstream = totals[0].upstream.sum_micros;
+    ASSERT_GT(duration, upstream);
+    EXPECT_GE(duration - upstream, client_micros)
+        << "upstream " << upstream << " us of " << duration;
+}
+
 TEST_F(proxy_test, upstream_time_leaves_out_a_slow_client) {
     running_proxy proxy(cfg());
     raw_client client(proxy.port());
@@ -571,12 +583,9 @@ TEST_F(proxy_test, upstream_time_leaves_out_a_slow_client) {
     std::this_thread::sleep_for(milliseconds(300));  // the slow client under test
     client.send(request.substr(10));
     ASSERT_EQ(client.read_response().status, 200);
-    const auto totals = totals_after(proxy, 1);
-    ASSERT_EQ(totals[0].upstream.count(), 1U);
     // The client's 300 ms pause is in the duration and not in the upstream's time (give or take
     // the moments between the client's first write and the proxy's first read).
-    ASSERT_GT(totals[0].duration.sum_micros, totals[0].upstream.sum_micros);
-    EXPECT_GE(totals[0].duration.sum_micros - totals[0].upstream.sum_micros, 200'000U);
+    expect_upstream_time_leaves_out(proxy, 200'000);
 }
 
 TEST_F(proxy_test, upstream_time_leaves_out_a_slow_upload) {
@@ -588,10 +597,7 @@ TEST_F(proxy_test, upstream_time_leaves_out_a_slow_upload) {
     std::this_thread::sleep_for(milliseconds(300));        // the slow client under test
     client.send(request.substr(request.size() - 500));
     ASSERT_EQ(client.read_response().status, 200);
-    const auto totals = totals_after(proxy, 1);
-    ASSERT_EQ(totals[0].upstream.count(), 1U);
-    ASSERT_GT(totals[0].duration.sum_micros, totals[0].upstream.sum_micros);
-    EXPECT_GE(totals[0].duration.sum_micros - totals[0].upstream.sum_micros, 200'000U);
+    expect_upstream_time_leaves_out(proxy, 200'000);
 }
 
 // A download larger than every socket buffer on the way, to a client that stops reading for a
@@ -624,12 +630,7 @@ TEST_F(proxy_test, upstream_time_leaves_out_a_client_that_reads_slowly) {
     }
     ::close(fd);
     ASSERT_GT(received, body_bytes);
-    const auto totals = totals_after(proxy, 1);
-    ASSERT_EQ(totals[0].upstream.count(), 1U);
-    ASSERT_GT(totals[0].duration.sum_micros, totals[0].upstream.sum_micros);
-    EXPECT_GE(totals[0].duration.sum_micros - totals[0].upstream.sum_micros, 400'000U)
-        << "upstream " << totals[0].upstream.sum_micros << " us of "
-        << totals[0].duration.sum_micros;
+    expect_upstream_time_leaves_out(proxy, 400'000);
 }
 
 TEST_F(proxy_test, answers_503_once_per_request) {
