@@ -759,13 +759,17 @@ void parser::parse_limits(const YAML::Node& v, const place& at, limits_config& o
 }
 
 void parser::parse_upstream(const YAML::Node& v, const place& at, upstream_config& out) {
-    each_key(v, at, {"max_idle", "idle_timeout"},
+    each_key(v, at, {"max_idle", "idle_timeout", "fail_timeout", "resolve_interval"},
              [&](const std::string& key, const YAML::Node& value, const place& key_at) {
                  if (key == "max_idle") {
                      // 0 turns keep-alive to upstreams off.
                      assign(out.max_idle, count_value(value, key_at, 0));
                  } else if (key == "idle_timeout") {
                      assign(out.idle_timeout, duration_value(value, key_at, true));
+                 } else if (key == "fail_timeout") {
+                     assign(out.fail_timeout, duration_value(value, key_at, true));
+                 } else if (key == "resolve_interval") {
+                     assign(out.resolve_interval, duration_value(value, key_at, true));
                  }
              });
 }

@@ -114,6 +114,8 @@ TEST(config_parse, minimal_config_gets_every_default) {
     EXPECT_EQ(c.limits.max_connections, 10000u);
     EXPECT_EQ(c.upstream.max_idle, 32u);
     EXPECT_EQ(c.upstream.idle_timeout, 30s);
+    EXPECT_EQ(c.upstream.fail_timeout, 5s);
+    EXPECT_EQ(c.upstream.resolve_interval, 5s);
     EXPECT_EQ(c.analysis.interval, 10s);
     EXPECT_EQ(c.analysis.threshold, 3u);
     EXPECT_EQ(c.analysis.min_requests, 20u);
@@ -162,7 +164,7 @@ state_file: /tmp/state.json
 access_log: { to: stderr, format: combined }
 timeouts: { connect: 250ms, request_header: 5s, upstream_response: 2m, idle: 1h, drain: 15s }
 limits: { max_header_bytes: 32KiB, max_headers: 50, max_body_bytes: 10MiB, max_connections: 500 }
-upstream: { max_idle: 8, idle_timeout: 45s }
+upstream: { max_idle: 8, idle_timeout: 45s, fail_timeout: 2s, resolve_interval: 500ms }
 analysis:
   method: threshold
   alpha: 5%
@@ -222,6 +224,8 @@ webhooks:
     EXPECT_EQ(c.limits.max_connections, 500u);
     EXPECT_EQ(c.upstream.max_idle, 8u);
     EXPECT_EQ(c.upstream.idle_timeout, 45s);
+    EXPECT_EQ(c.upstream.fail_timeout, 2s);
+    EXPECT_EQ(c.upstream.resolve_interval, 500ms);
     EXPECT_DOUBLE_EQ(c.analysis.alpha, 0.05);
     EXPECT_EQ(c.analysis.interval, 20s);
     EXPECT_EQ(c.analysis.threshold, 2u);
