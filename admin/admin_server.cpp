@@ -283,9 +283,9 @@ admin_response admin_api::weights() const {
 
 struct admin_server::impl {
     impl(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready,
-         analysis::metrics_source metrics)
+         analysis::metrics_source metrics, proxy::address_source addresses)
         : counters(analysis::phase_names),
-          control(cfg, split, metrics, counters, io.get_executor()),
+          control(cfg, split, metrics, counters, io.get_executor(), std::move(addresses)),
           collector({cfg.slots.at(0).name, cfg.slots.at(1).name}, metrics, split),
           api(cfg, control, std::move(ready),
               [this] {
@@ -373,8 +373,10 @@ struct admin_server::impl {
 };
 
 admin_server::admin_server(const config::config& cfg, analysis::split_state& split,
-                           std::function<bool()> ready, analysis::metrics_source metrics)
-    : impl_(std::make_unique<impl>(cfg, split, std::move(ready), std::move(metrics))) {
+                           std::function<bool()> ready, analysis::metrics_source metrics,
+                           proxy::address_source addresses)
+    : impl_(std::make_unique<impl>(cfg, split, std::move(ready), std::move(metrics),
+                                   std::move(addresses))) {
     impl_->control.restore();
     try {
         tcp::resolver resolver(impl_->io);

@@ -12,6 +12,7 @@
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
+#include "proxy/resolver.hpp"
 
 namespace switchyard::admin {
 
@@ -55,8 +56,10 @@ public:
     // Binds the listener and restores the state file into `split`, so that the split is in
     // force before the proxy serves. Throws std::runtime_error naming the address or the path
     // when either cannot be used.
+    // `addresses` gives /status where the endpoint names point (the proxy's resolver).
     admin_server(const config::config& cfg, analysis::split_state& split,
-                 std::function<bool()> ready, analysis::metrics_source metrics = {});
+                 std::function<bool()> ready, analysis::metrics_source metrics = {},
+                 proxy::address_source addresses = {});
     ~admin_server();
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;

@@ -52,11 +52,12 @@ controller::answer conflict(std::string_view message, phase p) {
 
 controller::controller(const config::config& cfg, analysis::split_state& split,
                        analysis::metrics_source metrics, control_metrics& counters,
-                       boost::asio::any_io_executor ex)
+                       boost::asio::any_io_executor ex, proxy::address_source addresses)
     : cfg_(cfg),
       names_{cfg.slots.at(0).name, cfg.slots.at(1).name},
       split_(split),
       metrics_(std::move(metrics)),
+      addresses_(std::move(addresses)),
       counters_(counters),
       ex_(ex),
       tick_timer_(ex),
@@ -197,6 +198,13 @@ void controller::maybe_validate() {
         plan.endpoints[s] = cfg_.slots[s].endpoints;
     }
     plan.health = state.config.health;
+    if (addresses_) {
+        // The resolver's table lists the first slot's endpoints, then the second's.
+        const std::size_t offset = plan.slot == 0 ? 0 : cfg_.slots[0].endpoints.size();
+        plan.locate = [source = addresses_, offset](std::size_t i) {
+            return source()->endpoints.at(offset + i);
+        };
+    }
     if (request->full) {
         plan.hooks = cfg_.webhooks.pre_rollout;
         json::array steps;
@@ -391,12 +399,26 @@ json::value controller::rollout_status() const {
 json::value controller::status() const {
     const analysis::traffic_split split = split_.load();
     const std::int64_t to = last_second_;  // the window holds the seconds before this one
+    const proxy::address_snapshot table = addresses_ ? addresses_() : nullptr;
     json::object slots;
+    std::size_t in_table = 0;  // the table lists the first slot's endpoints, then the second's
     for (analysis::slot_index s = 0; s < 2; ++s) {
         json::array endpoints;
-        for (std::size_t i = 0; i < cfg_.slots[s].endpoints.size(); ++i) {
+        for (std::size_t i = 0; i < cfg_.slots[s].endpoints.size(); ++i, ++in_table) {
             const endpoint_health& h = health_[s][i];
             json::object e{{"address", cfg_.slots[s].endpoints[i].to_string()}};
+            if (table) {
+                const proxy::endpoint_addresses& found = table->endpoints.at(in_table);
+                json::array resolved;
+                for (const auto& a : found.addresses) {
+                    resolved.emplace_back(a.address().to_string());
+                }
+                e["resolved"] = !found.addresses.empty();
+                e["addresses"] = std::move(resolved);
+                if (!found.error.empty()) {
+                    e["resolve_error"] = found.error;
+                }
+            }
             if (h.probed) {
                 e["health"] = {{"ok", h.ok}, {"detail", h.detail}, {"at", format_time(h.at)}};
             } else {

@@ -30,6 +30,7 @@
 #include "analysis/rollout.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
+#include "proxy/resolver.hpp"
 
 namespace switchyard::admin {
 
@@ -42,9 +43,10 @@ public:
         boost::json::value body;
     };
 
+    // `addresses`, when set, gives /status where each endpoint's name points.
     controller(const config::config& cfg, analysis::split_state& split,
                analysis::metrics_source metrics, control_metrics& counters,
-               boost::asio::any_io_executor ex);
+               boost::asio::any_io_executor ex, proxy::address_source addresses = {});
     ~controller();
     controller(const controller&) = delete;
     controller& operator=(const controller&) = delete;
@@ -99,6 +101,7 @@ private:
     slot_names names_;
     analysis::split_state& split_;
     analysis::metrics_source metrics_;
+    proxy::address_source addresses_;
     control_metrics& counters_;
     boost::asio::any_io_executor ex_;
     boost::asio::steady_timer tick_timer_;

@@ -45,11 +45,26 @@ net::awaitable<void> run_all(std::vector<net::awaitable<void>> tasks) {
     }
 }
 
-net::awaitable<void> probe(config::address at, std::string path, milliseconds timeout,
-                           endpoint_health* seen) {
-    http_request request;
-    request.target = std::move(path);
-    const http_result r = co_await fetch(at, std::move(request), timeout);
+// Probes `at` on `path`: at each of `addresses` when there are some, else at the name itself.
+net::awaitable<void> probe(config::address at, std::vector<net::ip::tcp::endpoint> addresses,
+                           std::string path, milliseconds timeout, endpoint_health* seen) {
+    http_result r;
+    if (addresses.empty()) {
+        http_request request;
+        request.target = path;
+        r = co_await fetch(at, std::move(request), timeout);
+    }
+    for (const auto& a : addresses) {
+        http_request request;
+        request.target = path;
+        request.fields.emplace_back("Host", at.to_string());
+        // Named, not built in the co_await expression: GCC 12 destroys such temporaries twice.
+        config::address ip{a.address().to_string(), a.port()};
+        r = co_await fetch(std::move(ip), std::move(request), timeout);
+        if (!r.ok()) {
+            break;
+        }
+    }
     seen->probed = true;
     seen->ok = r.ok();
     seen->detail = r.describe();
@@ -101,6 +116,7 @@ validation_result stale() {
 
 net::awaitable<validation_result> health_gate(const std::vector<config::address>& endpoints,
                                               const config::health_config& health,
+                                              const endpoint_locator& locate,
                                               const still_wanted& wanted,
                                               const health_observer& on_health) {
     const auto ex = co_await net::this_coro::executor;
@@ -114,10 +130,20 @@ net::awaitable<validation_result> health_gate(const std::vector<config::address>
         const auto left = std::chrono::duration_cast<milliseconds>(deadline - clock::now());
         std::vector<net::awaitable<void>> probes;
         for (std::size_t i = 0; i < endpoints.size(); ++i) {
-            if (!seen[i].ok && left.count() > 0) {
-                probes.push_back(
-                    probe(endpoints[i], health.path, std::min(left, longest_probe), &seen[i]));
+            if (seen[i].ok || left.count() <= 0) {
+                continue;
             }
+            proxy::endpoint_addresses where;
+            if (locate) {
+                where = locate(i);
+                if (where.addresses.empty()) {
+                    seen[i] = {true, false, "does not resolve (" + where.error + ")",
+                               std::chrono::system_clock::now()};
+                    continue;
+                }
+            }
+            probes.push_back(probe(endpoints[i], std::move(where.addresses), health.path,
+                                   std::min(left, longest_probe), &seen[i]));
         }
         co_await run_all(std::move(probes));
         for (std::size_t i = 0; i < endpoints.size(); ++i) {
@@ -191,8 +217,8 @@ net::awaitable<std::array<slot_window, 2>> smoke_run(
 net::awaitable<validation_result> validate(validation_plan plan, const still_wanted& wanted,
                                            const health_observer& on_health,
                                            const hook_observer& on_hook) {
-    validation_result result =
-        co_await health_gate(plan.endpoints[plan.slot], plan.health, wanted, on_health);
+    validation_result result = co_await health_gate(plan.endpoints[plan.slot], plan.health,
+                                                    plan.locate, wanted, on_health);
     if (!result.ok) {
         co_return result;
     }

@@ -16,6 +16,7 @@
 #include "admin/http_client.hpp"
 #include "analysis/rollout.hpp"
 #include "config/config.hpp"
+#include "proxy/resolver.hpp"
 
 namespace switchyard::admin {
 
@@ -27,10 +28,15 @@ struct endpoint_health {
     std::chrono::system_clock::time_point at;
 };
 
+// Where the proxy sends endpoint `i` of the slot now: its addresses, or why it has none.
+using endpoint_locator = std::function<proxy::endpoint_addresses(std::size_t i)>;
+
 struct validation_plan {
     analysis::slot_index slot = 1;                          // the slot traffic moves toward
     std::array<std::vector<config::address>, 2> endpoints;  // of both slots, by slot index
     config::health_config health;
+    // Unset: the health gate probes each endpoint by its name, resolved on its own.
+    endpoint_locator locate;
     std::vector<config::webhook_config> hooks;  // pre_rollout; empty for a restored rollout
     std::string hook_body;                      // JSON posted to each hook
     config::smoke_config smoke;                 // requests 0: no smoke run
@@ -53,10 +59,12 @@ boost::asio::awaitable<analysis::validation_result> validate(validation_plan pla
                                                              const health_observer& on_health,
                                                              const hook_observer& on_hook);
 
-// The parts, for tests.
+// The parts, for tests. With `locate` set, the gate probes every address the proxy would send
+// the endpoint's traffic to (Host naming the endpoint), and an endpoint without any fails it
+// with the resolver's reason.
 boost::asio::awaitable<analysis::validation_result> health_gate(
     const std::vector<config::address>& endpoints, const config::health_config& health,
-    const still_wanted& wanted, const health_observer& on_health);
+    const endpoint_locator& locate, const still_wanted& wanted, const health_observer& on_health);
 boost::asio::awaitable<analysis::validation_result> call_pre_rollout_hooks(
     const std::vector<config::webhook_config>& hooks, const std::string& body,
     const still_wanted& wanted, const hook_observer& on_hook);

@@ -44,29 +44,26 @@ tcp::acceptor open_listener(net::io_context& io, const tcp::endpoint& at) {
 
 }  // namespace
 
-std::vector<endpoint> resolve_endpoints(const config::config& cfg) {
-    net::io_context io;
-    std::vector<endpoint> out;
-    for (std::size_t s = 0; s < cfg.slots.size(); ++s) {
-        for (const auto& a : cfg.slots[s].endpoints) {
-            out.push_back(
-                {static_cast<analysis::slot_index>(s), a.to_string(), resolve_one(io, a)});
-        }
-    }
-    return out;
-}
-
-server::server(const config::config& cfg, analysis::split_state& split) {
+server::server(const config::config& cfg, analysis::split_state& split,
+               std::shared_ptr<name_lookup> lookup) {
     if (cfg.slots.size() != 2) {
         throw std::runtime_error("exactly two slots are needed");
     }
     shared_.timeouts = cfg.timeouts;
     shared_.limits = cfg.limits;
     shared_.upstream = cfg.upstream;
-    shared_.endpoints = resolve_endpoints(cfg);
-    for (std::size_t i = 0; i < shared_.endpoints.size(); ++i) {
-        shared_.slot_endpoints[shared_.endpoints[i].slot].push_back(i);
+    std::vector<config::address> names;
+    for (std::size_t s = 0; s < cfg.slots.size(); ++s) {
+        for (const auto& a : cfg.slots[s].endpoints) {
+            shared_.slot_endpoints[s].push_back(shared_.endpoints.size());
+            shared_.endpoints.push_back({static_cast<analysis::slot_index>(s), a.to_string()});
+            names.push_back(a);
+        }
     }
+    resolver_ = std::make_unique<upstream_resolver>(std::move(names), cfg.upstream.resolve_interval,
+                                                    lookup ? std::move(lookup) : system_lookup());
+    resolver_->resolve_now();
+    shared_.resolver = resolver_.get();
     shared_.slot_names = {cfg.slots[0].name, cfg.slots[1].name};
     shared_.split = &split;
 
@@ -95,7 +92,8 @@ server::server(const config::config& cfg, analysis::split_state& split) {
                 log = &access_log_buffers_.emplace_back(*access_log_, cfg.access_log.format);
             }
             workers_.push_back(std::make_unique<worker>(shared_, i, open_listener(setup, at),
-                                                        metrics_.emplace_back(), log));
+                                                        metrics_.emplace_back(), log,
+                                                        resolver_->current()));
         }
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen on " + cfg.listen.to_string() + ": " +
@@ -123,6 +121,12 @@ void server::start() {
     for (auto& w : workers_) {
         threads_.emplace_back([&w] { w->run(); });
     }
+    // Each worker swaps a new table in on its own thread, between requests.
+    resolver_->start([this](const address_snapshot& table) {
+        for (auto& w : workers_) {
+            net::post(w->context(), [w = w.get(), table] { w->use_addresses(table); });
+        }
+    });
 }
 
 void server::drain(std::chrono::milliseconds deadline) {
@@ -130,6 +134,7 @@ void server::drain(std::chrono::milliseconds deadline) {
         return;
     }
     stopped_ = true;
+    resolver_->stop();  // publishes nothing more to the workers
     if (threads_.empty()) {
         return;
     }

@@ -17,16 +17,16 @@
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/resolver.hpp"
 
 namespace switchyard::proxy {
 
 class worker;
 
-// An upstream endpoint of a slot, resolved once at start.
+// An upstream endpoint of a slot, as configured; its addresses are in the resolver's table.
 struct endpoint {
     analysis::slot_index slot = 0;
     std::string name;  // "backend-blue:8000", as configured; also the Host for HTTP/1.0 requests
-    boost::asio::ip::tcp::endpoint address;
 };
 
 // What the workers read and nobody writes once they run, plus the few values shared on purpose.
@@ -38,19 +38,18 @@ struct shared_state {
     std::array<std::vector<std::size_t>, 2> slot_endpoints;  // endpoint indexes per slot
     std::array<std::string, 2> slot_names;
     analysis::split_state* split = nullptr;
+    upstream_resolver* resolver = nullptr;  // asked to look again after a connect failure
     // Open client connections across workers: touched once per connection, never per request.
     mutable std::atomic<std::uint32_t> connections{0};
 };
 
-// Resolves every slot endpoint ("host:port") to an address. Throws std::runtime_error naming the
-// endpoint that did not resolve: like nginx, the proxy refuses to start with an unknown upstream.
-std::vector<endpoint> resolve_endpoints(const config::config& cfg);
-
 class server {
 public:
-    // Resolves the upstreams and binds the listener(s). Throws std::runtime_error with a
-    // message for the operator when either fails.
-    server(const config::config& cfg, analysis::split_state& split);
+    // Looks the upstream names up once (one that does not resolve is logged, not fatal) and binds
+    // the listener(s); throws std::runtime_error with a message for the operator when the
+    // listener cannot be had. `lookup` answers name lookups (getaddrinfo when null).
+    server(const config::config& cfg, analysis::split_state& split,
+           std::shared_ptr<name_lookup> lookup = nullptr);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
@@ -66,12 +65,15 @@ public:
     std::uint32_t connections() const noexcept { return shared_.connections.load(); }
     // Every worker's metrics shard, for readers that merge them (/metrics, the analysis).
     std::vector<const analysis::metrics_shard*> metrics_shards() const;
+    // Where the upstream names point now; any thread.
+    address_snapshot addresses() const { return resolver_->current(); }
     // SIGUSR1: reopens the access log file at its path (after logrotate renamed it). True when
     // the log is off or not a file; false (logged) when the path cannot be opened.
     bool reopen_access_log();
 
 private:
     shared_state shared_;
+    std::unique_ptr<upstream_resolver> resolver_;
     std::deque<analysis::metrics_shard> metrics_;       // one per worker; outlives the workers
     std::unique_ptr<access_log_sink> access_log_;       // null when access_log.to is off
     std::deque<access_log_buffer> access_log_buffers_;  // one per worker when on; outlive them

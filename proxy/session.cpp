@@ -281,21 +281,17 @@ net::awaitable<void> session::serve() {
         // --- Route. The split is read once; this request stays on the slot it picked.
         const auto slot = worker_.pick_slot();
         const recorded_request recorded(*this, slot);
-        const endpoint* ep = worker_.pick_endpoint(slot);
         log_slot_ = shared_.slot_names[slot];
-        if (ep != nullptr) {
-            log_endpoint_ = ep->name;
-        }
-        if (ep == nullptr) {
+        if (!worker_.pick_target(slot, target_)) {
             const bool close = !rs.body_read || !keep_alive;
             in_.consume(req.head_bytes);
-            const auto& name = shared_.slot_names[slot];
-            if (!co_await answer(503, "no healthy endpoint in slot " + name, close) || close) {
+            if (!co_await answer(503, worker_.unavailable_reason(slot), close) || close) {
                 co_return;
             }
             continue;
         }
-        const std::size_t ep_index = static_cast<std::size_t>(ep - shared_.endpoints.data());
+        const endpoint* ep = &shared_.endpoints[target_.endpoint];
+        log_endpoint_ = ep->name;
 
         out_.clear();
         write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep->name}, out_);
@@ -331,10 +327,10 @@ net::awaitable<void> session::serve() {
         http1::response_head res;
         fault f = fault::none;
         for (int attempt = 0;; ++attempt) {
-            upstream_ = attempt == 0 ? worker_.pool(ep_index).take() : nullptr;
+            upstream_ = attempt == 0 ? worker_.pool(target_.endpoint).take() : nullptr;
             const bool reused = upstream_ != nullptr;
             if (!reused) {
-                f = co_await connect(*ep, ep_index);
+                f = co_await connect();
                 if (f != fault::none) {
                     break;
                 }
@@ -466,22 +462,23 @@ void session::log_request() {
     log_endpoint_ = {};
 }
 
-net::awaitable<session::fault> session::connect(const endpoint& ep, std::size_t endpoint_index) {
-    upstream_ = std::make_unique<upstream_connection>(downstream_.get_executor(), endpoint_index);
+net::awaitable<session::fault> session::connect() {
+    upstream_ = std::make_unique<upstream_connection>(downstream_.get_executor(), target_);
     arm(shared_.timeouts.connect);
-    const auto [ec] = co_await upstream_->socket.async_connect(ep.address, use_tuple);
+    const auto [ec] = co_await upstream_->socket.async_connect(target_.address, use_tuple);
     disarm();
     if (ec) {
         if (aborted_) {
             co_return fault::client_gone;
         }
-        spdlog::warn("connect to {} ({}) failed: {}", ep.name, ep.address.address().to_string(),
+        spdlog::warn("connect to {} ({}) failed: {}", shared_.endpoints[target_.endpoint].name,
+                     target_.address.address().to_string(),
                      timed_out_ ? "timed out" : ec.message());
-        worker_.endpoint_failed(endpoint_index);
+        worker_.target_failed(target_);
         upstream_.reset();
         co_return fault::connect_failed;
     }
-    worker_.endpoint_succeeded(endpoint_index);
+    worker_.target_succeeded(target_);
     error_code ignored;
     upstream_->socket.set_option(tcp::no_delay(true), ignored);
     co_return fault::none;

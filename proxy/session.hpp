@@ -62,7 +62,8 @@ private:
 
     // Serves requests until the connection is to close.
     boost::asio::awaitable<void> serve();
-    boost::asio::awaitable<fault> connect(const endpoint& ep, std::size_t endpoint_index);
+    // A new connection to target_.
+    boost::asio::awaitable<fault> connect();
     boost::asio::awaitable<fault> send_request(request_state& rs, std::size_t initial);
     boost::asio::awaitable<fault> pump_request_body(request_state& rs);
     boost::asio::awaitable<fault> read_response_head(const request_state& rs,
@@ -97,8 +98,9 @@ private:
     const shared_state& shared_;
     boost::asio::ip::tcp::socket downstream_;
     upstream_ptr upstream_;
-    io_buffer in_;  // from the client: heads, request bodies, pipelined requests
-    io_buffer up_;  // from the upstream: response heads and bodies
+    upstream_target target_;  // of the current request
+    io_buffer in_;            // from the client: heads, request bodies, pipelined requests
+    io_buffer up_;            // from the upstream: response heads and bodies
     // Between requests the buffers go back to the worker's pool; the first bytes of the next
     // request are read here (nginx's client_header_buffer_size is 1k too).
     std::array<char, 1024> first_read_{};

@@ -16,13 +16,20 @@
 
 namespace switchyard::proxy {
 
+// Where a request goes: an endpoint, and one of its addresses for a new connection.
+struct upstream_target {
+    std::size_t endpoint = 0;  // index into the server's endpoint list
+    boost::asio::ip::tcp::endpoint address;
+};
+
 struct upstream_connection {
-    explicit upstream_connection(boost::asio::any_io_executor ex, std::size_t endpoint_index)
-        : socket(std::move(ex)), endpoint(endpoint_index) {}
+    upstream_connection(boost::asio::any_io_executor ex, const upstream_target& target)
+        : socket(std::move(ex)), endpoint(target.endpoint), address(target.address) {}
 
     boost::asio::ip::tcp::socket socket;
-    std::size_t endpoint;  // index into the server's endpoint list
-    std::uint64_t id = 0;  // set by the pool while idle
+    std::size_t endpoint;                    // index into the server's endpoint list
+    boost::asio::ip::tcp::endpoint address;  // connected to
+    std::uint64_t id = 0;                    // set by the pool while idle
     std::chrono::steady_clock::time_point idle_since;
     bool reused = false;  // it has served a request before
 };
@@ -44,6 +51,11 @@ public:
     void expire(std::chrono::steady_clock::time_point now);
     // Closes every idle connection (drain, shutdown).
     void clear();
+    // Closes the idle connections to addresses for which `gone` is true.
+    template <class Pred>
+    void close_if(Pred gone) {
+        std::erase_if(idle_, [&](const upstream_ptr& c) { return gone(c->address); });
+    }
     std::size_t idle_count() const noexcept { return idle_.size(); }
 
 private:

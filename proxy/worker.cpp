@@ -37,7 +37,8 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
 }  // namespace
 
 worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
-               analysis::metrics_shard& metrics, access_log_buffer* access_log)
+               analysis::metrics_shard& metrics, access_log_buffer* access_log,
+               address_snapshot addresses)
     : io_(1),
       shared_(shared),
       index_(index),
@@ -47,13 +48,15 @@ worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
       tick_timer_(io_),
       tick_period_(tick_period(shared.timeouts)),
       accept_backoff_(io_),
-      down_until_(shared.endpoints.size()),
+      addresses_(std::move(addresses)),
+      endpoint_states_(shared.endpoints.size()),
       header_storage_(shared.limits.max_headers) {
     // The listening socket was opened and bound by the server; adopt it in this context.
     const auto protocol = acceptor.local_endpoint().protocol();  // before release(), not after
     acceptor_.assign(protocol, acceptor.release());
     for (std::size_t i = 0; i < shared.endpoints.size(); ++i) {
         pools_.emplace_back(shared.upstream.max_idle, shared.upstream.idle_timeout);
+        endpoint_states_[i].down_until.resize(addresses_->endpoints[i].addresses.size());
     }
     std::random_device rd;
     id_seed_[0] = (std::uint64_t{rd()} << 32U) ^ rd();
@@ -181,35 +184,92 @@ analysis::slot_index worker::pick_slot() noexcept {
     return picker_.pick(shared_.split->load());
 }
 
-const endpoint* worker::pick_endpoint(analysis::slot_index slot) noexcept {
+bool worker::pick_target(analysis::slot_index slot, upstream_target& out) noexcept {
     const auto& indexes = shared_.slot_endpoints[slot];
     const auto count = static_cast<std::uint32_t>(indexes.size());
     session_base::clock::time_point now{};
     for (std::uint32_t tried = 0; tried < count; ++tried) {
         const std::size_t i = indexes[next_endpoint_[slot]++ % count];
-        if (down_until_[i] != session_base::clock::time_point{}) {
-            if (now == session_base::clock::time_point{}) {
-                now = session_base::clock::now();
+        const auto& addresses = addresses_->endpoints[i].addresses;
+        endpoint_state& state = endpoint_states_[i];
+        const auto n = static_cast<std::uint32_t>(addresses.size());
+        for (std::uint32_t a = 0; a < n; ++a) {
+            const std::uint32_t k = state.next++ % n;
+            if (state.down_until[k] != session_base::clock::time_point{}) {
+                if (now == session_base::clock::time_point{}) {
+                    now = session_base::clock::now();
+                }
+                if (state.down_until[k] > now) {
+                    continue;
+                }
             }
-            if (down_until_[i] > now) {
-                continue;
+            out.endpoint = i;
+            out.address = addresses[k];
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string worker::unavailable_reason(analysis::slot_index slot) const {
+    const std::string& name = shared_.slot_names[slot];
+    for (const std::size_t i : shared_.slot_endpoints[slot]) {
+        if (!addresses_->endpoints[i].addresses.empty()) {
+            return "no healthy endpoint in slot " + name;
+        }
+    }
+    const std::size_t first = shared_.slot_endpoints[slot].front();
+    return "no endpoint of slot " + name + " resolves (" + shared_.endpoints[first].name + ": " +
+           addresses_->endpoints[first].error + ")";
+}
+
+void worker::target_failed(const upstream_target& t) {
+    const auto& addresses = addresses_->endpoints[t.endpoint].addresses;
+    const auto it = std::find(addresses.begin(), addresses.end(), t.address);
+    if (it != addresses.end()) {
+        endpoint_states_[t.endpoint].down_until[static_cast<std::size_t>(it - addresses.begin())] =
+            session_base::clock::now() + shared_.upstream.fail_timeout;
+    }
+    shared_.resolver->refresh();
+}
+
+void worker::target_succeeded(const upstream_target& t) noexcept {
+    const auto& addresses = addresses_->endpoints[t.endpoint].addresses;
+    const auto it = std::find(addresses.begin(), addresses.end(), t.address);
+    if (it != addresses.end()) {
+        endpoint_states_[t.endpoint]
+            .down_until[static_cast<std::size_t>(it - addresses.begin())] = {};
+    }
+}
+
+void worker::use_addresses(address_snapshot table) {
+    for (std::size_t i = 0; i < table->endpoints.size(); ++i) {
+        const auto& before = addresses_->endpoints[i].addresses;
+        const auto& now = table->endpoints[i].addresses;
+        if (now == before) {
+            continue;
+        }
+        // An address kept keeps its mark; a new one is tried at once.
+        endpoint_state& state = endpoint_states_[i];
+        std::vector<session_base::clock::time_point> down(now.size());
+        for (std::size_t k = 0; k < now.size(); ++k) {
+            const auto it = std::find(before.begin(), before.end(), now[k]);
+            if (it != before.end()) {
+                down[k] = state.down_until[static_cast<std::size_t>(it - before.begin())];
             }
         }
-        return &shared_.endpoints[i];
+        state.down_until = std::move(down);
+        pools_[i].close_if([&now](const boost::asio::ip::tcp::endpoint& at) {
+            return std::find(now.begin(), now.end(), at) == now.end();
+        });
     }
-    return nullptr;
-}
-
-void worker::endpoint_failed(std::size_t endpoint_index) noexcept {
-    down_until_[endpoint_index] = session_base::clock::now() + down_for;
-}
-
-void worker::endpoint_succeeded(std::size_t endpoint_index) noexcept {
-    down_until_[endpoint_index] = {};
+    addresses_ = std::move(table);
 }
 
 void worker::release(upstream_ptr conn) {
-    if (!draining_) {
+    const auto& addresses = addresses_->endpoints[conn->endpoint].addresses;
+    if (!draining_ &&
+        std::find(addresses.begin(), addresses.end(), conn->address) != addresses.end()) {
         pools_[conn->endpoint].give_back(std::move(conn));
     }
 }

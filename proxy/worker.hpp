@@ -20,6 +20,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/http1.hpp"
 #include "proxy/io_buffer.hpp"
+#include "proxy/resolver.hpp"
 #include "proxy/server.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -58,7 +59,8 @@ public:
     // `metrics` and `access_log` (null when the log is off) must outlive the worker: sessions
     // record into them while the io_context destroys them.
     worker(shared_state& shared, std::size_t index, boost::asio::ip::tcp::acceptor acceptor,
-           analysis::metrics_shard& metrics, access_log_buffer* access_log);
+           analysis::metrics_shard& metrics, access_log_buffer* access_log,
+           address_snapshot addresses);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -79,13 +81,19 @@ public:
     // The slot for the next request, from the current split. The split value is returned too so
     // the request keeps the one it was routed with.
     analysis::slot_index pick_slot() noexcept;
-    // The next endpoint of `slot` round-robin, skipping endpoints that refused a connection in
-    // the last `down_for`; null when every endpoint of the slot is down (503).
-    const endpoint* pick_endpoint(analysis::slot_index slot) noexcept;
-    // A connection to the endpoint failed: skip it for a while (passive health, as nginx's
-    // max_fails=1 fail_timeout does).
-    void endpoint_failed(std::size_t endpoint_index) noexcept;
-    void endpoint_succeeded(std::size_t endpoint_index) noexcept;
+    // The next endpoint of `slot` round-robin, and the next of its addresses, skipping addresses
+    // that refused a connection in the last `upstream.fail_timeout` and endpoints without any;
+    // false when the slot has none left (503).
+    bool pick_target(analysis::slot_index slot, upstream_target& out) noexcept;
+    // Why pick_target found nothing in `slot`, for the 503's reason.
+    std::string unavailable_reason(analysis::slot_index slot) const;
+    // A connection to the target failed: skip its address for a while (passive health, as
+    // nginx's max_fails=1 fail_timeout does), and have the name looked up again soon.
+    void target_failed(const upstream_target& t);
+    void target_succeeded(const upstream_target& t) noexcept;
+    // On this worker's thread: a new address table from the resolver. Idle connections to
+    // addresses it no longer holds are closed; busy ones are closed when released.
+    void use_addresses(address_snapshot table);
 
     endpoint_pool& pool(std::size_t endpoint_index) noexcept { return pools_[endpoint_index]; }
     // Keeps a connection for reuse unless the worker is draining.
@@ -101,8 +109,6 @@ public:
     buffer_pool& buffers() noexcept { return buffers_; }
     // A fresh 32-hex-digit request id, into `out` (replacing its content).
     void next_request_id(std::string& out);
-
-    static constexpr std::chrono::seconds down_for{5};
 
 private:
     using session_list =
@@ -128,7 +134,14 @@ private:
     boost::asio::steady_timer accept_backoff_;
     session_list sessions_;
     std::deque<endpoint_pool> pools_;  // a deque: idle-watch handlers hold each pool's address
-    std::vector<session_base::clock::time_point> down_until_;
+    address_snapshot addresses_;
+    // Per endpoint: when each of its addresses (in addresses_'s order) may be tried again, and
+    // the next address to try.
+    struct endpoint_state {
+        std::vector<session_base::clock::time_point> down_until;
+        std::uint32_t next = 0;
+    };
+    std::vector<endpoint_state> endpoint_states_;
     std::array<std::uint32_t, 2> next_endpoint_{};
     analysis::split_picker picker_;
     std::vector<http1::header_field> header_storage_;

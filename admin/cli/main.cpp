@@ -75,7 +75,8 @@ int run_proxy(const config::config& cfg,
         proxy::server proxy(cfg, split);
         const auto shards = proxy.metrics_shards();
         admin::admin_server admin(
-            cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); });
+            cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); },
+            [&proxy] { return proxy.addresses(); });
         proxy.start();
         admin.start();
         // The bound ports, so that port 0 in the configuration can be found (tests, scripts).
@@ -160,6 +161,15 @@ int main(int argc, char** argv) {
         return cli::print_errors(config_path, loaded);
     }
     if (command == "check") {
+        // A name that does not resolve now may well later (a container not started yet): the
+        // proxy starts regardless, so this is a warning, not an error.
+        for (const auto& line :
+             proxy::unresolved_endpoints(*loaded.value, *proxy::system_lookup())) {
+            std::fprintf(stderr,
+                         "%s: warning: %s; its slot gets no traffic through it until it "
+                         "does\n",
+                         config_path.c_str(), line.c_str());
+        }
         std::printf("%s: ok\n", config_path.c_str());
         return 0;
     }

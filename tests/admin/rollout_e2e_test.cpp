@@ -14,6 +14,7 @@
 #include <boost/json.hpp>
 
 #include "tests/support/admin_stack.hpp"
+#include "tests/support/table_lookup.hpp"
 
 namespace switchyard::test {
 namespace {
@@ -132,6 +133,41 @@ TEST(rollout_e2e, a_blue_green_rollout_with_a_failing_health_gate_never_sends_gr
     for (const auto& r : s.green.requests()) {
         EXPECT_EQ(r.target, "/health") << "green got a user request";
     }
+}
+
+TEST(rollout_e2e, a_slot_whose_name_does_not_resolve_shows_in_status_and_fails_the_health_gate) {
+    auto names = std::make_shared<table_lookup>();
+    admin_stack s(
+        [](config::config& c) {
+            c.slots[1].endpoints[0].host = "app-green";  // not deployed yet
+            c.upstream.resolve_interval = std::chrono::milliseconds(20);
+        },
+        names);
+    const auto endpoint = [&] {
+        return s.status().at("slots").at("green").at("endpoints").at(0);
+    };
+    EXPECT_EQ(endpoint().at("resolved"), false);
+    EXPECT_EQ(endpoint().at("addresses"), json::array{});
+    EXPECT_EQ(endpoint().at("resolve_error"), "Name or service not known");
+
+    s.call("POST", "/rollout", R"({"health": {"deadline": "300ms"}})");
+    ASSERT_TRUE(s.wait_for_phase("aborted")) << json::serialize(s.status());
+    const std::string reason(s.status().at("rollout").at("reason").as_string());
+    EXPECT_EQ(reason, "health gate: app-green:" + std::to_string(s.green.port()) +
+                          " does not resolve (Name or service not known) on /health (deadline "
+                          "300ms)");
+
+    // Deployed: the name resolves, /status shows where, and the gate probes that address.
+    names->set("app-green", {"127.0.0.1"});
+    ASSERT_TRUE(wait_until([&] { return endpoint().at("resolved") == true; }));
+    EXPECT_EQ(endpoint().at("addresses"), json::array{"127.0.0.1"});
+    EXPECT_FALSE(endpoint().as_object().contains("resolve_error"));
+    s.call("POST", "/rollout");
+    ASSERT_TRUE(s.wait_for_phase("progressing")) << json::serialize(s.status());
+    ASSERT_GE(s.green.request_count(), 1U);
+    const auto probe = s.green.requests().front();
+    EXPECT_EQ(probe.target, "/health");
+    EXPECT_EQ(probe.header("Host"), "app-green:" + std::to_string(s.green.port()));
 }
 
 // Not a pass/fail timing: the test asserts the rollback and its cause, and prints how long it

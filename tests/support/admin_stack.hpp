@@ -17,21 +17,9 @@
 #include "tests/support/load.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/proxy_fixture.hpp"
+#include "tests/support/wait.hpp"
 
 namespace switchyard::test {
-
-// Polls `done` every 5 ms until it holds or `limit` passes; true when it held.
-inline bool wait_until(const std::function<bool()>& done,
-                       std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-}
 
 // A configuration fast enough for tests: 400 ms intervals, a short bake. The latency ratio's
 // floor is 100 ms rather than 5 ms: a p95 of a few dozen requests on a loaded 2-core machine
@@ -68,16 +56,20 @@ inline std::vector<std::string> step_kinds(const boost::json::array& events) {
 // Upstreams, proxy, admin server and a load generator, torn down in reverse.
 class admin_stack {
 public:
-    explicit admin_stack(const std::function<void(config::config&)>& adjust = {}) {
+    // `lookup` answers the upstream name lookups (getaddrinfo when null).
+    explicit admin_stack(const std::function<void(config::config&)>& adjust = {},
+                         std::shared_ptr<proxy::name_lookup> lookup = nullptr) {
         cfg_ = fast_config(blue.port(), green.port());
         if (adjust) {
             adjust(cfg_);
         }
-        proxy_ = std::make_unique<running_proxy>(cfg_);
+        proxy_ =
+            std::make_unique<running_proxy>(cfg_, analysis::traffic_split{0, 0}, std::move(lookup));
         const auto shards = proxy_->server().metrics_shards();
+        proxy::server& server = proxy_->server();
         admin_ = std::make_unique<admin::admin_server>(
             cfg_, proxy_->split(), [] { return true; },
-            [shards] { return analysis::merge(shards); });
+            [shards] { return analysis::merge(shards); }, [&server] { return server.addresses(); });
         admin_->start();
     }
     ~admin_stack() {

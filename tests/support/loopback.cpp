@@ -227,7 +227,7 @@ struct upstream_server::state {
     std::atomic<bool> discard{false};
     std::atomic<bool> auto_continue{true};
 
-    void start();
+    void start(const tcp::endpoint& at);
     void stop();
     void accept_loop();
     void serve(connection& c);
@@ -247,11 +247,10 @@ struct upstream_server::state {
     }
 };
 
-void upstream_server::state::start() {
-    const tcp::endpoint endpoint(net::ip::address_v4::loopback(), 0);
-    acceptor.open(endpoint.protocol());
+void upstream_server::state::start(const tcp::endpoint& at) {
+    acceptor.open(at.protocol());
     acceptor.set_option(tcp::acceptor::reuse_address(true));
-    acceptor.bind(endpoint);
+    acceptor.bind(at);
     acceptor.listen(net::socket_base::max_listen_connections);
     port = acceptor.local_endpoint().port();
     accept_thread = std::thread([this] { accept_loop(); });
@@ -573,17 +572,30 @@ void upstream_server::state::serve(connection& c) {
     finish(c, reset);
 }
 
+namespace {
+
+upstream_server::handler answer_with_name(const std::string& name) {
+    return [name](const upstream_server::request&) {
+        upstream_server::response res;
+        res.fields.push_back({"X-Upstream", name});
+        res.body = name + "\n";
+        return res;
+    };
+}
+
+}  // namespace
+
 upstream_server::upstream_server(std::string name)
-    : upstream_server(name, [name](const request&) {
-          response res;
-          res.fields.push_back({"X-Upstream", name});
-          res.body = name + "\n";
-          return res;
-      }) {}
+    : upstream_server(name, answer_with_name(name)) {}
 
 upstream_server::upstream_server(std::string name, handler h)
     : name_(std::move(name)), state_(std::make_unique<state>(std::move(h))) {
-    state_->start();
+    state_->start({net::ip::address_v4::loopback(), 0});
+}
+
+upstream_server::upstream_server(std::string name, const std::string& ip, std::uint16_t port)
+    : name_(name), state_(std::make_unique<state>(answer_with_name(name))) {
+    state_->start({net::ip::make_address(ip), port});
 }
 
 upstream_server::~upstream_server() {

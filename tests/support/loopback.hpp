@@ -69,6 +69,9 @@ public:
     // Default handler: 200, body = name + "\n", header "X-Upstream: <name>".
     explicit upstream_server(std::string name = "upstream");
     upstream_server(std::string name, handler h);
+    // The default handler on a loopback address of the test's choosing ("127.0.0.2"), and a
+    // port of its choosing (0: the kernel's).
+    upstream_server(std::string name, const std::string& ip, std::uint16_t port);
     ~upstream_server();  // stops, closes every socket, joins every thread
 
     upstream_server(const upstream_server&) = delete;

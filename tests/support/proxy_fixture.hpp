@@ -26,8 +26,11 @@ inline config::config two_slot_config(std::uint16_t blue_port, std::uint16_t gre
 // Owns the split and the server; the server is drained (with no grace) on destruction.
 class running_proxy {
 public:
-    explicit running_proxy(const config::config& cfg, analysis::traffic_split initial = {0, 0})
-        : split_(initial), server_(std::make_unique<proxy::server>(cfg, split_)) {
+    // `lookup` answers the upstream name lookups (getaddrinfo when null).
+    explicit running_proxy(const config::config& cfg, analysis::traffic_split initial = {0, 0},
+                           std::shared_ptr<proxy::name_lookup> lookup = nullptr)
+        : split_(initial),
+          server_(std::make_unique<proxy::server>(cfg, split_, std::move(lookup))) {
         server_->start();
     }
 
