@@ -29,6 +29,7 @@
 #include "tests/support/load.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/temp_dir.hpp"
+#include "tests/support/wait.hpp"
 
 extern char** environ;
 
@@ -190,17 +191,6 @@ json::value admin_json(std::uint16_t port, std::string_view method, std::string_
     raw_client client(port);
     client.send(format_request(method, target));
     return json::parse(client.read_response().body);
-}
-
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= until) {
-            return false;
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    return true;
 }
 
 std::int64_t green_weight(std::uint16_t admin_port) {
