@@ -22,6 +22,10 @@ int run_proxy(
 // canary rollout of green.
 int run_demo(int argc, char** argv);
 
+// `switchyard demo-upstream --name NAME [flags]`: the demo's upstream on its own, a sample
+// application for docker-compose stacks. Runs until SIGINT or SIGTERM.
+int run_demo_upstream(int argc, char** argv);
+
 // The admin API as the command-line tools reach it.
 struct admin_target {
     config::address at{"127.0.0.1", 8081};

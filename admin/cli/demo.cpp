@@ -17,13 +17,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 
 #include "admin/cli/commands.hpp"
+#include "admin/cli/demo_upstream.hpp"
 #include "admin/http_client.hpp"
 #include "config/units.hpp"
 
@@ -31,88 +29,7 @@ namespace switchyard::cli {
 namespace {
 
 namespace net = boost::asio;
-namespace http = boost::beast::http;
-using tcp = net::ip::tcp;
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
-
-// How a demo upstream misbehaves: a share of answers are 500s (spread evenly, not at random, so
-// the demo shows the same thing every time) and every answer waits `latency`.
-struct behaviour {
-    double error_rate = 0;
-    std::chrono::milliseconds latency{0};
-};
-
-// A small HTTP/1.1 server on 127.0.0.1 answering every request with its slot name.
-class demo_upstream {
-public:
-    demo_upstream(std::string name, behaviour b)
-        : name_(std::move(name)),
-          behaviour_(b),
-          acceptor_(io_, {net::ip::address_v4::loopback(), 0}) {}
-
-    ~demo_upstream() {
-        net::post(io_, [this] { io_.stop(); });
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-
-    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
-
-    void start() {
-        net::co_spawn(io_, accept_loop(), net::detached);
-        thread_ = std::thread([this] { io_.run(); });
-    }
-
-private:
-    net::awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-            if (!ec) {
-                net::co_spawn(io_, serve(std::move(socket)), net::detached);
-            }
-        }
-    }
-
-    net::awaitable<void> serve(tcp::socket socket) {
-        boost::beast::flat_buffer buffer;
-        net::steady_timer timer(io_);
-        for (;;) {
-            http::request<http::string_body> req;
-            const auto [ec, n] = co_await http::async_read(socket, buffer, req, use_tuple);
-            if (ec) {
-                co_return;
-            }
-            if (behaviour_.latency.count() > 0) {
-                timer.expires_after(behaviour_.latency);
-                co_await timer.async_wait(use_tuple);
-            }
-            // Bresenham again: exactly error_rate of any run of answers fail.
-            const auto k = served_++;
-            const bool fail =
-                static_cast<std::uint64_t>(static_cast<double>(k + 1) * behaviour_.error_rate) >
-                static_cast<std::uint64_t>(static_cast<double>(k) * behaviour_.error_rate);
-            http::response<http::string_body> res{
-                fail ? http::status::internal_server_error : http::status::ok, req.version()};
-            res.set(http::field::content_type, "text/plain; charset=utf-8");
-            res.set("X-Slot", name_);
-            res.body() = fail ? name_ + ": failing on purpose\n" : name_ + "\n";
-            res.keep_alive(req.keep_alive());
-            res.prepare_payload();
-            const auto [wec, wn] = co_await http::async_write(socket, res, use_tuple);
-            if (wec || !res.keep_alive()) {
-                co_return;
-            }
-        }
-    }
-
-    std::string name_;
-    behaviour behaviour_;
-    std::uint64_t served_ = 0;
-    net::io_context io_{1};
-    tcp::acceptor acceptor_;
-    std::thread thread_;
-};
 
 // The demo's clients: `rps` requests a second to the proxy over a few connections, each paced on
 // its own, so that a slow green slows only the requests it answers.
@@ -176,7 +93,7 @@ config::config demo_config() {
 
 // What `switchyard demo` was asked.
 struct demo_options {
-    behaviour green;
+    demo_behaviour green;
     config::config cfg = demo_config();
     double rps = 100;
     bool once = false;
@@ -248,8 +165,10 @@ int run_demo(int argc, char** argv) {
         return 2;
     }
     config::config& cfg = options->cfg;
-    demo_upstream blue_upstream("blue", {});
-    demo_upstream green_upstream("green", options->green);
+    // Loopback, ports the kernel picks: the proxy in front is the only way in.
+    const config::address upstream_listen{"127.0.0.1", 0};
+    demo_upstream blue_upstream("blue", {}, upstream_listen);
+    demo_upstream green_upstream("green", options->green, upstream_listen);
     blue_upstream.start();
     green_upstream.start();
     cfg.slots = {{"blue", {{"127.0.0.1", blue_upstream.port()}}},

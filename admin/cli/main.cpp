@@ -25,6 +25,10 @@ constexpr std::string_view usage = R"(usage:
   switchyard demo [--green-errors R] [--green-latency D]
                                         a live canary rollout of green in front of two built-in
                                         upstreams, proxy on 127.0.0.1:8080, admin on :8081
+  switchyard demo-upstream --name NAME [--listen ADDR] [--error-rate R] [--latency D]
+                                        a sample upstream answering NAME, failing a share R
+                                        with 500 (else $DEMO_ERROR_RATE) and waiting D per answer
+                                        (else $DEMO_LATENCY); on 0.0.0.0:8000 by default
   switchyard status [--admin URL] [--watch]
                                         the rollout as a table, from the admin API
   switchyard rollout [--admin URL] [--strategy S] [--wait]
@@ -119,6 +123,9 @@ int main(int argc, char** argv) {
     }
     if (command == "demo") {
         return cli::run_demo(argc - 1, argv + 1);
+    }
+    if (command == "demo-upstream") {
+        return cli::run_demo_upstream(argc - 1, argv + 1);
     }
     if (command == "status") {
         return cli::run_status(argc - 1, argv + 1);

@@ -1,6 +1,6 @@
 // The switchyard executable as users run it: a restart after kill -9 mid-rollout, `rollout
-// --wait` as a CI gate, `status`, and the refusals at start. Each test runs the real binary on
-// loopback ports the kernel picks, in front of upstreams in this process.
+// --wait` as a CI gate, `status`, the refusals at start, and `demo-upstream`. Each test runs the
+// real binary on loopback ports the kernel picks; the proxy's upstreams run in this process.
 
 #include <gtest/gtest.h>
 
@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -41,7 +42,8 @@ using namespace std::chrono_literals;
 // A child process with stdout and stderr read into one buffer by a thread of its own.
 class child {
 public:
-    explicit child(const std::vector<std::string>& args) {
+    // `env`: "NAME=value" entries that replace or add to this process's environment.
+    explicit child(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
         int fds[2];
         if (::pipe2(fds, O_CLOEXEC) != 0) {
             throw std::runtime_error("pipe");
@@ -55,7 +57,21 @@ public:
             argv.push_back(const_cast<char*>(a.c_str()));
         }
         argv.push_back(nullptr);
-        const int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+        std::vector<char*> envp;
+        for (char** e = environ; *e != nullptr; ++e) {
+            const std::string_view entry = *e;
+            const bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& o) {
+                return entry.substr(0, entry.find('=')) == o.substr(0, o.find('='));
+            });
+            if (!replaced) {
+                envp.push_back(*e);
+            }
+        }
+        for (const auto& e : env) {
+            envp.push_back(const_cast<char*>(e.c_str()));
+        }
+        envp.push_back(nullptr);
+        const int rc = ::posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), envp.data());
         posix_spawn_file_actions_destroy(&actions);
         ::close(fds[1]);
         if (rc != 0) {
@@ -337,6 +353,157 @@ TEST(cli, a_corrupt_state_file_is_kept_aside_and_the_configuration_used) {
     EXPECT_TRUE(fs::exists(state + ".corrupt"));
     EXPECT_NE(proxy.process.output().find("kept aside as " + state + ".corrupt"), std::string::npos)
         << proxy.process.output();
+}
+
+// A running `switchyard demo-upstream` on 127.0.0.1, port 0, and the port it logged. DEMO_*
+// variables are cleared (empty is unset) unless `env` sets them, whatever the test runner has.
+struct demo_upstream_process {
+    explicit demo_upstream_process(const std::vector<std::string>& flags,
+                                   std::vector<std::string> env = {})
+        : process(demo_upstream_args(flags), with_demo_defaults(std::move(env))) {
+        // The whole line, so that the port is not read while its digits are still arriving.
+        const auto line_done = [](const std::string& out) {
+            const auto at = out.find(listening_at);
+            return at != std::string::npos && out.find('\n', at) != std::string::npos;
+        };
+        if (!process.wait_for(line_done)) {
+            throw std::runtime_error("demo-upstream did not start:\n" + process.output());
+        }
+        port = port_after(process.output(), listening_at);
+    }
+
+    static std::vector<std::string> demo_upstream_args(const std::vector<std::string>& flags) {
+        std::vector<std::string> args{SWITCHYARD_BINARY, "demo-upstream"};
+        args.insert(args.end(), flags.begin(), flags.end());
+        return args;
+    }
+    static std::vector<std::string> with_demo_defaults(std::vector<std::string> env) {
+        for (const std::string unset : {"DEMO_ERROR_RATE=", "DEMO_LATENCY="}) {
+            if (std::none_of(env.begin(), env.end(),
+                             [&](const std::string& e) { return e.starts_with(unset); })) {
+                env.push_back(unset);
+            }
+        }
+        return env;
+    }
+
+    static constexpr std::string_view listening_at = "listening on 127.0.0.1:";
+    child process;
+    std::uint16_t port = 0;
+};
+
+// Sends `n` GET / on one connection; the statuses in order, checking each answer's slot.
+std::string statuses_of(std::uint16_t port, int n, const std::string& slot) {
+    raw_client client(port);
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+        client.send(format_request("GET", "/"));
+        const response r = client.read_response();
+        EXPECT_EQ(r.header("X-Slot"), slot);
+        EXPECT_EQ(r.body, r.status == 500 ? slot + ": failing on purpose\n" : slot + "\n");
+        out += std::to_string(r.status) + " ";
+    }
+    return out;
+}
+
+TEST(cli, demo_upstream_fails_exactly_its_error_rate_while_health_answers_200) {
+    demo_upstream_process green(
+        {"--name", "green", "--listen", "127.0.0.1:0", "--error-rate", "0.5"});
+    EXPECT_NE(
+        green.process.output().find("demo-upstream green listening on 127.0.0.1:" +
+                                    std::to_string(green.port) + " (error rate 50%, latency 0ms)"),
+        std::string::npos)
+        << green.process.output();
+    raw_client client(green.port);
+    int failed = 0;
+    for (int i = 0; i < 10; ++i) {
+        client.send(format_request("GET", "/"));
+        const response r = client.read_response();
+        EXPECT_EQ(r.header("X-Slot"), "green");
+        if (r.status == 500) {
+            ++failed;
+            EXPECT_EQ(r.body, "green: failing on purpose\n");
+        } else {
+            EXPECT_EQ(r.status, 200);
+            EXPECT_EQ(r.body, "green\n");
+        }
+        // A probe between answers: always up, and not counted in the pattern above.
+        client.send(format_request("GET", "/health"));
+        const response health = client.read_response();
+        EXPECT_EQ(health.status, 200);
+        EXPECT_EQ(health.body, "ok\n");
+    }
+    EXPECT_EQ(failed, 5);
+    client.send(format_request("HEAD", "/health"));
+    const response head = client.read_response(true);
+    EXPECT_EQ(head.status, 200);
+    EXPECT_EQ(head.header("Content-Length"), "3");
+    EXPECT_EQ(head.body, "");
+}
+
+TEST(cli, demo_upstream_takes_its_settings_from_the_environment_unless_a_flag_is_given) {
+    {
+        demo_upstream_process failing({"--name", "green", "--listen", "127.0.0.1:0"},
+                                      {"DEMO_ERROR_RATE=1"});
+        EXPECT_EQ(statuses_of(failing.port, 10, "green"),
+                  "500 500 500 500 500 500 500 500 500 500 ");
+        EXPECT_EQ(get(failing.port, "/health").status, 200);
+    }
+    {
+        demo_upstream_process overridden(
+            {"--name", "green", "--listen", "127.0.0.1:0", "--error-rate", "0%"},
+            {"DEMO_ERROR_RATE=1"});
+        EXPECT_EQ(statuses_of(overridden.port, 10, "green"),
+                  "200 200 200 200 200 200 200 200 200 200 ");
+    }
+    {
+        demo_upstream_process slow({"--name", "blue", "--listen", "127.0.0.1:0"},
+                                   {"DEMO_ERROR_RATE=20%", "DEMO_LATENCY=200ms"});
+        EXPECT_NE(slow.process.output().find("(error rate 20%, latency 200ms)"), std::string::npos)
+            << slow.process.output();
+        // A lower bound only: the wait is at least the latency, whatever the machine's load.
+        const auto start = std::chrono::steady_clock::now();
+        EXPECT_EQ(get(slow.port, "/").status, 200);
+        EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms);
+    }
+}
+
+TEST(cli, demo_upstream_exits_0_on_sigterm_and_sigint) {
+    for (const int sig : {SIGTERM, SIGINT}) {
+        demo_upstream_process green({"--name", "green", "--listen", "127.0.0.1:0"});
+        green.process.signal(sig);
+        EXPECT_EQ(green.process.wait(), 0) << green.process.output();
+    }
+}
+
+TEST(cli, demo_upstream_refuses_a_bad_setting_with_exit_2_naming_it) {
+    struct bad_case {
+        std::vector<std::string> flags;
+        std::vector<std::string> env;
+        std::string named;
+    };
+    const std::vector<bad_case> cases{
+        {{"--name", "green", "--error-rate", "2"}, {}, "--error-rate"},
+        {{"--name", "green", "--latency", "1.5s"}, {}, "--latency"},
+        {{"--name", "green", "--listen", "nowhere"}, {}, "--listen"},
+        {{"--name", "green", "--verbose"}, {}, "--verbose"},
+        {{"--name"}, {}, "--name"},
+        {{"--listen", "127.0.0.1:0"}, {}, "--name is required"},
+        {{"--name", "green"}, {"DEMO_ERROR_RATE=150%"}, "DEMO_ERROR_RATE"},
+        {{"--name", "green"}, {"DEMO_LATENCY=fast"}, "DEMO_LATENCY"},
+    };
+    for (const auto& c : cases) {
+        child refused(demo_upstream_process::demo_upstream_args(c.flags),
+                      demo_upstream_process::with_demo_defaults(c.env));
+        EXPECT_EQ(refused.wait(), 2) << c.named;
+        ASSERT_TRUE(refused.wait_closed());
+        // One line with the reason, then the usage.
+        const std::string out = refused.output();
+        const std::string reason = out.substr(0, out.find('\n'));
+        EXPECT_TRUE(reason.starts_with("switchyard demo-upstream: ")) << out;
+        EXPECT_NE(reason.find(c.named), std::string::npos) << out;
+        EXPECT_NE(out.find("usage: switchyard demo-upstream"), std::string::npos) << out;
+    }
 }
 
 }  // namespace
