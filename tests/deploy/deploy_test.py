@@ -528,7 +528,12 @@ class Release(DeployTestCase):
         green = self.demo_upstream("green", error_rate=green_error_rate)
         port, admin = self.switchyard(
             blue, green,
-            "analysis: { interval: 1s, threshold: 1, min_requests: 5 }\n"
+            # Errors only: a latency blip on a busy machine must not roll the healthy one back.
+            "analysis:\n"
+            "  interval: 1s\n"
+            "  threshold: 1\n"
+            "  min_requests: 5\n"
+            "  checks: [ { metric: error_rate, max: 5% } ]\n"
             "rollout: { steps: [50, 100], bake: 0, health: { deadline: 5s } }\n")
         self.start_traffic(port, rate=100, clients=2)
         return admin
