@@ -15,7 +15,10 @@ packages=(
     g++ cmake ninja-build pkg-config
     libboost1.81-dev libssl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libbenchmark-dev
     prometheus-cpp-dev  # the /metrics text (core library only)
-    prometheus  # promtool, which the /metrics test runs on a real scrape
+    prometheus  # promtool and the server: the /metrics test, deploy/'s config and dashboard tests
+    python3  # the interpreter of tests/deploy (/usr/bin/python3, standard library only)
+    docker-compose  # `docker-compose config`, which checks deploy/docker-compose.yml
+    curl  # deploy/release.sh asks the admin API with it
 )
 
 jobs=$(nproc)
