@@ -330,6 +330,56 @@ TEST(cli, an_unwritable_state_directory_stops_the_start_naming_the_path) {
     EXPECT_NE(proxy.output().find(state), std::string::npos) << proxy.output();
 }
 
+// A name in the reserved .invalid domain (RFC 6761) never resolves: whatever the system's
+// resolver answers (not found, or no DNS server at all), it has no address.
+constexpr std::string_view never_resolves = "app-green.invalid";
+
+TEST(cli, check_warns_about_a_name_that_does_not_resolve_and_exits_0) {
+    temp_dir dir;
+    const std::string config = dir.file("switchyard.yaml");
+    std::ofstream(config) << "slots:\n  blue:  { endpoints: [\"127.0.0.1:8000\"] }\n"
+                          << "  green: { endpoints: [\"" << never_resolves << ":8000\"] }\n";
+    child check({SWITCHYARD_BINARY, "check", "-c", config});
+    EXPECT_EQ(check.wait(), 0);
+    ASSERT_TRUE(check.wait_closed());
+    const std::string out = check.output();
+    EXPECT_NE(out.find(config + ": warning: slots.green.endpoints[0]: app-green.invalid:8000 "
+                                "does not resolve ("),
+              std::string::npos)
+        << out;
+    EXPECT_NE(out.find(config + ": ok"), std::string::npos) << out;
+}
+
+TEST(cli, starts_with_a_name_that_does_not_resolve_and_its_slot_answers_503) {
+    upstream_server blue("blue");
+    temp_dir dir;
+    const std::string config = dir.file("switchyard.yaml");
+    std::ofstream(config) << "listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\n"
+                          << "state_file: off\nactive: green\nslots:\n"
+                          << "  blue:  { endpoints: [\"127.0.0.1:" << blue.port() << "\"] }\n"
+                          << "  green: { endpoints: [\"" << never_resolves << ":8000\"] }\n";
+    proxy_process proxy(config);
+    EXPECT_NE(proxy.process.output().find("app-green.invalid:8000 does not resolve"),
+              std::string::npos)
+        << proxy.process.output();
+    const response r = get(proxy.port);
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(r.body.rfind("no endpoint of slot green resolves (app-green.invalid:8000: ", 0), 0U)
+        << r.body;
+    const json::value endpoint = admin_json(proxy.admin_port, "GET", "/status")
+                                     .at("slots")
+                                     .at("green")
+                                     .at("endpoints")
+                                     .at(0);
+    EXPECT_EQ(endpoint.at("resolved"), false);
+    EXPECT_FALSE(endpoint.at("resolve_error").as_string().empty());
+    // Blue, whose endpoint is an address, serves as usual.
+    raw_client admin(proxy.admin_port);
+    admin.send(format_request("PUT", "/active-slot", {}, "blue"));
+    ASSERT_EQ(admin.read_response().status, 200);
+    EXPECT_EQ(get(proxy.port).body, "blue\n");
+}
+
 TEST(cli, a_corrupt_state_file_is_kept_aside_and_the_configuration_used) {
     upstream_server blue("blue");
     upstream_server green("green");
