@@ -54,13 +54,16 @@ net::awaitable<void> probe(config::address at, std::vector<net::ip::tcp::endpoin
         request.target = path;
         r = co_await fetch(at, std::move(request), timeout);
     }
+    const auto until = clock::now() + timeout;  // for all of the endpoint's addresses
     for (const auto& a : addresses) {
         http_request request;
         request.target = path;
         request.fields.emplace_back("Host", at.to_string());
         // Named, not built in the co_await expression: GCC 12 destroys such temporaries twice.
         config::address ip{a.address().to_string(), a.port()};
-        r = co_await fetch(std::move(ip), std::move(request), timeout);
+        const auto left = std::max(milliseconds(1),
+                                   std::chrono::duration_cast<milliseconds>(until - clock::now()));
+        r = co_await fetch(std::move(ip), std::move(request), left);
         if (!r.ok()) {
             break;
         }

@@ -769,7 +769,13 @@ void parser::parse_upstream(const YAML::Node& v, const place& at, upstream_confi
                  } else if (key == "fail_timeout") {
                      assign(out.fail_timeout, duration_value(value, key_at, true));
                  } else if (key == "resolve_interval") {
-                     assign(out.resolve_interval, duration_value(value, key_at, true));
+                     const auto d = duration_value(value, key_at, true);
+                     if (d && *d < std::chrono::milliseconds(100)) {
+                         // A lookup per name every few milliseconds would flood the DNS server.
+                         fail(key_at, "expected at least 100ms, got " + quote(value.Scalar()));
+                     } else {
+                         assign(out.resolve_interval, d);
+                     }
                  }
              });
 }

@@ -113,7 +113,8 @@ std::shared_ptr<name_lookup> system_lookup() {
 upstream_resolver::upstream_resolver(std::vector<config::address> endpoints,
                                      clock::duration interval, std::shared_ptr<name_lookup> lookup)
     : endpoints_(std::move(endpoints)),
-      interval_(interval),
+      // Bounded so that last_round_ + interval cannot overflow into the past.
+      interval_(std::min<clock::duration>(interval, std::chrono::hours(24))),
       lookup_(std::move(lookup)),
       current_(std::make_shared<address_table>(
           address_table{std::vector<endpoint_addresses>(endpoints_.size())})) {}
@@ -160,12 +161,16 @@ void upstream_resolver::start(std::function<void(const address_snapshot&)> publi
     thread_ = std::thread([this] { run(); });
 }
 
-void upstream_resolver::stop() {
+void upstream_resolver::request_stop() {
     {
         const std::lock_guard lock(mutex_);
         stopping_ = true;
     }
     wake_.notify_all();
+}
+
+void upstream_resolver::stop() {
+    request_stop();
     if (thread_.joinable()) {
         thread_.join();
     }
@@ -177,10 +182,11 @@ address_snapshot upstream_resolver::current() const {
 }
 
 void upstream_resolver::refresh() {
-    {
-        const std::lock_guard lock(mutex_);
-        refresh_ = true;
+    // Every worker that sees a connect failure asks; only the first ask of a round locks.
+    if (refresh_.exchange(true)) {
+        return;
     }
+    { const std::lock_guard lock(mutex_); }  // the thread is waiting, or will see the flag
     wake_.notify_all();
 }
 
@@ -201,10 +207,15 @@ void upstream_resolver::run() {
         refresh_ = false;
         const address_snapshot before = current_;
         lock.unlock();
-        address_snapshot next = lookup_round(*before);
+        address_snapshot next;
+        try {
+            next = lookup_round(*before);
+        } catch (const std::exception& e) {  // a lookup that throws (out of memory): next time
+            spdlog::error("looking up the upstream names failed: {}", e.what());
+        }
         lock.lock();
         last_round_ = clock::now();
-        if (next->endpoints != before->endpoints) {
+        if (next && next->endpoints != before->endpoints && !stopping_) {
             current_ = next;
             lock.unlock();
             if (publish_) {

@@ -8,6 +8,7 @@
 // its slot answers 503 until it does, and never stops the start: in a compose stack the
 // inactive slot's container is routinely absent.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -79,6 +80,8 @@ public:
     // `refresh_gap` after refresh(). `publish` is called on that thread with every table that
     // differs from the one before.
     void start(std::function<void(const address_snapshot&)> publish);
+    // Asks the thread to stop, without waiting: it publishes nothing more.
+    void request_stop();
     // Stops and joins the thread (waiting out a lookup in progress). Safe to call twice.
     void stop();
 
@@ -104,7 +107,7 @@ private:
     std::condition_variable wake_;
     address_snapshot current_;  // guarded by mutex_
     clock::time_point last_round_;
-    bool refresh_ = false;
+    std::atomic<bool> refresh_{false};
     bool stopping_ = false;
     std::thread thread_;
 };

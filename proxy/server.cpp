@@ -134,8 +134,10 @@ void server::drain(std::chrono::milliseconds deadline) {
         return;
     }
     stopped_ = true;
-    resolver_->stop();  // publishes nothing more to the workers
+    // Publishes nothing more to the workers; a lookup in progress is waited for at the end.
+    resolver_->request_stop();
     if (threads_.empty()) {
+        resolver_->stop();
         return;
     }
     for (auto& w : workers_) {
@@ -171,6 +173,7 @@ void server::drain(std::chrono::milliseconds deadline) {
         t.join();
     }
     threads_.clear();
+    resolver_->stop();
 }
 
 }  // namespace switchyard::proxy

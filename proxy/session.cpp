@@ -327,7 +327,8 @@ net::awaitable<void> session::serve() {
         http1::response_head res;
         fault f = fault::none;
         for (int attempt = 0;; ++attempt) {
-            upstream_ = attempt == 0 ? worker_.pool(target_.endpoint).take() : nullptr;
+            upstream_ =
+                attempt == 0 ? worker_.pool(target_.endpoint).take(target_.address) : nullptr;
             const bool reused = upstream_ != nullptr;
             if (!reused) {
                 f = co_await connect();

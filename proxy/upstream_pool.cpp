@@ -4,12 +4,14 @@
 
 namespace switchyard::proxy {
 
-upstream_ptr endpoint_pool::take() {
-    if (idle_.empty()) {
+upstream_ptr endpoint_pool::take(const boost::asio::ip::tcp::endpoint& address) {
+    const auto it = std::find_if(idle_.rbegin(), idle_.rend(),
+                                 [&](const upstream_ptr& c) { return c->address == address; });
+    if (it == idle_.rend()) {
         return nullptr;
     }
-    upstream_ptr conn = std::move(idle_.back());
-    idle_.pop_back();
+    upstream_ptr conn = std::move(*it);
+    idle_.erase(std::next(it).base());
     // Withdraw the idle watch; its handler runs with operation_aborted, finds no idle connection
     // with this id and does nothing.
     boost::system::error_code ignored;

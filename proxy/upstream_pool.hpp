@@ -43,8 +43,9 @@ public:
     endpoint_pool(const endpoint_pool&) = delete;
     endpoint_pool& operator=(const endpoint_pool&) = delete;
 
-    // The most recently used idle connection, or null.
-    upstream_ptr take();
+    // The most recently used idle connection to `address`, or null. (An endpoint whose name has
+    // several addresses pools connections to each; requests take the addresses in turn.)
+    upstream_ptr take(const boost::asio::ip::tcp::endpoint& address);
     // Keeps a connection that finished an exchange cleanly, or closes it when the pool is full.
     void give_back(upstream_ptr conn);
     // Closes connections idle for longer than the idle timeout.

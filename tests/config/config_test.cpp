@@ -633,6 +633,16 @@ TEST(config_parse, upstream_keep_alive_may_be_off) {
     EXPECT_EQ(c.upstream.idle_timeout, 30s);
 }
 
+TEST(config_parse, resolve_interval_is_at_least_100ms) {
+    const config_error e =
+        only_error(std::string(two_slots) + "upstream: { resolve_interval: 10ms }\n");
+    EXPECT_EQ(e.path, "upstream.resolve_interval");
+    EXPECT_EQ(e.message, "expected at least 100ms, got \"10ms\"");
+    EXPECT_EQ(parse_ok(std::string(two_slots) + "upstream: { resolve_interval: 100ms }\n")
+                  .upstream.resolve_interval,
+              100ms);
+}
+
 TEST(config_parse, access_log_format_is_json_or_combined) {
     const config_error e = only_error(std::string(two_slots) + "access_log: { format: jsn }\n");
     EXPECT_EQ(e.path, "access_log.format");

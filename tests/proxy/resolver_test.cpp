@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -97,9 +98,9 @@ TEST(upstream_resolver, a_host_named_twice_is_looked_up_once_per_round) {
 TEST(upstream_resolver, looks_again_every_interval_and_publishes_only_changes) {
     auto names = std::make_shared<table_lookup>();
     names->set("app-green", {"10.0.0.5"});
+    published tables;  // outlives the resolver's thread
     upstream_resolver resolver({{"app-green", 8000}}, 10ms, names);
     resolver.resolve_now();
-    published tables;
     resolver.start(std::ref(tables));
     // Rounds that find the same address publish nothing.
     ASSERT_TRUE(wait_until([&] { return names->lookups("app-green") >= 5; }));
@@ -114,9 +115,9 @@ TEST(upstream_resolver, looks_again_every_interval_and_publishes_only_changes) {
 TEST(upstream_resolver, a_failed_lookup_keeps_the_addresses_and_a_name_that_is_gone_drops_them) {
     auto names = std::make_shared<table_lookup>();
     names->set("app-green", {"10.0.0.5"});
+    published tables;  // outlives the resolver's thread
     upstream_resolver resolver({{"app-green", 8000}}, 10ms, names);
     resolver.resolve_now();
-    published tables;
     resolver.start(std::ref(tables));
 
     names->fail("app-green");  // a DNS timeout says nothing about the container
@@ -135,9 +136,9 @@ TEST(upstream_resolver, a_failed_lookup_keeps_the_addresses_and_a_name_that_is_g
 
 TEST(upstream_resolver, refresh_brings_the_next_round_forward) {
     auto names = std::make_shared<table_lookup>();
+    published tables;  // outlives the resolver's thread
     upstream_resolver resolver({{"app-green", 8000}}, 1h, names);
     resolver.resolve_now();
-    published tables;
     resolver.start(std::ref(tables));
     names->set("app-green", {"10.0.0.5"});
     resolver.refresh();  // an hour early
@@ -199,6 +200,45 @@ TEST_F(moving_upstream, starts_with_a_name_that_does_not_resolve_and_follows_it_
     ASSERT_TRUE(wait_until([&] { return fetch(proxy) == "new\n"; }));
     // The pooled connection to the address that went away was closed, not left to linger.
     EXPECT_TRUE(old_home.wait_for_open_connections(0));
+}
+
+TEST_F(moving_upstream, the_addresses_of_a_name_take_turns) {
+    names->set("app-green", {"127.0.0.3", "127.0.0.2"});  // a service scaled to two replicas
+    running_proxy proxy(cfg(1h), {1, 0}, names);
+    std::vector<std::string> bodies;
+    for (int i = 0; i < 4; ++i) {
+        raw_client client(proxy.port());  // a fresh connection each time, so no pooled reuse
+        client.send(format_request("GET", "/", {{"Connection", "close"}}));
+        bodies.push_back(client.read_response().body);
+    }
+    EXPECT_EQ(bodies, (std::vector<std::string>{"old\n", "new\n", "old\n", "new\n"}));
+    // Each replica's connection was pooled and reused: one connection to each.
+    EXPECT_EQ(old_home.connections_accepted(), 1U);
+    EXPECT_EQ(new_home.connections_accepted(), 1U);
+}
+
+TEST_F(moving_upstream, a_connection_busy_while_its_address_goes_away_is_not_pooled) {
+    std::promise<void> release;
+    const std::shared_future<void> released = release.get_future().share();
+    old_home.set_handler([released](const upstream_server::request&) {
+        released.wait();
+        upstream_server::response res;
+        res.body = "old\n";
+        return res;
+    });
+    names->set("app-green", {"127.0.0.2"});
+    running_proxy proxy(cfg(20ms), {1, 0}, names);
+    auto answer = std::async(std::launch::async, [&] { return fetch(proxy); });
+    ASSERT_TRUE(old_home.wait_for_requests(1));
+    names->set("app-green", {"127.0.0.3"});
+    ASSERT_TRUE(wait_until([&] {
+        return ips(proxy.server().addresses()->endpoints[1]) ==
+               std::vector<std::string>{"127.0.0.3"};
+    }));
+    release.set_value();
+    EXPECT_EQ(answer.get(), "old\n");  // the exchange in flight finishes where it started
+    EXPECT_TRUE(old_home.wait_for_open_connections(0));  // and its connection is not kept
+    EXPECT_EQ(fetch(proxy), "new\n");
 }
 
 TEST_F(moving_upstream, a_connect_failure_has_the_name_looked_up_again) {
