@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -27,6 +28,8 @@ using tcp = net::ip::tcp;
 
 constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 constexpr std::uint64_t max_admin_body = 64 * 1024;
+// How long the accept loop waits after a failed accept (no descriptors left, say).
+constexpr std::chrono::milliseconds accept_backoff{100};
 
 std::string json_error(std::string_view message) {
     return json::serialize(json::object{{"error", message}}) + "\n";
@@ -347,13 +350,19 @@ struct admin_server::impl {
     }
 
     net::awaitable<void> accept_loop() {
+        net::steady_timer backoff(io);
         for (;;) {
             auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
             if (ec) {
                 if (!acceptor.is_open()) {
                     co_return;
                 }
-                spdlog::debug("admin: accept failed: {}", ec.message());
+                // Out of descriptors or memory, accept fails at once until something closes:
+                // wait a little rather than spin, as the workers do.
+                spdlog::warn("admin: accept failed: {}; retrying in {} ms", ec.message(),
+                             accept_backoff.count());
+                backoff.expires_after(accept_backoff);
+                co_await backoff.async_wait(use_tuple);
                 continue;
             }
             net::co_spawn(io, serve(std::move(socket)), net::detached);

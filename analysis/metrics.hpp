@@ -27,9 +27,6 @@ public:
     void add(std::uint64_t n = 1) noexcept {
         value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
-    void sub(std::uint64_t n = 1) noexcept {
-        value_.store(value_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-    }
     std::uint64_t load() const noexcept { return value_.load(std::memory_order_relaxed); }
 
 private:

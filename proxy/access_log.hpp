@@ -68,7 +68,6 @@ public:
     // once; it never throws.
     void write_all(std::string_view bytes) noexcept;
     std::uint64_t write_errors() const noexcept { return errors_.load(std::memory_order_relaxed); }
-    const std::string& destination() const noexcept { return to_; }
 
 private:
     std::string to_;

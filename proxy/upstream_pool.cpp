@@ -17,7 +17,6 @@ upstream_ptr endpoint_pool::take(const boost::asio::ip::tcp::endpoint& address) 
     boost::system::error_code ignored;
     conn->socket.cancel(ignored);
     conn->id = 0;
-    conn->reused = true;
     return conn;
 }
 

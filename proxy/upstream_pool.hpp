@@ -31,7 +31,6 @@ struct upstream_connection {
     boost::asio::ip::tcp::endpoint address;  // connected to
     std::uint64_t id = 0;                    // set by the pool while idle
     std::chrono::steady_clock::time_point idle_since;
-    bool reused = false;  // it has served a request before
 };
 
 using upstream_ptr = std::unique_ptr<upstream_connection>;
@@ -57,7 +56,6 @@ public:
     void close_if(Pred gone) {
         std::erase_if(idle_, [&](const upstream_ptr& c) { return gone(c->address); });
     }
-    std::size_t idle_count() const noexcept { return idle_.size(); }
 
 private:
     void on_idle_readable(std::uint64_t id);

@@ -1,6 +1,9 @@
 // switchyard: flags, configuration, start, wait for a signal. Everything else is in the
 // libraries, where the tests reach it.
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -48,6 +51,31 @@ int print_errors(const std::string& source, const config::load_result& r) {
     return 1;
 }
 
+// Raises the soft limit on open descriptors toward the hard one, as far as `max_connections`
+// needs: two per connection (client and upstream) and a few for listeners, logs and the admin
+// API (HAProxy sizes its own limit the same way). Warns when the hard limit is short.
+void raise_descriptor_limit(std::uint32_t max_connections) {
+    const rlim_t needed = 2 * rlim_t{max_connections} + 64;
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= needed) {
+        return;
+    }
+    const rlim_t want = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
+    if (want > limit.rlim_cur) {
+        const rlimit raised{want, limit.rlim_max};
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            limit.rlim_cur = want;
+        }
+    }
+    if (limit.rlim_cur < needed) {
+        spdlog::warn(
+            "open descriptors are limited to {}, below the {} that limits.max_connections "
+            "{} needs (two per connection); raise the hard limit (ulimit -Hn, "
+            "LimitNOFILE=, docker --ulimit nofile=)",
+            limit.rlim_cur, needed, max_connections);
+    }
+}
+
 }  // namespace
 
 int run_proxy(const config::config& cfg,
@@ -58,6 +86,7 @@ int run_proxy(const config::config& cfg,
             cfg.admin.listen.to_string());
         return 1;
     }
+    raise_descriptor_limit(cfg.limits.max_connections);
     std::size_t active = 0;
     for (std::size_t i = 0; i < cfg.slots.size(); ++i) {
         if (cfg.slots[i].name == cfg.active) {

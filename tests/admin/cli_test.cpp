@@ -105,6 +105,7 @@ public:
     }
 
     void signal(int sig) { ::kill(pid_, sig); }
+    pid_t pid() const { return pid_; }
     // Waits for the exit and returns its status (128 + signal when killed).
     int wait() {
         if (!exited_) {
@@ -155,7 +156,9 @@ std::uint16_t port_after(const std::string& text, std::string_view prefix) {
 
 // A running `switchyard -c FILE` and the ports it bound, from its start-up log line.
 struct proxy_process {
-    explicit proxy_process(const std::string& config) : process({SWITCHYARD_BINARY, "-c", config}) {
+    explicit proxy_process(const std::string& config)
+        : proxy_process(std::vector<std::string>{SWITCHYARD_BINARY, "-c", config}) {}
+    explicit proxy_process(const std::vector<std::string>& command) : process(command) {
         constexpr std::string_view proxy_at = "listening on 127.0.0.1:";
         constexpr std::string_view admin_at = "(admin on 127.0.0.1:";
         if (!process.wait_for([&](const std::string& out) {
@@ -378,6 +381,45 @@ TEST(cli, starts_with_a_name_that_does_not_resolve_and_its_slot_answers_503) {
     admin.send(format_request("PUT", "/active-slot", {}, "blue"));
     ASSERT_EQ(admin.read_response().status, 200);
     EXPECT_EQ(get(proxy.port).body, "blue\n");
+}
+
+// The soft limit of open descriptors, from /proc/PID/limits.
+std::string soft_descriptor_limit(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("Max open files", 0) == 0) {
+            std::istringstream fields(line.substr(std::string_view("Max open files").size()));
+            std::string soft;
+            fields >> soft;
+            return soft;
+        }
+    }
+    return "";
+}
+
+TEST(cli, raises_the_descriptor_limit_as_far_as_max_connections_needs) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    const std::string config = write_config(dir, blue.port(), green.port(),
+                                            "state_file: off\nlimits: { max_connections: 1000 }\n");
+    // prlimit(1) starts the proxy with a soft limit of 100 under a hard one of 4096.
+    proxy_process proxy({"/usr/bin/prlimit", "--nofile=100:4096", SWITCHYARD_BINARY, "-c", config});
+    EXPECT_EQ(soft_descriptor_limit(proxy.process.pid()), "2064");  // 2 x 1000 + 64
+    EXPECT_EQ(proxy.process.output().find("open descriptors are limited"), std::string::npos);
+}
+
+TEST(cli, warns_when_the_hard_descriptor_limit_is_below_what_max_connections_needs) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    const std::string config = write_config(dir, blue.port(), green.port(), "state_file: off\n");
+    proxy_process proxy({"/usr/bin/prlimit", "--nofile=100:500", SWITCHYARD_BINARY, "-c", config});
+    EXPECT_EQ(soft_descriptor_limit(proxy.process.pid()), "500");
+    EXPECT_NE(proxy.process.output().find("open descriptors are limited to 500, below the 20064 "
+                                          "that limits.max_connections 10000 needs"),
+              std::string::npos)
+        << proxy.process.output();
 }
 
 TEST(cli, a_corrupt_state_file_is_kept_aside_and_the_configuration_used) {
