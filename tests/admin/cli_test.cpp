@@ -219,7 +219,7 @@ TEST(cli, kill_9_mid_rollout_and_the_restart_resumes_at_the_same_weight) {
         auto load =
             std::make_unique<load_generator>(first.port, load_generator::limits{4, 5'000'000, 60s});
         id = std::string(admin_json(first.admin_port, "POST", "/rollout").at("id").as_string());
-        ASSERT_TRUE(wait_until([&] { return green_weight(first.admin_port) >= 25; }))
+        ASSERT_TRUE(eventually([&] { return green_weight(first.admin_port) >= 25; }))
             << first.process.output();
         load->stop();
         first.process.signal(SIGKILL);
@@ -252,7 +252,7 @@ TEST(cli, kill_9_mid_rollout_and_the_restart_resumes_at_the_same_weight) {
     EXPECT_EQ(rollout.at("weight"), weight);
     // It carries on from there to the end.
     load_generator load(second.port, {4, 5'000'000, 60s});
-    ASSERT_TRUE(wait_until([&] {
+    ASSERT_TRUE(eventually([&] {
         return admin_json(second.admin_port, "GET", "/status").at("rollout").at("phase") ==
                "succeeded";
     })) << second.process.output();
@@ -303,7 +303,7 @@ TEST(cli, status_prints_the_rollout_as_a_table) {
     const std::string config = write_config(dir, blue.port(), green.port(), "state_file: off\n");
     proxy_process proxy(config);
     admin_json(proxy.admin_port, "POST", "/rollout");
-    ASSERT_TRUE(wait_until([&] {
+    ASSERT_TRUE(eventually([&] {
         return admin_json(proxy.admin_port, "GET", "/status").at("rollout").at("phase") ==
                "progressing";
     }));

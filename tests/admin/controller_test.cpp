@@ -135,7 +135,7 @@ TEST(controller, mutating_calls_need_the_token) {
 TEST(controller, status_shows_slots_endpoints_weights_and_rates) {
     admin_stack s;
     s.start_load(2);
-    ASSERT_TRUE(wait_until([&] {
+    ASSERT_TRUE(eventually([&] {
         return s.status().at("slots").at("blue").at("requests_per_second").as_double() > 0;
     }));
     const json::value status = s.status();

@@ -17,6 +17,7 @@
 #include "analysis/rollout.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/proxy_fixture.hpp"
+#include "tests/support/wait.hpp"
 
 namespace switchyard::admin {
 namespace {
@@ -389,18 +390,16 @@ TEST(prometheus, scrape_after_traffic_on_both_slots_passes_promtool) {
     }
     // The last request is recorded when the worker resumes after writing it, which can be just
     // after the client read it: scrape until all 100 are in (bounded).
-    test::response scrape = test::get(admin.port(), "/metrics");
-    for (int i = 0;
-         i < 1000 &&
-         sample_value("\n" + scrape.body,
-                      R"(switchyard_http_request_duration_seconds_count{slot="blue"})") +
-                 sample_value("\n" + scrape.body,
-                              R"(switchyard_http_request_duration_seconds_count{slot="green"})") <
-             100;
-         ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    test::response scrape;
+    test::eventually([&] {
         scrape = test::get(admin.port(), "/metrics");
-    }
+        const std::string text = "\n" + scrape.body;
+        return sample_value(text,
+                            R"(switchyard_http_request_duration_seconds_count{slot="blue"})") +
+                   sample_value(
+                       text, R"(switchyard_http_request_duration_seconds_count{slot="green"})") >=
+               100;
+    });
     ASSERT_EQ(scrape.status, 200);
     EXPECT_EQ(scrape.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
     const std::string text = "\n" + scrape.body;

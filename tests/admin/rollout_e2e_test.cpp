@@ -159,7 +159,7 @@ TEST(rollout_e2e, a_slot_whose_name_does_not_resolve_shows_in_status_and_fails_t
 
     // Deployed: the name resolves, /status shows where, and the gate probes that address.
     names->set("app-green", {"127.0.0.1"});
-    ASSERT_TRUE(wait_until([&] { return endpoint().at("resolved") == true; }));
+    ASSERT_TRUE(eventually([&] { return endpoint().at("resolved") == true; }));
     EXPECT_EQ(endpoint().at("addresses"), json::array{"127.0.0.1"});
     EXPECT_FALSE(endpoint().as_object().contains("resolve_error"));
     s.call("POST", "/rollout");
@@ -176,14 +176,14 @@ TEST(rollout_e2e, green_failing_every_request_is_at_weight_zero_within_moments) 
     admin_stack s;
     s.start_load();
     s.call("POST", "/rollout");
-    ASSERT_TRUE(wait_until([&] { return s.green_weight() >= 25; }));
+    ASSERT_TRUE(eventually([&] { return s.green_weight() >= 25; }));
     s.green.set_handler([](const upstream_server::request&) {
         upstream_response res;
         res.status = 500;
         return res;
     });
     const auto failing_since = clock_type::now();
-    ASSERT_TRUE(wait_until([&] { return s.green_weight() == 0; }, 10s));
+    ASSERT_TRUE(eventually([&] { return s.green_weight() == 0; }, 10s));
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - failing_since);
     std::printf("green failing every request -> green weight 0 in %lld ms\n",

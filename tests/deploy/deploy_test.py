@@ -78,7 +78,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_until(predicate, timeout, what):
+def eventually(predicate, timeout, what):
     """Polls predicate until it returns something truthy, which is returned."""
     deadline = time.monotonic() + timeout
     while True:
@@ -143,7 +143,7 @@ class Process:
                                      (self.name, self.proc.returncode, pattern, self.output()))
             return m
 
-        return wait_until(found, timeout, "%s to log %r" % (self.name, pattern))
+        return eventually(found, timeout, "%s to log %r" % (self.name, pattern))
 
     def stop(self):
         if self.proc.poll() is None:
@@ -337,7 +337,7 @@ class Dashboard(DeployTestCase):
         self.admin(admin, "PUT", "/weights", '{"green": 0}')
         self.admin(admin, "POST", "/rollout")
         self.admin(admin, "POST", "/rollback")
-        wait_until(lambda: self.phase(admin) == "rolled-back", 10, "the rollback")
+        eventually(lambda: self.phase(admin) == "rolled-back", 10, "the rollback")
         status, scrape = fetch(admin, "GET", "/metrics")
         self.assertEqual(status, 200)
         families = set(re.findall(r"^# TYPE (\S+) \S+$", scrape, re.M))
@@ -377,7 +377,7 @@ class Prometheus(DeployTestCase):
             except OSError:
                 return False
 
-        wait_until(ready, 30, "Prometheus to be ready")
+        eventually(ready, 30, "Prometheus to be ready")
 
     def query(self, expr, at=None):
         params = {"query": expr}
@@ -409,21 +409,21 @@ class Prometheus(DeployTestCase):
             "  min_requests: 5\n"
             "rollout: { steps: [50, 100], bake: 0 }\n")
         self.prometheus(admin)
-        wait_until(lambda: self.query('up{job="switchyard"} == 1'), 15,
+        eventually(lambda: self.query('up{job="switchyard"} == 1'), 15,
                    "Prometheus's first scrape of switchyard")
         # Half the traffic to green by hand, long enough for several rate windows.
         self.admin(admin, "PUT", "/weights", '{"green": 50}')
         traffic = self.start_traffic(port, rate=150, clients=3)
-        wait_until(lambda: traffic.count("green") >= 550, 30, "550 answers from green")
+        eventually(lambda: traffic.count("green") >= 550, 30, "550 answers from green")
         self.admin(admin, "PUT", "/weights", '{"green": 0}')
         # A rollout of green, whose 10% errors break the 5% error_rate check.
         self.admin(admin, "POST", "/rollout")
-        wait_until(lambda: self.phase(admin) in ("rolled-back", "succeeded", "aborted"), 20,
+        eventually(lambda: self.phase(admin) in ("rolled-back", "succeeded", "aborted"), 20,
                    "the rollout to end")
         self.assertEqual(self.phase(admin), "rolled-back")
         traffic.stop()
         self.assertEqual(traffic.failures, 0)
-        wait_until(lambda: self.query('switchyard_rollout_phase{phase="rolled-back"} == 1'), 10,
+        eventually(lambda: self.query('switchyard_rollout_phase{phase="rolled-back"} == 1'), 10,
                    "a scrape after the rollback")
         # Steps fall every second from the start: reach one past that scrape.
         ended = time.time() + 1

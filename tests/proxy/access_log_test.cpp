@@ -21,6 +21,7 @@
 
 #include "tests/support/loopback.hpp"
 #include "tests/support/proxy_fixture.hpp"
+#include "tests/support/wait.hpp"
 
 namespace switchyard::test {
 namespace {
@@ -87,18 +88,6 @@ std::vector<std::string> lines_of(const std::string& text) {
         start = nl + 1;
     }
     return out;
-}
-
-// Polls until `done` holds, for up to 10 s: the workers write on their tick, not at once.
-bool eventually(const std::function<bool()>& done) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > until) {
-            return false;
-        }
-        std::this_thread::sleep_for(milliseconds(5));
-    }
-    return true;
 }
 
 // --- formats ---

@@ -17,6 +17,7 @@
 
 #include "tests/support/loopback.hpp"
 #include "tests/support/proxy_fixture.hpp"
+#include "tests/support/wait.hpp"
 
 namespace switchyard::test {
 namespace {
@@ -47,11 +48,11 @@ std::string get_request(std::string_view target = "/", std::vector<field> fields
 // answer.
 std::array<analysis::slot_totals, 2> totals_after(running_proxy& proxy, std::uint64_t n) {
     const auto shards = proxy.server().metrics_shards();
-    auto totals = analysis::merge(shards);
-    for (int i = 0; i < 10000 && totals[0].requests() + totals[1].requests() < n; ++i) {
-        std::this_thread::sleep_for(milliseconds(1));
+    std::array<analysis::slot_totals, 2> totals;
+    eventually([&] {
         totals = analysis::merge(shards);
-    }
+        return totals[0].requests() + totals[1].requests() >= n;
+    });
     return totals;
 }
 
@@ -849,12 +850,19 @@ TEST_F(proxy_test, switching_1000_times_under_load_loses_nothing) {
             }
         });
     }
-    // Wait for traffic, then switch 1000 times, each switch after at least one more answer.
-    ASSERT_TRUE(blue.wait_for_requests(1));
-    for (int i = 0; i < 1000; ++i) {
+    // Wait for traffic, then switch 1000 times, each switch after at least one more answer. The
+    // wait is a spin, not a poll: the next answer comes within microseconds, a thousand times
+    // over. It gives up after 10 s, and the load threads are joined before anything is asserted.
+    int stalled_at = blue.wait_for_requests(1) ? -1 : 0;
+    for (int i = 0; i < 1000 && stalled_at < 0; ++i) {
         const int seen = ok.load();
         proxy.split().store({static_cast<analysis::slot_index>(i % 2 == 0 ? 1 : 0), 0});
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (ok.load() == seen && failures.load() == 0) {
+            if (std::chrono::steady_clock::now() >= until) {
+                stalled_at = i;
+                break;
+            }
             std::this_thread::yield();
         }
     }
@@ -862,6 +870,7 @@ TEST_F(proxy_test, switching_1000_times_under_load_loses_nothing) {
     for (auto& t : load) {
         t.join();
     }
+    EXPECT_EQ(stalled_at, -1) << "no answer after that switch";
     EXPECT_EQ(failures.load(), 0);
     EXPECT_GE(ok.load(), 1000);
     EXPECT_GT(blue.request_count(), 0U);

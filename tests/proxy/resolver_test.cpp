@@ -103,7 +103,7 @@ TEST(upstream_resolver, looks_again_every_interval_and_publishes_only_changes) {
     resolver.resolve_now();
     resolver.start(std::ref(tables));
     // Rounds that find the same address publish nothing.
-    ASSERT_TRUE(wait_until([&] { return names->lookups("app-green") >= 5; }));
+    ASSERT_TRUE(eventually([&] { return names->lookups("app-green") >= 5; }));
     EXPECT_EQ(tables.count(), 0U);
     names->set("app-green", {"10.0.0.6"});
     const auto table = tables.wait_for(1);
@@ -193,11 +193,11 @@ TEST_F(moving_upstream, starts_with_a_name_that_does_not_resolve_and_follows_it_
                                 std::to_string(old_home.port()) + ": Name or service not known)\n");
 
     names->set("app-green", {"127.0.0.2"});  // the container started
-    ASSERT_TRUE(wait_until([&] { return fetch(proxy) == "old\n"; }));
+    ASSERT_TRUE(eventually([&] { return fetch(proxy) == "old\n"; }));
     ASSERT_EQ(old_home.connections_open(), 1U);  // pooled, idle
 
     names->set("app-green", {"127.0.0.3"});  // recreated under a new address
-    ASSERT_TRUE(wait_until([&] { return fetch(proxy) == "new\n"; }));
+    ASSERT_TRUE(eventually([&] { return fetch(proxy) == "new\n"; }));
     // The pooled connection to the address that went away was closed, not left to linger.
     EXPECT_TRUE(old_home.wait_for_open_connections(0));
 }
@@ -231,7 +231,7 @@ TEST_F(moving_upstream, a_connection_busy_while_its_address_goes_away_is_not_poo
     auto answer = std::async(std::launch::async, [&] { return fetch(proxy); });
     ASSERT_TRUE(old_home.wait_for_requests(1));
     names->set("app-green", {"127.0.0.3"});
-    ASSERT_TRUE(wait_until([&] {
+    ASSERT_TRUE(eventually([&] {
         return ips(proxy.server().addresses()->endpoints[1]) ==
                std::vector<std::string>{"127.0.0.3"};
     }));
@@ -248,7 +248,7 @@ TEST_F(moving_upstream, a_connect_failure_has_the_name_looked_up_again) {
     EXPECT_EQ(fetch(proxy).substr(0, 3), "502");
     names->set("app-green", {"127.0.0.3"});
     // No interval comes in an hour: only the failure can have brought this lookup on.
-    ASSERT_TRUE(wait_until([&] { return fetch(proxy) == "new\n"; }));
+    ASSERT_TRUE(eventually([&] { return fetch(proxy) == "new\n"; }));
     EXPECT_GT(names->lookups("app-green"), at_start);
 }
 

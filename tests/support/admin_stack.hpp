@@ -108,7 +108,7 @@ public:
     std::string phase() { return std::string(status().at("rollout").at("phase").as_string()); }
     bool wait_for_phase(std::string_view want,
                         std::chrono::milliseconds limit = std::chrono::seconds(20)) {
-        return wait_until([&] { return phase() == want; }, limit);
+        return eventually([&] { return phase() == want; }, limit);
     }
     int green_weight() { return proxy_->split().load().weight(1); }
 

@@ -8,7 +8,7 @@
 namespace switchyard::test {
 
 // Polls `done` every 5 ms until it holds or `limit` passes; true when it held.
-inline bool wait_until(const std::function<bool()>& done,
+inline bool eventually(const std::function<bool()>& done,
                        std::chrono::milliseconds limit = std::chrono::seconds(20)) {
     const auto until = std::chrono::steady_clock::now() + limit;
     while (!done()) {
