@@ -150,7 +150,8 @@ struct slot_totals {
 
     std::uint64_t requests() const noexcept;  // finished requests: by_status + no_status
     // 5xx answers plus requests that ended in an upstream failure without a 5xx (README,
-    // "5xx and upstream failures / all"): sum of by_status[400..499] + failed_without_5xx.
+    // "5xx and upstream failures / all"): the by_status entries of statuses 500..599 (indexes
+    // 400..499) + failed_without_5xx.
     std::uint64_t errors() const noexcept;
 };
 
