@@ -834,6 +834,77 @@ parse_status parse_response(std::string_view buffer, std::span<header_field> sto
 // chunked-body = *chunk last-chunk trailer-section CRLF (RFC 9112 §7.1). Framing bytes are
 // handled one at a time; chunk data in one step (memmove in decode mode).
 
+// RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+// names are tokens and values tokens or quoted-strings. Extensions carry nothing we use, but one
+// that another parser would read differently, or whitespace with no extension after it, could
+// make two hops disagree on where a chunk starts, so each byte is checked against the grammar.
+chunked_parser::state chunked_parser::next_on_size_line(state s, char c) noexcept {
+    // After the size, a token value or a closing DQUOTE: more extensions, or the line's end.
+    auto after_item = [](char b) {
+        if (is_ows(b)) {
+            return state::ext_bws;
+        }
+        if (b == ';') {
+            return state::ext_name_bws;
+        }
+        return b == '\r' ? state::size_lf : state::failed;
+    };
+    switch (s) {
+        case state::size:
+        case state::ext_quoted_end:
+            return after_item(c);
+        case state::ext_bws:
+            if (is_ows(c)) {
+                return s;
+            }
+            return c == ';' ? state::ext_name_bws : state::failed;
+        case state::ext_name_bws:
+            if (is_ows(c)) {
+                return s;
+            }
+            return is(c, tchar) ? state::ext_name : state::failed;  // `5;` CRLF has no name
+        case state::ext_name:
+            if (is(c, tchar)) {
+                return s;
+            }
+            if (c == '=') {
+                return state::ext_value_bws;
+            }
+            return is_ows(c) ? state::ext_name_end : after_item(c);
+        case state::ext_name_end:
+            if (is_ows(c)) {
+                return s;
+            }
+            if (c == '=') {
+                return state::ext_value_bws;
+            }
+            return c == ';' ? state::ext_name_bws : state::failed;
+        case state::ext_value_bws:
+            if (is_ows(c)) {
+                return s;
+            }
+            if (c == '"') {
+                return state::ext_quoted;
+            }
+            return is(c, tchar) ? state::ext_token : state::failed;
+        case state::ext_token:
+            return is(c, tchar) ? s : after_item(c);
+        case state::ext_quoted:
+            // qdtext is a field-value byte but DQUOTE and backslash (RFC 9110 §5.6.4).
+            if (c == '"') {
+                return state::ext_quoted_end;
+            }
+            if (c == '\\') {
+                return state::ext_quoted_pair;
+            }
+            return is(c, field) ? s : state::failed;
+        case state::ext_quoted_pair:
+            return is(c, field) ? state::ext_quoted : state::failed;
+        default:
+            return state::failed;
+    }
+}
+
 chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) noexcept {
     result res;
     if (state_ == state::failed) {
@@ -872,31 +943,28 @@ chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) 
                 if (size_digits_ == 0) {
                     return fail(parse_error::bad_chunk_size);  // chunk-size = 1*HEXDIG
                 }
-                if (is_ows(c)) {
-                    state_ = state::size_ows;
-                } else if (c == ';') {
-                    state_ = state::extension;
-                } else if (c == '\r') {
-                    state_ = state::size_lf;
-                } else {
+                state_ = next_on_size_line(state_, c);
+                if (state_ == state::failed) {
                     return fail(parse_error::bad_chunk_size);
                 }
                 ++line_bytes_;
                 ++i;
                 break;
             }
-            case state::size_ows:
-            case state::extension:
+            case state::ext_bws:
+            case state::ext_name_bws:
+            case state::ext_name:
+            case state::ext_name_end:
+            case state::ext_value_bws:
+            case state::ext_token:
+            case state::ext_quoted:
+            case state::ext_quoted_pair:
+            case state::ext_quoted_end:
                 if (++line_bytes_ > max_chunk_line_bytes) {
                     return fail(parse_error::bad_chunk_size);
                 }
-                if (c == '\r') {
-                    state_ = state::size_lf;
-                } else if (c == ';') {
-                    state_ = state::extension;
-                } else if (state_ == state::size_ows ? !is_ows(c) : !is(c, field)) {
-                    // Extensions are skipped unread, but a CTL or lone LF in them is not
-                    // tolerated: another parser might end the line there.
+                state_ = next_on_size_line(state_, c);
+                if (state_ == state::failed) {
                     return fail(parse_error::bad_chunk_size);
                 }
                 ++i;

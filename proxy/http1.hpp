@@ -171,21 +171,31 @@ public:
 
 private:
     enum class state : std::uint8_t {
-        size,           // hex digits of the chunk size
-        size_ows,       // BWS after the size, before ';' or CR (tolerated, as nginx does)
-        extension,      // ";..." up to CR
-        size_lf,        // LF after the size line's CR
-        data,           // `remaining_` payload bytes
-        data_cr,        // CR after the data
-        data_lf,        // LF after the data
-        trailer_start,  // start of a trailer line, or the final CRLF
-        trailer_line,   // field name of a trailer field line, up to ':'
-        trailer_value,  // field value of a trailer field line, up to CR
-        trailer_lf,     // LF ending a trailer field line
-        final_lf,       // LF of the final CRLF
+        size,             // hex digits of the chunk size
+        ext_bws,          // BWS after the size or a value, before ';'
+        ext_name_bws,     // BWS after ';', before an extension name
+        ext_name,         // token: the extension name
+        ext_name_end,     // BWS after a name, before '=' or ';'
+        ext_value_bws,    // BWS after '=', before the value
+        ext_token,        // token: the extension value
+        ext_quoted,       // inside a quoted-string value
+        ext_quoted_pair,  // the byte after a backslash in a quoted-string
+        ext_quoted_end,   // after the closing DQUOTE
+        size_lf,          // LF after the size line's CR
+        data,             // `remaining_` payload bytes
+        data_cr,          // CR after the data
+        data_lf,          // LF after the data
+        trailer_start,    // start of a trailer line, or the final CRLF
+        trailer_line,     // field name of a trailer field line, up to ':'
+        trailer_value,    // field value of a trailer field line, up to CR
+        trailer_lf,       // LF ending a trailer field line
+        final_lf,         // LF of the final CRLF
         done,
         failed,  // an error was reported; `error_` says which, and stays
     };
+
+    // The state after byte `c` on a size line past its digits; failed when `c` cannot be there.
+    static state next_on_size_line(state s, char c) noexcept;
 
     std::size_t max_trailer_bytes_;
     state state_ = state::size;
