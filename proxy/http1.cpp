@@ -593,10 +593,11 @@ scan_result scan_fields(const char*& p, const char* end, std::span<header_field>
     }
 }
 
-// A head that has not ended within max_head_bytes will not fit (scanning stops there).
+// A head that has not ended within max_head_bytes will not fit (scanning stops there). This is
+// known once max_head_bytes have come: the session's buffer never holds more than that.
 scan_result finish_incomplete(std::string_view buffer, const parse_limits& limits) noexcept {
-    return buffer.size() > limits.max_head_bytes ? scan_fail(parse_error::head_too_large)
-                                                 : scan_more;
+    return buffer.size() >= limits.max_head_bytes ? scan_fail(parse_error::head_too_large)
+                                                  : scan_more;
 }
 
 }  // namespace
@@ -643,6 +644,10 @@ std::string_view describe(parse_error e) noexcept {
             return "unsupported transfer coding";
         case parse_error::head_too_large:
             return "header section too large";
+        case parse_error::method_too_long:
+            return "method too long";
+        case parse_error::target_too_long:
+            return "request target too long";
         case parse_error::too_many_headers:
             return "too many header fields";
         case parse_error::bad_chunk_size:
@@ -662,6 +667,10 @@ int status_for(parse_error e) noexcept {
         case parse_error::head_too_large:
         case parse_error::too_many_headers:
             return 431;  // RFC 6585 §5
+        case parse_error::target_too_long:
+            return 414;  // RFC 9112 §3, RFC 9110 §15.5.15
+        case parse_error::method_too_long:
+            return 501;  // RFC 9112 §3
         case parse_error::unsupported_transfer_coding:
             return 501;  // RFC 9112 §6.1
         default:
@@ -698,8 +707,10 @@ parse_status parse_request(std::string_view buffer, std::span<header_field> stor
                 ? scan_crlf(p, end, parse_error::bad_request_line)
                 : scan_fail(parse_error::bad_request_line);
     }
+    bool line_complete = false;
     if (r.status == parse_status::complete) {
         r = p == end ? scan_more : scan_request_line(p, end, out);
+        line_complete = r.status == parse_status::complete;
     }
     std::size_t count = 0;
     if (r.status == parse_status::complete) {
@@ -707,6 +718,12 @@ parse_status parse_request(std::string_view buffer, std::span<header_field> stor
     }
     if (r.status == parse_status::incomplete) {
         r = finish_incomplete(buffer, limits);
+        if (r.status == parse_status::error && !line_complete) {
+            // RFC 9112 §3: a method longer than any implemented is 501, a request-target longer
+            // than we wish to parse is 414. out.method is set once the SP after it was seen.
+            r = scan_fail(out.method.empty() ? parse_error::method_too_long
+                                             : parse_error::target_too_long);
+        }
     }
     if (r.status != parse_status::complete) {
         error = r.error;

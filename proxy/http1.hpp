@@ -32,7 +32,9 @@ enum class parse_error : std::uint8_t {
     chunked_not_final,         // 400: Transfer-Encoding present but chunked is not the final coding
     transfer_encoding_http10,  // 400: Transfer-Encoding in an HTTP/1.0 message
     unsupported_transfer_coding,  // 501: a coding other than chunked (e.g. "gzip, chunked")
-    head_too_large,               // 431: head exceeds max_header_bytes
+    head_too_large,               // 431: the fields take the head past max_header_bytes
+    method_too_long,              // 501: the method alone takes the head past max_header_bytes
+    target_too_long,              // 414: the request line takes the head past max_header_bytes
     too_many_headers,             // 431: more than max_headers fields
     bad_chunk_size,               // 400: chunk-size line malformed or too large
     bad_chunk_data,               // 400: chunk data not followed by CRLF
@@ -42,7 +44,7 @@ enum class parse_error : std::uint8_t {
 
 // Short text for an answer body, e.g. "both Content-Length and Transfer-Encoding".
 std::string_view describe(parse_error e) noexcept;
-// The status to answer a request with: 400, 431 or 501.
+// The status to answer a request with: 400, 414, 431 or 501.
 int status_for(parse_error e) noexcept;
 
 enum class parse_status : std::uint8_t { complete, incomplete, error };
@@ -102,7 +104,8 @@ struct response_head {
 //  - complete: `out` is filled; out.head_bytes tells where the body starts.
 //  - incomplete: the head has not ended yet and fits the limits so far; read more.
 //  - error: `error` says why; answer status_for(error) and close.
-// An incomplete head longer than limits.max_head_bytes is an error (head_too_large).
+// A head that has not ended within limits.max_head_bytes is an error: method_too_long while
+// still in the method, target_too_long later in the request line, head_too_large in the fields.
 // Leading empty lines before the request line are skipped (RFC 9112 §2.2).
 parse_status parse_request(std::string_view buffer, std::span<header_field> storage,
                            const parse_limits& limits, request_head& out,

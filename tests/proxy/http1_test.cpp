@@ -633,15 +633,52 @@ TEST(http1_request, limits_the_head_size) {
     EXPECT_EQ(req_error(text, limits), parse_error::head_too_large);
     EXPECT_EQ(status_for(parse_error::head_too_large), 431);
 
-    // An incomplete head is refused as soon as it outgrows the limit ...
+    // An incomplete head is refused as soon as it fills the limit: it can no longer end
+    // within it.
     limits.max_head_bytes = 64;
     std::string endless = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(200, 'p');
-    EXPECT_EQ(parse_req(endless.substr(0, 64), limits).status, parse_status::incomplete);
+    EXPECT_EQ(parse_req(endless.substr(0, 63), limits).status, parse_status::incomplete);
+    EXPECT_EQ(req_error(endless.substr(0, 64), limits), parse_error::head_too_large);
     EXPECT_EQ(req_error(endless.substr(0, 65), limits), parse_error::head_too_large);
     EXPECT_EQ(req_error(endless, limits), parse_error::head_too_large);
-    // ... also with a request line that never ends.
-    EXPECT_EQ(req_error("GET /" + std::string(100, 'a'), limits), parse_error::head_too_large);
     EXPECT_EQ(req_error(std::string(100, '\r'), limits), parse_error::bad_request_line);
+}
+
+// RFC 9112 §3: an over-long method is 501, an over-long request-target 414; what decides is
+// where the request line stands when the head reaches the limit.
+TEST(http1_request, answers_an_over_long_request_line_by_where_it_stops) {
+    parse_limits limits;
+    limits.max_head_bytes = 64;
+    EXPECT_EQ(parse_req(std::string(63, 'G'), limits).status, parse_status::incomplete);
+    EXPECT_EQ(req_error(std::string(64, 'G'), limits), parse_error::method_too_long);
+    EXPECT_EQ(req_error(std::string(100, 'G') + " / HTTP/1.1\r\n\r\n", limits),
+              parse_error::method_too_long);
+    EXPECT_EQ(req_error("\r\n" + std::string(100, 'G'), limits), parse_error::method_too_long);
+    EXPECT_EQ(status_for(parse_error::method_too_long), 501);
+    EXPECT_EQ(describe(parse_error::method_too_long), "method too long");
+
+    // Once the SP after the method is in, the rest of the line is the target's.
+    EXPECT_EQ(req_error(std::string(63, 'G') + " /", limits), parse_error::target_too_long);
+    EXPECT_EQ(req_error("GET /" + std::string(100, 'a'), limits), parse_error::target_too_long);
+    EXPECT_EQ(req_error("GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", limits),
+              parse_error::target_too_long);
+    const std::string line_to_limit = "GET /" + std::string(49, 'a') + " HTTP/1.1\r";
+    ASSERT_EQ(line_to_limit.size(), 64u);
+    EXPECT_EQ(req_error(line_to_limit + "\n", limits), parse_error::target_too_long);
+    EXPECT_EQ(status_for(parse_error::target_too_long), 414);
+    EXPECT_EQ(describe(parse_error::target_too_long), "request target too long");
+
+    // A complete request line with fields past the limit stays 431.
+    EXPECT_EQ(req_error("GET /" + std::string(30, 'a') +
+                            " HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(40, 'p') + "\r\n\r\n",
+                        limits),
+              parse_error::head_too_large);
+    // Malformed bytes before the limit are still 400, however long the line.
+    EXPECT_EQ(req_error("G(T /" + std::string(100, 'a'), limits), parse_error::bad_method);
+    EXPECT_EQ(req_error("GET /\x01" + std::string(100, 'a'), limits), parse_error::bad_target);
+    // Under the default limit a long target is fine.
+    request_parse r = parse_req("GET /" + std::string(60000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(r.status, parse_status::complete) << describe(r.error);
 }
 
 // =============================================================================================
@@ -732,7 +769,7 @@ TEST(http1_request, every_error_has_a_status_and_a_short_description) {
         EXPECT_EQ(std::count(seen.begin(), seen.end(), text), 0) << text;
         seen.push_back(text);
         int status = status_for(e);
-        EXPECT_TRUE(status == 400 || status == 431 || status == 501) << text;
+        EXPECT_TRUE(status == 400 || status == 414 || status == 431 || status == 501) << text;
     }
     EXPECT_EQ(describe(parse_error::content_length_and_transfer_encoding),
               "both Content-Length and Transfer-Encoding");
