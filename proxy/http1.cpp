@@ -593,10 +593,11 @@ scan_result scan_fields(const char*& p, const char* end, std::span<header_field>
     }
 }
 
-// A head that has not ended within max_head_bytes will not fit (scanning stops there).
+// A head that has not ended within max_head_bytes will not fit (scanning stops there). This is
+// known once max_head_bytes have come: the session's buffer never holds more than that.
 scan_result finish_incomplete(std::string_view buffer, const parse_limits& limits) noexcept {
-    return buffer.size() > limits.max_head_bytes ? scan_fail(parse_error::head_too_large)
-                                                 : scan_more;
+    return buffer.size() >= limits.max_head_bytes ? scan_fail(parse_error::head_too_large)
+                                                  : scan_more;
 }
 
 }  // namespace
@@ -643,6 +644,10 @@ std::string_view describe(parse_error e) noexcept {
             return "unsupported transfer coding";
         case parse_error::head_too_large:
             return "header section too large";
+        case parse_error::method_too_long:
+            return "method too long";
+        case parse_error::target_too_long:
+            return "request target too long";
         case parse_error::too_many_headers:
             return "too many header fields";
         case parse_error::bad_chunk_size:
@@ -662,6 +667,10 @@ int status_for(parse_error e) noexcept {
         case parse_error::head_too_large:
         case parse_error::too_many_headers:
             return 431;  // RFC 6585 §5
+        case parse_error::target_too_long:
+            return 414;  // RFC 9112 §3, RFC 9110 §15.5.15
+        case parse_error::method_too_long:
+            return 501;  // RFC 9112 §3
         case parse_error::unsupported_transfer_coding:
             return 501;  // RFC 9112 §6.1
         default:
@@ -698,8 +707,10 @@ parse_status parse_request(std::string_view buffer, std::span<header_field> stor
                 ? scan_crlf(p, end, parse_error::bad_request_line)
                 : scan_fail(parse_error::bad_request_line);
     }
+    bool line_complete = false;
     if (r.status == parse_status::complete) {
         r = p == end ? scan_more : scan_request_line(p, end, out);
+        line_complete = r.status == parse_status::complete;
     }
     std::size_t count = 0;
     if (r.status == parse_status::complete) {
@@ -707,6 +718,12 @@ parse_status parse_request(std::string_view buffer, std::span<header_field> stor
     }
     if (r.status == parse_status::incomplete) {
         r = finish_incomplete(buffer, limits);
+        if (r.status == parse_status::error && !line_complete) {
+            // RFC 9112 §3: a method longer than any implemented is 501, a request-target longer
+            // than we wish to parse is 414. out.method is set once the SP after it was seen.
+            r = scan_fail(out.method.empty() ? parse_error::method_too_long
+                                             : parse_error::target_too_long);
+        }
     }
     if (r.status != parse_status::complete) {
         error = r.error;
@@ -834,6 +851,77 @@ parse_status parse_response(std::string_view buffer, std::span<header_field> sto
 // chunked-body = *chunk last-chunk trailer-section CRLF (RFC 9112 §7.1). Framing bytes are
 // handled one at a time; chunk data in one step (memmove in decode mode).
 
+// RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+// names are tokens and values tokens or quoted-strings. Extensions carry nothing we use, but one
+// that another parser would read differently, or whitespace with no extension after it, could
+// make two hops disagree on where a chunk starts, so each byte is checked against the grammar.
+chunked_parser::state chunked_parser::next_on_size_line(state s, char c) noexcept {
+    // After the size, a token value or a closing DQUOTE: more extensions, or the line's end.
+    auto after_item = [](char b) {
+        if (is_ows(b)) {
+            return state::ext_bws;
+        }
+        if (b == ';') {
+            return state::ext_name_bws;
+        }
+        return b == '\r' ? state::size_lf : state::failed;
+    };
+    switch (s) {
+        case state::size:
+        case state::ext_quoted_end:
+            return after_item(c);
+        case state::ext_bws:
+            if (is_ows(c)) {
+                return s;
+            }
+            return c == ';' ? state::ext_name_bws : state::failed;
+        case state::ext_name_bws:
+            if (is_ows(c)) {
+                return s;
+            }
+            return is(c, tchar) ? state::ext_name : state::failed;  // `5;` CRLF has no name
+        case state::ext_name:
+            if (is(c, tchar)) {
+                return s;
+            }
+            if (c == '=') {
+                return state::ext_value_bws;
+            }
+            return is_ows(c) ? state::ext_name_end : after_item(c);
+        case state::ext_name_end:
+            if (is_ows(c)) {
+                return s;
+            }
+            if (c == '=') {
+                return state::ext_value_bws;
+            }
+            return c == ';' ? state::ext_name_bws : state::failed;
+        case state::ext_value_bws:
+            if (is_ows(c)) {
+                return s;
+            }
+            if (c == '"') {
+                return state::ext_quoted;
+            }
+            return is(c, tchar) ? state::ext_token : state::failed;
+        case state::ext_token:
+            return is(c, tchar) ? s : after_item(c);
+        case state::ext_quoted:
+            // qdtext is a field-value byte but DQUOTE and backslash (RFC 9110 §5.6.4).
+            if (c == '"') {
+                return state::ext_quoted_end;
+            }
+            if (c == '\\') {
+                return state::ext_quoted_pair;
+            }
+            return is(c, field) ? s : state::failed;
+        case state::ext_quoted_pair:
+            return is(c, field) ? state::ext_quoted : state::failed;
+        default:
+            return state::failed;
+    }
+}
+
 chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) noexcept {
     result res;
     if (state_ == state::failed) {
@@ -872,31 +960,28 @@ chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) 
                 if (size_digits_ == 0) {
                     return fail(parse_error::bad_chunk_size);  // chunk-size = 1*HEXDIG
                 }
-                if (is_ows(c)) {
-                    state_ = state::size_ows;
-                } else if (c == ';') {
-                    state_ = state::extension;
-                } else if (c == '\r') {
-                    state_ = state::size_lf;
-                } else {
+                state_ = next_on_size_line(state_, c);
+                if (state_ == state::failed) {
                     return fail(parse_error::bad_chunk_size);
                 }
                 ++line_bytes_;
                 ++i;
                 break;
             }
-            case state::size_ows:
-            case state::extension:
+            case state::ext_bws:
+            case state::ext_name_bws:
+            case state::ext_name:
+            case state::ext_name_end:
+            case state::ext_value_bws:
+            case state::ext_token:
+            case state::ext_quoted:
+            case state::ext_quoted_pair:
+            case state::ext_quoted_end:
                 if (++line_bytes_ > max_chunk_line_bytes) {
                     return fail(parse_error::bad_chunk_size);
                 }
-                if (c == '\r') {
-                    state_ = state::size_lf;
-                } else if (c == ';') {
-                    state_ = state::extension;
-                } else if (state_ == state::size_ows ? !is_ows(c) : !is(c, field)) {
-                    // Extensions are skipped unread, but a CTL or lone LF in them is not
-                    // tolerated: another parser might end the line there.
+                state_ = next_on_size_line(state_, c);
+                if (state_ == state::failed) {
                     return fail(parse_error::bad_chunk_size);
                 }
                 ++i;

@@ -32,7 +32,9 @@ enum class parse_error : std::uint8_t {
     chunked_not_final,         // 400: Transfer-Encoding present but chunked is not the final coding
     transfer_encoding_http10,  // 400: Transfer-Encoding in an HTTP/1.0 message
     unsupported_transfer_coding,  // 501: a coding other than chunked (e.g. "gzip, chunked")
-    head_too_large,               // 431: head exceeds max_header_bytes
+    head_too_large,               // 431: the fields take the head past max_header_bytes
+    method_too_long,              // 501: the method alone takes the head past max_header_bytes
+    target_too_long,              // 414: the request line takes the head past max_header_bytes
     too_many_headers,             // 431: more than max_headers fields
     bad_chunk_size,               // 400: chunk-size line malformed or too large
     bad_chunk_data,               // 400: chunk data not followed by CRLF
@@ -42,7 +44,7 @@ enum class parse_error : std::uint8_t {
 
 // Short text for an answer body, e.g. "both Content-Length and Transfer-Encoding".
 std::string_view describe(parse_error e) noexcept;
-// The status to answer a request with: 400, 431 or 501.
+// The status to answer a request with: 400, 414, 431 or 501.
 int status_for(parse_error e) noexcept;
 
 enum class parse_status : std::uint8_t { complete, incomplete, error };
@@ -102,7 +104,8 @@ struct response_head {
 //  - complete: `out` is filled; out.head_bytes tells where the body starts.
 //  - incomplete: the head has not ended yet and fits the limits so far; read more.
 //  - error: `error` says why; answer status_for(error) and close.
-// An incomplete head longer than limits.max_head_bytes is an error (head_too_large).
+// A head that has not ended within limits.max_head_bytes is an error: method_too_long while
+// still in the method, target_too_long later in the request line, head_too_large in the fields.
 // Leading empty lines before the request line are skipped (RFC 9112 §2.2).
 parse_status parse_request(std::string_view buffer, std::span<header_field> storage,
                            const parse_limits& limits, request_head& out,
@@ -171,21 +174,31 @@ public:
 
 private:
     enum class state : std::uint8_t {
-        size,           // hex digits of the chunk size
-        size_ows,       // BWS after the size, before ';' or CR (tolerated, as nginx does)
-        extension,      // ";..." up to CR
-        size_lf,        // LF after the size line's CR
-        data,           // `remaining_` payload bytes
-        data_cr,        // CR after the data
-        data_lf,        // LF after the data
-        trailer_start,  // start of a trailer line, or the final CRLF
-        trailer_line,   // field name of a trailer field line, up to ':'
-        trailer_value,  // field value of a trailer field line, up to CR
-        trailer_lf,     // LF ending a trailer field line
-        final_lf,       // LF of the final CRLF
+        size,             // hex digits of the chunk size
+        ext_bws,          // BWS after the size or a value, before ';'
+        ext_name_bws,     // BWS after ';', before an extension name
+        ext_name,         // token: the extension name
+        ext_name_end,     // BWS after a name, before '=' or ';'
+        ext_value_bws,    // BWS after '=', before the value
+        ext_token,        // token: the extension value
+        ext_quoted,       // inside a quoted-string value
+        ext_quoted_pair,  // the byte after a backslash in a quoted-string
+        ext_quoted_end,   // after the closing DQUOTE
+        size_lf,          // LF after the size line's CR
+        data,             // `remaining_` payload bytes
+        data_cr,          // CR after the data
+        data_lf,          // LF after the data
+        trailer_start,    // start of a trailer line, or the final CRLF
+        trailer_line,     // field name of a trailer field line, up to ':'
+        trailer_value,    // field value of a trailer field line, up to CR
+        trailer_lf,       // LF ending a trailer field line
+        final_lf,         // LF of the final CRLF
         done,
         failed,  // an error was reported; `error_` says which, and stays
     };
+
+    // The state after byte `c` on a size line past its digits; failed when `c` cannot be there.
+    static state next_on_size_line(state s, char c) noexcept;
 
     std::size_t max_trailer_bytes_;
     state state_ = state::size;

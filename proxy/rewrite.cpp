@@ -226,6 +226,8 @@ std::string_view reason_phrase(int status) noexcept {
             return "Request Timeout";
         case 413:
             return "Content Too Large";
+        case 414:
+            return "URI Too Long";
         case 417:
             return "Expectation Failed";
         case 431:

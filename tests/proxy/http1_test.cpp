@@ -633,15 +633,52 @@ TEST(http1_request, limits_the_head_size) {
     EXPECT_EQ(req_error(text, limits), parse_error::head_too_large);
     EXPECT_EQ(status_for(parse_error::head_too_large), 431);
 
-    // An incomplete head is refused as soon as it outgrows the limit ...
+    // An incomplete head is refused as soon as it fills the limit: it can no longer end
+    // within it.
     limits.max_head_bytes = 64;
     std::string endless = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(200, 'p');
-    EXPECT_EQ(parse_req(endless.substr(0, 64), limits).status, parse_status::incomplete);
+    EXPECT_EQ(parse_req(endless.substr(0, 63), limits).status, parse_status::incomplete);
+    EXPECT_EQ(req_error(endless.substr(0, 64), limits), parse_error::head_too_large);
     EXPECT_EQ(req_error(endless.substr(0, 65), limits), parse_error::head_too_large);
     EXPECT_EQ(req_error(endless, limits), parse_error::head_too_large);
-    // ... also with a request line that never ends.
-    EXPECT_EQ(req_error("GET /" + std::string(100, 'a'), limits), parse_error::head_too_large);
     EXPECT_EQ(req_error(std::string(100, '\r'), limits), parse_error::bad_request_line);
+}
+
+// RFC 9112 §3: an over-long method is 501, an over-long request-target 414; what decides is
+// where the request line stands when the head reaches the limit.
+TEST(http1_request, answers_an_over_long_request_line_by_where_it_stops) {
+    parse_limits limits;
+    limits.max_head_bytes = 64;
+    EXPECT_EQ(parse_req(std::string(63, 'G'), limits).status, parse_status::incomplete);
+    EXPECT_EQ(req_error(std::string(64, 'G'), limits), parse_error::method_too_long);
+    EXPECT_EQ(req_error(std::string(100, 'G') + " / HTTP/1.1\r\n\r\n", limits),
+              parse_error::method_too_long);
+    EXPECT_EQ(req_error("\r\n" + std::string(100, 'G'), limits), parse_error::method_too_long);
+    EXPECT_EQ(status_for(parse_error::method_too_long), 501);
+    EXPECT_EQ(describe(parse_error::method_too_long), "method too long");
+
+    // Once the SP after the method is in, the rest of the line is the target's.
+    EXPECT_EQ(req_error(std::string(63, 'G') + " /", limits), parse_error::target_too_long);
+    EXPECT_EQ(req_error("GET /" + std::string(100, 'a'), limits), parse_error::target_too_long);
+    EXPECT_EQ(req_error("GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", limits),
+              parse_error::target_too_long);
+    const std::string line_to_limit = "GET /" + std::string(49, 'a') + " HTTP/1.1\r";
+    ASSERT_EQ(line_to_limit.size(), 64u);
+    EXPECT_EQ(req_error(line_to_limit + "\n", limits), parse_error::target_too_long);
+    EXPECT_EQ(status_for(parse_error::target_too_long), 414);
+    EXPECT_EQ(describe(parse_error::target_too_long), "request target too long");
+
+    // A complete request line with fields past the limit stays 431.
+    EXPECT_EQ(req_error("GET /" + std::string(30, 'a') +
+                            " HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(40, 'p') + "\r\n\r\n",
+                        limits),
+              parse_error::head_too_large);
+    // Malformed bytes before the limit are still 400, however long the line.
+    EXPECT_EQ(req_error("G(T /" + std::string(100, 'a'), limits), parse_error::bad_method);
+    EXPECT_EQ(req_error("GET /\x01" + std::string(100, 'a'), limits), parse_error::bad_target);
+    // Under the default limit a long target is fine.
+    request_parse r = parse_req("GET /" + std::string(60000, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(r.status, parse_status::complete) << describe(r.error);
 }
 
 // =============================================================================================
@@ -732,7 +769,7 @@ TEST(http1_request, every_error_has_a_status_and_a_short_description) {
         EXPECT_EQ(std::count(seen.begin(), seen.end(), text), 0) << text;
         seen.push_back(text);
         int status = status_for(e);
-        EXPECT_TRUE(status == 400 || status == 431 || status == 501) << text;
+        EXPECT_TRUE(status == 400 || status == 414 || status == 431 || status == 501) << text;
     }
     EXPECT_EQ(describe(parse_error::content_length_and_transfer_encoding),
               "both Content-Length and Transfer-Encoding");
@@ -1012,7 +1049,7 @@ TEST(chunked_parser, accepts_extensions_whitespace_case_and_trailers) {
     std::string_view body =
         "A ; name=value;flag\r\n0123456789\r\n"
         "00000000000000f\t;q=\"a b\"\r\nfifteen bytes!!\r\n"
-        "1;\xe9\r\nx\r\n"
+        "1;n=\"\\\"\xe9\"\r\nx\r\n"
         "000\r\nExpires: never\r\nX-Checksum:  abc \t\r\nX-Empty:\r\n\r\n";
     chunk_run run = run_chunked(body, true, body.size());
     EXPECT_TRUE(run.done) << describe(run.error);
@@ -1064,8 +1101,8 @@ TEST(chunked_parser, every_split_in_two_gives_the_same_payload) {
 // Seeded random mutations of a valid body: however the bytes are split, the parser gives the
 // same answer (error, where, and payload).
 TEST(chunked_parser, mutated_bodies_give_the_same_answer_in_any_pieces) {
-    const std::string base = "4;a=b\r\nwiki\r\n5 \r\npedia\r\n0\r\nT: v\r\n\r\nnext";
-    const std::string alphabet = "\r\n \t;:=0159aAfFgG\0\x7f\x80"s;
+    const std::string base = "4;a=b\r\nwiki\r\n5 ; c = \"d\"\r\npedia\r\n0\r\nT: v\r\n\r\nnext";
+    const std::string alphabet = "\r\n \t;:=\"\\[0159aAfFgG\0\x7f\x80"s;
     std::mt19937 rng(4242);
     for (int round = 0; round < 2000; ++round) {
         std::string body = base;
@@ -1119,6 +1156,79 @@ TEST(chunked_parser, refuses_bad_chunk_sizes) {
     EXPECT_EQ(chunk_error("5;" + std::string(5000, 'e') + "\r\n"), parse_error::bad_chunk_size);
     EXPECT_EQ(chunk_error("5" + std::string(5000, ' ') + "\r\n"), parse_error::bad_chunk_size);
     EXPECT_EQ(status_for(parse_error::bad_chunk_size), 400);
+}
+
+// RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ).
+TEST(chunked_parser, accepts_extensions_that_follow_the_grammar) {
+    for (std::string_view line : {
+             "5;name"sv,
+             "5;name=value"sv,
+             "5;name=\"quoted value\""sv,
+             "5 ; name = value"sv,
+             "5\t;\tname\t=\t\"v\""sv,
+             "5;a;b=c;d=\"e\\\"f\";g"sv,
+             "5;a=\"\";b=\"\x80\\\x81\""sv,
+             "5;!#$%&'*+-.^_`|~=!#$%&'*+-.^_`|~"sv,
+         }) {
+        const std::string body = std::string(line) + "\r\nhello\r\n0;last=1\r\n\r\n";
+        for (bool decode : {true, false}) {
+            for (std::size_t piece : {body.size(), std::size_t{1}, std::size_t{2}}) {
+                chunk_run run = run_chunked(body, decode, piece);
+                EXPECT_TRUE(run.done)
+                    << testing::PrintToString(line) << " " << piece << " " << describe(run.error);
+                EXPECT_EQ(run.consumed, body.size());
+                EXPECT_EQ(run.output, decode ? "hello" : body);
+            }
+        }
+    }
+}
+
+// Each is refused at the byte the grammar cannot take, the same whether the line comes at once
+// or one byte at a time; `at` is how many bytes were taken before it.
+TEST(chunked_parser, refuses_extensions_outside_the_grammar) {
+    struct bad_line {
+        std::string_view text;
+        std::size_t at;
+    };
+    for (const bad_line& bad : {
+             bad_line{"5;\r\n", 2},            // ';' without a name
+             bad_line{"5; \r\n", 3},           // ... also after BWS
+             bad_line{"5;;a\r\n", 2},          // empty extension
+             bad_line{"5;a;\r\n", 4},          // a trailing ';'
+             bad_line{"5;bad[=x\r\n", 5},      // a name byte outside tchar
+             bad_line{"5;=x\r\n", 2},          // no name
+             bad_line{"5 \r\n", 2},            // whitespace with no extension after it
+             bad_line{"5\t\r\n", 2},           // ... HTAB too
+             bad_line{"5  \r\n", 3},           //
+             bad_line{"5;a \r\n", 4},          // BWS after a name must lead to '=' or ';'
+             bad_line{"5;a=b \r\n", 6},        // ... and after a value to ';'
+             bad_line{"5;a=\"b\" \r\n", 8},    //
+             bad_line{"5;a=\r\n", 4},          // '=' without a value
+             bad_line{"5;a=b c\r\n", 6},       // two tokens
+             bad_line{"5;a=[\r\n", 4},         // a value byte outside tchar
+             bad_line{"5;a=b\"c\"\r\n", 5},    // DQUOTE inside a token
+             bad_line{"5;a=\"b\"c\r\n", 7},    // bytes after the closing DQUOTE
+             bad_line{"5;a=\"b\r\n", 6},       // an unterminated quoted-string
+             bad_line{"5;a=\"\x01\"\r\n", 5},  // a CTL inside it
+             bad_line{"5;a=\"\\\r\n", 6},      // a CR as a quoted-pair
+             bad_line{"5;\xe9\r\n", 2},        // obs-text is not a name
+             bad_line{"5;a\x7f\r\n", 3},       //
+             bad_line{"5 =x\r\n", 2},          // BWS after the size leads to ';' only
+         }) {
+        const std::string body = std::string(bad.text) + "hello\r\n0\r\n\r\n";
+        EXPECT_EQ(chunk_error(body), parse_error::bad_chunk_size)
+            << testing::PrintToString(bad.text);
+        for (bool decode : {true, false}) {
+            chunk_run bytewise = run_chunked(body, decode, 1);
+            EXPECT_EQ(bytewise.error, parse_error::bad_chunk_size)
+                << testing::PrintToString(bad.text);
+            EXPECT_EQ(bytewise.consumed, bad.at) << testing::PrintToString(bad.text);
+            EXPECT_EQ(bytewise.output, decode ? "" : bad.text.substr(0, bad.at));
+        }
+    }
+    // The line bound holds inside a quoted-string too.
+    EXPECT_EQ(chunk_error("5;a=\"" + std::string(5000, 'q') + "\"\r\n"),
+              parse_error::bad_chunk_size);
 }
 
 TEST(chunked_parser, accepts_the_largest_sizes_it_allows) {

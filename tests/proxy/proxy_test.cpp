@@ -449,6 +449,18 @@ TEST_F(proxy_test, refuses_a_bad_chunk_size) {
         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n", 400);
 }
 
+// RFC 9112 §7.1: whitespace after the size is BWS only before a chunk extension. The whole
+// request is in hand, so it is refused before an upstream is chosen.
+TEST_F(proxy_test, refuses_whitespace_after_a_chunk_size_and_sends_nothing_upstream) {
+    running_proxy proxy(cfg());
+    expect_refused(proxy.port(), blue,
+                   "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5 \r\nhello\r\n0\r\n\r\n",
+                   400);
+    EXPECT_EQ(blue.request_count(), 0U);
+    EXPECT_EQ(green.request_count(), 0U);
+}
+
 TEST_F(proxy_test, refuses_malformed_request_lines_and_fields) {
     running_proxy proxy(cfg());
     for (const char* bad :
@@ -479,6 +491,21 @@ TEST_F(proxy_test, refuses_a_head_over_max_header_bytes_with_431) {
     c.limits.max_header_bytes = 1024;
     running_proxy proxy(c);
     expect_refused(proxy.port(), blue, get_request("/", {{"X-Big", std::string(2000, 'a')}}), 431);
+}
+
+// RFC 9112 §3: the default max_header_bytes (64KiB) ends inside this target.
+TEST_F(proxy_test, refuses_an_over_long_request_target_with_414) {
+    running_proxy proxy(cfg());
+    expect_refused(proxy.port(), blue, get_request("/" + std::string(70 * 1024, 'a')), 414);
+    EXPECT_EQ(blue.request_count(), 0U);
+}
+
+TEST_F(proxy_test, refuses_an_over_long_method_with_501) {
+    auto c = cfg();
+    c.limits.max_header_bytes = 1024;
+    running_proxy proxy(c);
+    expect_refused(proxy.port(), blue, std::string(2000, 'M') + " / HTTP/1.1\r\nHost: x\r\n\r\n",
+                   501);
 }
 
 TEST_F(proxy_test, refuses_too_many_fields_with_431) {

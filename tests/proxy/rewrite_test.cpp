@@ -571,7 +571,7 @@ TEST(rewrite_error_response, writes_exact_bytes) {
 }
 
 TEST(rewrite_error_response, content_length_matches_body) {
-    for (const int status : {400, 408, 413, 431, 502, 503, 504}) {
+    for (const int status : {400, 408, 413, 414, 431, 501, 502, 503, 504}) {
         const std::string reason(static_cast<std::size_t>(status) / 10U, 'r');
         std::string out;
         write_error_response(status, reason, "", false, false, out);
@@ -614,6 +614,7 @@ TEST(rewrite_reason_phrase, names_the_statuses_the_proxy_produces) {
     EXPECT_EQ(reason_phrase(405), "Method Not Allowed");
     EXPECT_EQ(reason_phrase(408), "Request Timeout");
     EXPECT_EQ(reason_phrase(413), "Content Too Large");
+    EXPECT_EQ(reason_phrase(414), "URI Too Long");
     EXPECT_EQ(reason_phrase(417), "Expectation Failed");
     EXPECT_EQ(reason_phrase(431), "Request Header Fields Too Large");
     EXPECT_EQ(reason_phrase(501), "Not Implemented");
