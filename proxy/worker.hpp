@@ -21,7 +21,7 @@
 #include "proxy/http1.hpp"
 #include "proxy/io_buffer.hpp"
 #include "proxy/resolver.hpp"
-#include "proxy/server.hpp"
+#include "proxy/shared_state.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace switchyard::proxy {
