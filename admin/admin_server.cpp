@@ -1,5 +1,6 @@
 #include "admin/admin_server.hpp"
 
+#include "admin/listen.hpp"
 #include "admin/prometheus.hpp"
 
 #include <stdexcept>
@@ -388,15 +389,7 @@ admin_server::admin_server(const config::config& cfg, analysis::split_state& spl
                                    std::move(addresses))) {
     impl_->control.restore();
     try {
-        tcp::resolver resolver(impl_->io);
-        const auto at =
-            resolver.resolve(cfg.admin.listen.host, std::to_string(cfg.admin.listen.port))
-                .begin()
-                ->endpoint();
-        impl_->acceptor.open(at.protocol());
-        impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
-        impl_->acceptor.bind(at);
-        impl_->acceptor.listen();
+        listen_on(impl_->acceptor, cfg.admin.listen);
         port_ = impl_->acceptor.local_endpoint().port();
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen for admin on " + cfg.admin.listen.to_string() +

@@ -27,6 +27,7 @@
 #include <boost/beast/http.hpp>
 
 #include "admin/cli/commands.hpp"
+#include "admin/listen.hpp"
 #include "config/units.hpp"
 
 namespace switchyard::cli {
@@ -140,13 +141,7 @@ demo_upstream::demo_upstream(std::string name, demo_behaviour behaviour,
                              const config::address& listen)
     : impl_(std::make_unique<impl>(std::move(name), behaviour)) {
     try {
-        tcp::resolver resolver(impl_->io);
-        const auto at =
-            resolver.resolve(listen.host, std::to_string(listen.port)).begin()->endpoint();
-        impl_->acceptor.open(at.protocol());
-        impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
-        impl_->acceptor.bind(at);
-        impl_->acceptor.listen();
+        admin::listen_on(impl_->acceptor, listen);
         port_ = impl_->acceptor.local_endpoint().port();
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen on " + listen.to_string() + ": " +
