@@ -65,7 +65,7 @@ struct limits_config {
 struct upstream_config {
     std::uint32_t max_idle = 32;  // idle connections kept per endpoint per worker
     duration idle_timeout{std::chrono::seconds(30)};  // closed after this long unused
-    duration fail_timeout{std::chrono::seconds(5)};   // an address that refused is skipped this long
+    duration fail_timeout{std::chrono::seconds(5)};  // an address that refused is skipped this long
     duration resolve_interval{std::chrono::seconds(5)};  // names are looked up again this often
 };
 
