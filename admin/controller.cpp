@@ -199,8 +199,7 @@ void controller::maybe_validate() {
     }
     plan.health = state.config.health;
     if (addresses_) {
-        // The resolver's table lists the first slot's endpoints, then the second's.
-        const std::size_t offset = plan.slot == 0 ? 0 : cfg_.slots[0].endpoints.size();
+        const std::size_t offset = first_in_table(plan.slot);
         plan.locate = [source = addresses_, offset](std::size_t i) {
             return source()->endpoints.at(offset + i);
         };
@@ -396,19 +395,23 @@ json::value controller::rollout_status() const {
     return o;
 }
 
+std::size_t controller::first_in_table(analysis::slot_index slot) const noexcept {
+    // The resolver's table lists the first slot's endpoints, then the second's.
+    return slot == 0 ? 0 : cfg_.slots[0].endpoints.size();
+}
+
 json::value controller::status() const {
     const analysis::traffic_split split = split_.load();
     const std::int64_t to = last_second_;  // the window holds the seconds before this one
     const proxy::address_snapshot table = addresses_ ? addresses_() : nullptr;
     json::object slots;
-    std::size_t in_table = 0;  // the table lists the first slot's endpoints, then the second's
     for (analysis::slot_index s = 0; s < 2; ++s) {
         json::array endpoints;
-        for (std::size_t i = 0; i < cfg_.slots[s].endpoints.size(); ++i, ++in_table) {
+        for (std::size_t i = 0; i < cfg_.slots[s].endpoints.size(); ++i) {
             const endpoint_health& h = health_[s][i];
             json::object e{{"address", cfg_.slots[s].endpoints[i].to_string()}};
             if (table) {
-                const proxy::endpoint_addresses& found = table->endpoints.at(in_table);
+                const proxy::endpoint_addresses& found = table->endpoints.at(first_in_table(s) + i);
                 json::array resolved;
                 for (const auto& a : found.addresses) {
                     resolved.emplace_back(a.address().to_string());

@@ -96,6 +96,8 @@ private:
     void finish_validation(const std::string& id, const analysis::validation_result& result);
     boost::asio::awaitable<void> tick_loop();
     std::string next_rollout_id();
+    // Where endpoint 0 of `slot` stands in the resolver's address table.
+    std::size_t first_in_table(analysis::slot_index slot) const noexcept;
 
     config::config cfg_;
     slot_names names_;

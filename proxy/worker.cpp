@@ -27,6 +27,15 @@ milliseconds tick_period(const config::timeouts_config& t) {
 // spinning on the same error.
 constexpr milliseconds accept_backoff_time{100};
 
+using address_list = std::vector<tcp::endpoint>;
+constexpr std::size_t not_found = static_cast<std::size_t>(-1);
+
+// Where `at` stands in `list`, or not_found.
+std::size_t index_of(const address_list& list, const tcp::endpoint& at) noexcept {
+    const auto it = std::find(list.begin(), list.end(), at);
+    return it == list.end() ? not_found : static_cast<std::size_t>(it - list.begin());
+}
+
 std::uint64_t splitmix64(std::uint64_t x) noexcept {
     x += 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30U)) * 0xbf58476d1ce4e5b9ULL;
@@ -223,22 +232,22 @@ std::string worker::unavailable_reason(analysis::slot_index slot) const {
            addresses_->endpoints[first].error + ")";
 }
 
+session_base::clock::time_point* worker::down_mark(const upstream_target& t) noexcept {
+    // The table may have changed since the target was picked: its address may be gone.
+    const std::size_t k = index_of(addresses_->endpoints[t.endpoint].addresses, t.address);
+    return k == not_found ? nullptr : &endpoint_states_[t.endpoint].down_until[k];
+}
+
 void worker::target_failed(const upstream_target& t) {
-    const auto& addresses = addresses_->endpoints[t.endpoint].addresses;
-    const auto it = std::find(addresses.begin(), addresses.end(), t.address);
-    if (it != addresses.end()) {
-        endpoint_states_[t.endpoint].down_until[static_cast<std::size_t>(it - addresses.begin())] =
-            session_base::clock::now() + shared_.upstream.fail_timeout;
+    if (auto* mark = down_mark(t)) {
+        *mark = session_base::clock::now() + shared_.upstream.fail_timeout;
     }
     shared_.resolver->refresh();
 }
 
 void worker::target_succeeded(const upstream_target& t) noexcept {
-    const auto& addresses = addresses_->endpoints[t.endpoint].addresses;
-    const auto it = std::find(addresses.begin(), addresses.end(), t.address);
-    if (it != addresses.end()) {
-        endpoint_states_[t.endpoint]
-            .down_until[static_cast<std::size_t>(it - addresses.begin())] = {};
+    if (auto* mark = down_mark(t)) {
+        *mark = {};
     }
 }
 
@@ -253,23 +262,20 @@ void worker::use_addresses(address_snapshot table) {
         endpoint_state& state = endpoint_states_[i];
         std::vector<session_base::clock::time_point> down(now.size());
         for (std::size_t k = 0; k < now.size(); ++k) {
-            const auto it = std::find(before.begin(), before.end(), now[k]);
-            if (it != before.end()) {
-                down[k] = state.down_until[static_cast<std::size_t>(it - before.begin())];
+            if (const std::size_t was = index_of(before, now[k]); was != not_found) {
+                down[k] = state.down_until[was];
             }
         }
         state.down_until = std::move(down);
-        pools_[i].close_if([&now](const boost::asio::ip::tcp::endpoint& at) {
-            return std::find(now.begin(), now.end(), at) == now.end();
-        });
+        pools_[i].close_if(
+            [&now](const tcp::endpoint& at) { return index_of(now, at) == not_found; });
     }
     addresses_ = std::move(table);
 }
 
 void worker::release(upstream_ptr conn) {
-    const auto& addresses = addresses_->endpoints[conn->endpoint].addresses;
     if (!draining_ &&
-        std::find(addresses.begin(), addresses.end(), conn->address) != addresses.end()) {
+        index_of(addresses_->endpoints[conn->endpoint].addresses, conn->address) != not_found) {
         pools_[conn->endpoint].give_back(std::move(conn));
     }
 }

@@ -114,6 +114,8 @@ private:
     using session_list =
         boost::intrusive::list<session_base, boost::intrusive::constant_time_size<false>>;
 
+    // The passive-health mark of the target's address; null when the address has gone.
+    session_base::clock::time_point* down_mark(const upstream_target& t) noexcept;
     void do_accept();
     void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
     void do_tick();
