@@ -12,10 +12,13 @@ upstream_ptr endpoint_pool::take(const boost::asio::ip::tcp::endpoint& address) 
     }
     upstream_ptr conn = std::move(*it);
     idle_.erase(std::next(it).base());
-    // Withdraw the idle watch; its handler runs with operation_aborted, finds no idle connection
-    // with this id and does nothing.
-    boost::system::error_code ignored;
-    conn->socket.cancel(ignored);
+    if (conn->watched) {
+        // Withdraw the watch (no system call: the reactor only dequeues it); its handler runs
+        // with operation_aborted and does nothing.
+        boost::system::error_code ignored;
+        conn->socket.cancel(ignored);
+        conn->watched = false;
+    }
     conn->id = 0;
     return conn;
 }
@@ -24,21 +27,24 @@ void endpoint_pool::give_back(upstream_ptr conn) {
     if (idle_.size() >= max_idle_ || !conn->socket.is_open()) {
         return;  // closed by the destructor
     }
-    const std::uint64_t id = next_id_++;
-    conn->id = id;
+    conn->id = next_id_++;
     conn->idle_since = std::chrono::steady_clock::now();
-    // An idle connection has nothing to say: readability means the upstream closed it or broke
-    // the protocol. Either way it must not carry another request. (Asio 1.81 queues a wait
-    // without a speculative check, so a close that epoll reported before this wait was queued
-    // goes unseen here; the request that takes the connection then meets it closed, and the
-    // one retry on a fresh connection covers that.)
-    conn->socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                            [this, id](const boost::system::error_code& ec) {
-                                if (ec != boost::asio::error::operation_aborted) {
-                                    on_idle_readable(id);
-                                }
-                            });
     idle_.push_back(std::move(conn));
+}
+
+void endpoint_pool::watch(upstream_connection& conn) {
+    // An idle connection has nothing to say: a read that completes means the upstream closed it
+    // or broke the protocol, and either way it must not carry another request. A read rather
+    // than async_wait(wait_read), which Asio 1.81 queues with an epoll_ctl each time. The bytes
+    // of a broken upstream are dropped into `discard_`, shared by every idle connection.
+    conn.watched = true;
+    conn.socket.async_read_some(
+        boost::asio::buffer(discard_),
+        [this, id = conn.id](const boost::system::error_code& ec, std::size_t) {
+            if (ec != boost::asio::error::operation_aborted) {
+                on_idle_readable(id);
+            }
+        });
 }
 
 void endpoint_pool::on_idle_readable(std::uint64_t id) {
@@ -55,6 +61,11 @@ void endpoint_pool::expire(std::chrono::steady_clock::time_point now) {
         return now - c->idle_since < idle_timeout_;
     });
     idle_.erase(idle_.begin(), fresh);
+    for (const upstream_ptr& c : idle_) {
+        if (!c->watched) {
+            watch(*c);
+        }
+    }
 }
 
 void endpoint_pool::clear() {

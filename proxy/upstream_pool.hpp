@@ -2,11 +2,15 @@
 // Keep-alive connections from one worker to its upstream endpoints.
 //
 // Each worker owns one pool per endpoint, so nothing here is shared or locked. An idle connection
-// is watched for readability: an upstream that closes it (keep-alive timeout, restart) is noticed
+// is watched by a read: an upstream that closes it (keep-alive timeout, restart) is noticed
 // while it sits in the pool, the way nginx watches its cached upstream connections, instead of
-// being handed to the next request. Idle connections are kept most-recently-used first, at most
-// `max_idle` of them, and closed after `idle_timeout` unused.
+// being handed to the next request. The watch is armed by the worker's tick, not as the
+// connection comes back: with Asio 1.81 every read after a successful one is first tried at once,
+// and on a connection reused within milliseconds that try is a wasted system call per request.
+// Idle connections are kept most-recently-used first, at most `max_idle` of them, and closed
+// after `idle_timeout` unused.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -30,6 +34,7 @@ struct upstream_connection {
     std::size_t endpoint;                    // index into the server's endpoint list
     boost::asio::ip::tcp::endpoint address;  // connected to
     std::uint64_t id = 0;                    // set by the pool while idle
+    bool watched = false;                    // a read is in flight on the idle connection
     std::chrono::steady_clock::time_point idle_since;
 };
 
@@ -47,7 +52,7 @@ public:
     upstream_ptr take(const boost::asio::ip::tcp::endpoint& address);
     // Keeps a connection that finished an exchange cleanly, or closes it when the pool is full.
     void give_back(upstream_ptr conn);
-    // Closes connections idle for longer than the idle timeout.
+    // Closes connections idle for longer than the idle timeout, and watches the others.
     void expire(std::chrono::steady_clock::time_point now);
     // Closes every idle connection (drain, shutdown).
     void clear();
@@ -58,12 +63,14 @@ public:
     }
 
 private:
+    void watch(upstream_connection& conn);
     void on_idle_readable(std::uint64_t id);
 
     std::uint32_t max_idle_;
     std::chrono::milliseconds idle_timeout_;
     std::vector<upstream_ptr> idle_;  // back = most recently used
     std::uint64_t next_id_ = 1;
+    std::array<char, 16> discard_{};
 };
 
 }  // namespace switchyard::proxy
