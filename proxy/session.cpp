@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -66,22 +67,48 @@ private:
     analysis::slot_index slot_;
 };
 
-void spawn_session(worker& w, tcp::socket socket) {
-    auto s = std::make_unique<session>(w, std::move(socket));
+// Every answer an exchange can end with, in one place.
+constexpr session::fault_answer session::answer_for(fault f) noexcept {
+    using upstream_failure = analysis::upstream_failure;
+    switch (f) {
+        case fault::body_timeout:
+            return {408, "request body not received in time"};
+        case fault::bad_body:
+            return {400, "bad chunked framing in the request body"};
+        case fault::body_too_large:
+            return {413, "request body larger than max_body_bytes"};
+        case fault::connect_failed:
+            return {502, "could not connect to the upstream", upstream_failure::connect};
+        case fault::upstream_write:
+        case fault::upstream_closed:
+            return {502, "upstream connection failed", upstream_failure::reset};
+        case fault::upstream_timeout:
+            return {504, "upstream did not answer in time", upstream_failure::timeout};
+        case fault::upstream_protocol:
+            return {502, "upstream sent an invalid response", upstream_failure::protocol};
+        case fault::none:
+        case fault::client_gone:
+        case fault::cut_short:
+            break;
+    }
+    return {};
+}
+
+void spawn_session(worker& w, client_connection conn) {
+    auto s = std::make_unique<session>(w, std::move(conn));
     net::co_spawn(w.context(), serve(std::move(s)), net::detached);
 }
 
-session::session(worker& w, tcp::socket downstream)
+session::session(worker& w, client_connection conn)
     : worker_(w),
       shared_(w.shared()),
-      downstream_(std::move(downstream)),
+      client_(std::move(conn)),
+      downstream_(client_.socket),
       chunked_(shared_.limits.max_header_bytes) {
     worker_.add(*this);
 }
 
-session::~session() {
-    shared_.connections.fetch_sub(1, std::memory_order_relaxed);
-}
+session::~session() = default;
 
 session::clock::time_point session::arm(milliseconds timeout) noexcept {
     timed_out_ = false;
@@ -94,6 +121,17 @@ void session::record_upstream_time() noexcept {
     const auto spent = clock::now() - upstream_sent_at_ - client_wait_;
     record_.upstream_time = std::chrono::duration_cast<std::chrono::microseconds>(
         std::max(spent, clock::duration::zero()));
+}
+
+void session::set_idle(bool idle, clock::time_point now) noexcept {
+    if (idle != idle_) {
+        idle_ = idle;
+        idle_since_ = idle ? now : clock::time_point::max();
+        worker_.session_idle(idle);
+    }
+    if (!idle) {
+        parking_ = false;  // a park() that came too late to cancel the read
+    }
 }
 
 void session::expire() {
@@ -118,6 +156,15 @@ void session::abort() {
     cancel_io();
 }
 
+void session::park() {
+    // Not before its first request: that wait is bounded by request_header, not idle.
+    if (idle_ && !parking_ && !first_) {
+        parking_ = true;
+        error_code ignored;
+        downstream_.cancel(ignored);
+    }
+}
+
 void session::cancel_io() noexcept {
     error_code ignored;
     downstream_.cancel(ignored);
@@ -139,11 +186,18 @@ net::awaitable<void> session::run() {
     if (log_pending_) {
         log_request();
     }
+    const bool park = parking_ && !aborted_ && !worker_.draining();
+    const auto idle_since = idle_since_;
+    set_idle(false, {});
     in_.clear();
     up_.clear();
     in_.give_back(worker_.buffers());
     up_.give_back(worker_.buffers());
     upstream_.reset();
+    if (park) {
+        worker_.park(std::move(client_), idle_since);
+        co_return;
+    }
     if (!aborted_) {
         co_await lingering_close();
     }
@@ -151,285 +205,280 @@ net::awaitable<void> session::run() {
 }
 
 net::awaitable<void> session::serve() {
-    const auto& limits = shared_.limits;
-    const auto& timeouts = shared_.timeouts;
-    // One frame for the life of the connection: the per-request state below lives in it, so a
-    // request costs no coroutine-frame allocation of its own.
-    for (bool first = true; !aborted_; first = false) {
+    // One frame for the life of the connection: the per-request state lives in it, so a request
+    // costs no coroutine-frame allocation of its own (nested frames come from Asio's per-thread
+    // recycling cache).
+    for (; !aborted_; first_ = false) {
         if (log_pending_) {
             log_request();  // the previous request has ended, answered or not
         }
-        // --- The head. The first request of a connection has request_header from the accept;
-        // later ones wait up to idle for their first byte, then get request_header (RFC 9112 §9.5
-        // leaves both to us; these are nginx's client_header_timeout and keepalive_timeout).
-        idle_ = in_.size() == 0;
-        up_.clear();
-        up_.give_back(worker_.buffers());
-        in_.give_back(worker_.buffers());  // only when nothing pipelined is in it
-        record_ = {};
-        started_at_ = clock::now();  // bytes of this request already in hand: it starts now
-        arm(first || !idle_ ? timeouts.request_header : timeouts.idle);
-        http1::request_head req;
-        http1::parse_error perr = http1::parse_error::none;
-        const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
-        for (;;) {
-            if (in_.size() > 0) {
-                const auto st =
-                    http1::parse_request(in_.view(), worker_.header_storage(), plimits, req, perr);
-                if (st == http1::parse_status::complete) {
-                    break;
-                }
-                if (st == http1::parse_status::error) {
-                    request_id_.clear();
-                    log_pending_ = worker_.access_log() != nullptr;
-                    co_await answer(http1::status_for(perr), http1::describe(perr), true);
-                    co_return;
-                }
-            }
-            if (idle_ && worker_.draining()) {
-                co_return;
-            }
-            // Without a block (between requests) the first bytes land in first_read_; a block is
-            // borrowed only once they have come.
-            const bool borrowed = in_.attached();
-            const auto space =
-                borrowed ? in_.prepare(limits.max_header_bytes) : std::span<char>(first_read_);
-            if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
-                request_id_.clear();
-                log_pending_ = worker_.access_log() != nullptr;
-                co_await answer(431, http1::describe(http1::parse_error::head_too_large), true);
-                co_return;
-            }
-            const auto [ec, n] =
-                co_await downstream_.async_read_some(net::buffer(space), use_tuple);
-            if (ec) {
-                if (timed_out_ && !idle_) {
-                    request_id_.clear();
-                    log_pending_ = worker_.access_log() != nullptr;
-                    co_await answer(408, "request header not received in time", true);
-                } else if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
-                    spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
-                }
-                co_return;
-            }
-            if (!borrowed) {
-                in_.borrow(worker_.buffers());
-                std::memcpy(in_.prepare(limits.max_header_bytes).data(), first_read_.data(), n);
-            }
-            in_.commit(n);
-            if (idle_) {
-                idle_ = false;
-                started_at_ = clock::now();
-                if (!first) {
-                    arm(timeouts.request_header);
-                }
-            }
-        }
-        disarm();
-
-        // --- What the request asks of us, taken from the head before it is consumed: `req` points
-        // into `in_` and into the worker's field storage, valid only until the next suspension.
+        begin_request();
         request_state rs;
-        rs.body = req.body;
-        rs.remaining = req.content_length;
-        rs.head = req.method == "HEAD";
-        rs.idempotent = is_idempotent(req.method);
-        rs.expect_continue = req.expect_continue;
-        rs.body_read = req.body == http1::body_kind::none;
-        client_http10_ = req.version_minor == 0;
-        bool keep_alive = req.keep_alive;
-        record_.bytes_in = req.head_bytes;
-        if (worker_.access_log() != nullptr) {
-            log_pending_ = true;
-            log_method_.assign(req.method);
-            log_target_.assign(req.target);
-            for (const auto& f : req.fields) {
-                if (http1::iequals(f.name, "user-agent")) {
-                    log_user_agent_.assign(f.value);
-                } else if (http1::iequals(f.name, "referer")) {
-                    log_referer_.assign(f.value);
-                }
-            }
-        }
-
-        bool has_request_id = false;
-        for (const auto& f : req.fields) {
-            if (http1::iequals(f.name, "x-request-id")) {
-                request_id_.assign(f.value);
-                has_request_id = true;
-                break;
-            }
-        }
-        if (!has_request_id) {
-            worker_.next_request_id(request_id_);
-        }
-
-        if (req.method == "CONNECT") {
-            co_await answer(405, "CONNECT is not supported", true);
+        const verdict v = co_await read_request(rs);
+        if (v == verdict::closed) {
             co_return;
         }
-        if (req.expect_other) {
-            co_await answer(417, "only 100-continue is supported in Expect", true);
-            co_return;
+        std::optional<recorded_request> recorded;
+        if (rs.routed) {
+            recorded.emplace(*this, rs.slot);
         }
-        if (limits.max_body_bytes != 0 && req.body == http1::body_kind::length &&
-            req.content_length > limits.max_body_bytes) {
-            co_await answer(413, "request body larger than max_body_bytes", true);
-            co_return;
-        }
-
-        // --- Route. The split is read once; this request stays on the slot it picked.
-        const auto slot = worker_.pick_slot();
-        const recorded_request recorded(*this, slot);
-        log_slot_ = shared_.slot_names[slot];
-        if (!worker_.pick_target(slot, target_)) {
-            const bool close = !rs.body_read || !keep_alive;
-            in_.consume(req.head_bytes);
-            if (!co_await answer(503, worker_.unavailable_reason(slot), close) || close) {
+        if (v == verdict::answer) {
+            if (!co_await answer(rs.status, rs.reason, rs.close) || rs.close) {
                 co_return;
             }
             continue;
         }
-        const endpoint* ep = &shared_.endpoints[target_.endpoint];
-        log_endpoint_ = ep->name;
-
-        out_.clear();
-        write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep->name}, out_);
-        in_.consume(req.head_bytes);
-
-        // --- Body bytes already in hand. When the whole request is in hand it can be replayed on a
-        // fresh connection, so those bytes stay in `in_` until the response head arrives.
-        std::size_t initial = 0;
-        if (rs.body == http1::body_kind::length) {
-            initial = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
-            rs.remaining -= initial;
-            rs.body_read = rs.remaining == 0;
-            record_.bytes_in += initial;
-        } else if (rs.body == http1::body_kind::chunked) {
-            chunked_.reset();
-            const auto r = chunked_.feed(in_.span(), false);
-            if (r.error != http1::parse_error::none) {
-                co_await answer(400, http1::describe(r.error), true);  // nothing was sent upstream
-                co_return;
-            }
-            if (limits.max_body_bytes != 0 && chunked_.payload_bytes() > limits.max_body_bytes) {
-                co_await answer(413, "request body larger than max_body_bytes", true);
-                co_return;
-            }
-            initial = r.consumed;
-            rs.body_read = r.done;
-            record_.bytes_in += initial;
-        }
-        const bool replayable = rs.body_read;
-
-        // --- Exchange, retried once on a fresh connection when a reused one turns out dead before
-        // the upstream can have acted on the request (RFC 9112 §9.3.1.1).
-        http1::response_head res;
-        fault f = fault::none;
-        for (int attempt = 0;; ++attempt) {
-            upstream_ =
-                attempt == 0 ? worker_.pool(target_.endpoint).take(target_.address) : nullptr;
-            const bool reused = upstream_ != nullptr;
-            if (!reused) {
-                f = co_await connect();
-                if (f != fault::none) {
-                    break;
-                }
-            }
-            if (rs.expect_continue && attempt == 0 && !rs.body_read && initial == 0) {
-                // We answer the expectation ourselves once an upstream is at hand (Envoy's
-                // default); the upstream never sees Expect.
-                static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-                if (std::get<0>(co_await write_downstream(continue_line, {}))) {
-                    f = fault::client_gone;
-                    break;
-                }
-            }
-            f = co_await send_request(rs, initial);
-            if (f == fault::none) {
-                f = co_await read_response_head(rs, res);
-            }
-            const bool retry =
-                attempt == 0 && reused && replayable &&
-                (f == fault::upstream_write || (f == fault::upstream_closed && rs.idempotent));
-            if (!retry) {
-                break;
-            }
-            spdlog::debug("{}: pooled connection to {} was closed, retrying on a new one",
-                          request_id_, ep->name);
-        }
-        if (replayable) {
-            in_.consume(initial);
-        }
-
-        if (f != fault::none) {
-            upstream_.reset();  // never reused after a failed exchange
-            int status = 502;
-            std::string_view reason = "upstream connection failed";
-            switch (f) {
-                case fault::client_gone:
-                    co_return;
-                case fault::client_timeout:
-                    status = 408;
-                    reason = "request body not received in time";
-                    break;
-                case fault::bad_body:
-                    status = 400;
-                    reason = "bad chunked framing in the request body";
-                    break;
-                case fault::body_too_large:
-                    status = 413;
-                    reason = "request body larger than max_body_bytes";
-                    break;
-                case fault::connect_failed:
-                    reason = "could not connect to the upstream";
-                    record_.failure = analysis::upstream_failure::connect;
-                    break;
-                case fault::upstream_timeout:
-                    status = 504;
-                    reason = "upstream did not answer in time";
-                    record_.failure = analysis::upstream_failure::timeout;
-                    break;
-                case fault::upstream_protocol:
-                    reason = "upstream sent an invalid response";
-                    record_.failure = analysis::upstream_failure::protocol;
-                    break;
-                case fault::upstream_write:
-                case fault::upstream_closed:
-                    record_.failure = analysis::upstream_failure::reset;
-                    break;
-                case fault::none:
-                    break;
-            }
-            const bool close = !rs.body_read || !keep_alive || status < 500 || worker_.draining();
-            if (!co_await answer(status, reason, close) || close) {
+        const fault f = co_await exchange(rs);
+        if (f == fault::none) {
+            if (rs.close) {
                 co_return;
             }
             continue;
         }
-
-        // --- Response. The client connection closes after it when the client or the drain asks,
-        // or when the body can only be delimited by closing.
-        const bool close = !keep_alive || worker_.draining() ||
-                           res.body == http1::body_kind::until_close ||
-                           (res.body == http1::body_kind::chunked && client_http10_);
-        out_.clear();
-        write_downstream_response(res, {request_id_, close, client_http10_}, out_);
-        record_.status = static_cast<std::uint16_t>(res.status);
-        const bool upstream_keep_alive = res.keep_alive;
-        if (!co_await stream_response(res)) {
-            upstream_.reset();
-            co_return;  // a response cut short can only end by closing
+        const fault_answer a = answer_for(f);
+        if (a.status == 0) {
+            co_return;
         }
-        if (upstream_keep_alive && up_.size() == 0) {
-            worker_.release(std::move(upstream_));
-        } else {
-            upstream_.reset();  // it said close, or sent bytes past the response: not reusable
-        }
-        if (close) {
+        record_.failure = a.failure;
+        const bool close = !rs.body_read || !rs.keep_alive || a.status < 500 || worker_.draining();
+        if (!co_await answer(a.status, a.reason, close) || close) {
             co_return;
         }
     }
+}
+
+void session::begin_request() {
+    // The first request of a connection has request_header from the accept; later ones wait up
+    // to idle for their first byte, then get request_header (RFC 9112 §9.5 leaves both to us;
+    // these are nginx's client_header_timeout and keepalive_timeout).
+    const bool idle = in_.size() == 0;
+    up_.clear();
+    up_.give_back(worker_.buffers());
+    in_.give_back(worker_.buffers());  // only when nothing pipelined is in it
+    record_ = {};
+    started_at_ = arm(first_ || !idle ? shared_.timeouts.request_header : shared_.timeouts.idle);
+    // Past the worker's number of warm sessions, a connection waits for its next request parked.
+    if (idle && !first_ && worker_.parking_idle()) {
+        parking_ = true;
+    }
+    set_idle(idle, started_at_);
+}
+
+net::awaitable<session::verdict> session::read_request(request_state& rs) {
+    const std::size_t limit = shared_.limits.max_header_bytes;
+    for (;;) {
+        if (in_.size() > 0) {
+            const verdict v = prepare_request(rs);
+            if (v != verdict::incomplete) {
+                co_return v;
+            }
+        }
+        if (idle_ && (parking_ || worker_.draining())) {
+            co_return verdict::closed;
+        }
+        // Without a block (between requests) the first bytes land in first_read_; a block is
+        // borrowed only once they have come.
+        const bool borrowed = in_.attached();
+        const auto space = borrowed ? in_.prepare(limit) : std::span<char>(first_read_);
+        if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
+            co_return refuse_head(rs, 431, http1::describe(http1::parse_error::head_too_large));
+        }
+        const auto [ec, n] = co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+        if (ec) {
+            if (timed_out_ && !idle_) {
+                co_return refuse_head(rs, 408, "request header not received in time");
+            }
+            if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
+                spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
+            }
+            co_return verdict::closed;
+        }
+        if (!borrowed) {
+            in_.borrow(worker_.buffers());
+            std::memcpy(in_.prepare(limit).data(), first_read_.data(), n);
+        }
+        in_.commit(n);
+        if (idle_) {
+            started_at_ = clock::now();
+            set_idle(false, started_at_);
+            if (!first_) {
+                arm(shared_.timeouts.request_header);
+            }
+        }
+    }
+}
+
+session::verdict session::refuse_head(request_state& rs, int status,
+                                      std::string_view reason) noexcept {
+    request_id_.clear();
+    log_pending_ = worker_.access_log() != nullptr;
+    rs.status = status;
+    rs.reason = reason;
+    rs.close = true;
+    return verdict::answer;
+}
+
+session::verdict session::prepare_request(request_state& rs) {
+    const auto& limits = shared_.limits;
+    http1::request_head req;
+    http1::parse_error perr = http1::parse_error::none;
+    const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
+    const auto st = http1::parse_request(in_.view(), worker_.header_storage(), plimits, req, perr);
+    if (st == http1::parse_status::incomplete) {
+        return verdict::incomplete;
+    }
+    if (st == http1::parse_status::error) {
+        return refuse_head(rs, http1::status_for(perr), http1::describe(perr));
+    }
+    disarm();
+
+    // --- Classify.
+    rs.body = req.body;
+    rs.remaining = req.content_length;
+    rs.head = req.method == "HEAD";
+    rs.idempotent = is_idempotent(req.method);
+    rs.expect_continue = req.expect_continue;
+    rs.body_read = req.body == http1::body_kind::none;
+    rs.keep_alive = req.keep_alive;
+    client_http10_ = req.version_minor == 0;
+    record_.bytes_in = req.head_bytes;
+    if (worker_.access_log() != nullptr) {
+        keep_for_log(req);
+    }
+    bool has_request_id = false;
+    for (const auto& f : req.fields) {
+        if (http1::iequals(f.name, "x-request-id")) {
+            request_id_.assign(f.value);
+            has_request_id = true;
+            break;
+        }
+    }
+    if (!has_request_id) {
+        worker_.next_request_id(request_id_);
+    }
+    const auto refuse = [&rs](fault_answer a) {
+        rs.status = a.status;
+        rs.reason = a.reason;
+        rs.close = true;
+        return verdict::answer;
+    };
+    if (req.method == "CONNECT") {
+        return refuse({405, "CONNECT is not supported"});
+    }
+    if (req.expect_other) {
+        return refuse({417, "only 100-continue is supported in Expect"});
+    }
+    if (limits.max_body_bytes != 0 && req.body == http1::body_kind::length &&
+        req.content_length > limits.max_body_bytes) {
+        return refuse(answer_for(fault::body_too_large));
+    }
+
+    // --- Route. The split is read once; this request stays on the slot it picked.
+    rs.slot = worker_.pick_slot();
+    rs.routed = true;
+    log_slot_ = shared_.slot_names[rs.slot];
+    if (!worker_.pick_target(rs.slot, target_)) {
+        in_.consume(req.head_bytes);
+        reason_ = worker_.unavailable_reason(rs.slot);
+        rs.status = 503;
+        rs.reason = reason_;
+        rs.close = !rs.body_read || !rs.keep_alive;
+        return verdict::answer;
+    }
+    const endpoint& ep = shared_.endpoints[target_.endpoint];
+    log_endpoint_ = ep.name;
+
+    // --- Rewrite.
+    out_.clear();
+    write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep.name}, out_);
+    in_.consume(req.head_bytes);
+
+    // --- Body bytes already in hand. When the whole request is in hand it can be replayed on a
+    // fresh connection, so those bytes stay in `in_` until the response head arrives.
+    if (rs.body == http1::body_kind::length) {
+        rs.initial = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
+        rs.remaining -= rs.initial;
+        rs.body_read = rs.remaining == 0;
+    } else if (rs.body == http1::body_kind::chunked) {
+        chunked_.reset();
+        const auto r = chunked_.feed(in_.span(), false);
+        if (r.error != http1::parse_error::none) {
+            return refuse(answer_for(fault::bad_body));  // nothing was sent upstream
+        }
+        if (limits.max_body_bytes != 0 && chunked_.payload_bytes() > limits.max_body_bytes) {
+            return refuse(answer_for(fault::body_too_large));
+        }
+        rs.initial = r.consumed;
+        rs.body_read = r.done;
+    }
+    record_.bytes_in += rs.initial;
+    return verdict::forward;
+}
+
+void session::keep_for_log(const http1::request_head& req) {
+    log_pending_ = true;
+    log_method_.assign(req.method);
+    log_target_.assign(req.target);
+    for (const auto& f : req.fields) {
+        if (http1::iequals(f.name, "user-agent")) {
+            log_user_agent_.assign(f.value);
+        } else if (http1::iequals(f.name, "referer")) {
+            log_referer_.assign(f.value);
+        }
+    }
+}
+
+net::awaitable<session::fault> session::exchange(request_state& rs) {
+    // Retried once on a fresh connection when a reused one turns out dead before the upstream
+    // can have acted on the request (RFC 9112 §9.3.1.1).
+    const bool replayable = rs.body_read;
+    response_framing res;
+    fault f = fault::none;
+    for (int attempt = 0;; ++attempt) {
+        upstream_ = attempt == 0 ? worker_.pool(target_.endpoint).take(target_.address) : nullptr;
+        const bool reused = upstream_ != nullptr;
+        if (!reused) {
+            f = co_await connect();
+            if (f != fault::none) {
+                break;
+            }
+        }
+        if (rs.expect_continue && attempt == 0 && !rs.body_read && rs.initial == 0) {
+            // We answer the expectation ourselves once an upstream is at hand (Envoy's
+            // default); the upstream never sees Expect.
+            static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (std::get<0>(co_await write_downstream(continue_line, {}))) {
+                f = fault::client_gone;
+                break;
+            }
+        }
+        f = co_await send_request(rs);
+        if (f == fault::none) {
+            f = co_await read_response_head(rs, res);
+        }
+        const bool retry =
+            attempt == 0 && reused && replayable &&
+            (f == fault::upstream_write || (f == fault::upstream_closed && rs.idempotent));
+        if (!retry) {
+            break;
+        }
+        spdlog::debug("{}: pooled connection to {} was closed, retrying on a new one", request_id_,
+                      shared_.endpoints[target_.endpoint].name);
+    }
+    if (replayable) {
+        in_.consume(rs.initial);
+    }
+    if (f == fault::none && !co_await stream_response(res)) {
+        f = fault::cut_short;
+    }
+    if (f != fault::none) {
+        upstream_.reset();  // never reused after a failed exchange
+    } else if (res.keep_alive && up_.size() == 0) {
+        worker_.release(std::move(upstream_));
+    } else {
+        upstream_.reset();  // it said close, or sent bytes past the response: not reusable
+    }
+    co_return f;
 }
 
 void session::log_request() {
@@ -485,9 +534,9 @@ net::awaitable<session::fault> session::connect() {
     co_return fault::none;
 }
 
-net::awaitable<session::fault> session::send_request(request_state& rs, std::size_t initial) {
+net::awaitable<session::fault> session::send_request(request_state& rs) {
     const std::array<net::const_buffer, 2> head{net::buffer(out_),
-                                                net::buffer(in_.data(), initial)};
+                                                net::buffer(in_.data(), rs.initial)};
     // The upstream's time starts as the head is handed to the socket (the same clock reading
     // arms the write); a retry on a fresh connection starts it again.
     upstream_sent_at_ = arm(shared_.timeouts.upstream_response);
@@ -503,7 +552,7 @@ net::awaitable<session::fault> session::send_request(request_state& rs, std::siz
     if (rs.body_read) {
         co_return fault::none;  // the whole request was in hand; `in_` keeps it for a retry
     }
-    in_.consume(initial);
+    in_.consume(rs.initial);
     co_return co_await pump_request_body(rs);
 }
 
@@ -519,7 +568,7 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             // A slow upload is the client's time, not the upstream's.
             client_wait_ += clock::now() - armed_at_;
             if (ec) {
-                co_return timed_out_ ? fault::client_timeout : fault::client_gone;
+                co_return timed_out_ ? fault::body_timeout : fault::client_gone;
             }
             in_.commit(n);
         }
@@ -558,8 +607,8 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
     co_return fault::none;
 }
 
-net::awaitable<session::fault> session::read_response_head(const request_state& rs,
-                                                           http1::response_head& res) {
+net::awaitable<session::fault> session::read_response_head(request_state& rs,
+                                                           response_framing& out) {
     const auto& limits = shared_.limits;
     const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
     up_.clear();
@@ -569,6 +618,8 @@ net::awaitable<session::fault> session::read_response_head(const request_state& 
     arm(shared_.timeouts.upstream_response);
     for (;;) {
         if (up_.size() > 0) {
+            // `res` points into up_ and the worker's field storage: used up before any co_await.
+            http1::response_head res;
             http1::parse_error perr = http1::parse_error::none;
             const auto st = http1::parse_response(up_.view(), worker_.header_storage(), plimits,
                                                   rs.head, res, perr);
@@ -580,6 +631,7 @@ net::awaitable<session::fault> session::read_response_head(const request_state& 
             if (st == http1::parse_status::complete) {
                 if (res.status >= 200) {
                     disarm();
+                    prepare_response(res, rs, out);
                     co_return fault::none;
                 }
                 if (res.status == 101) {  // we never offer Upgrade upstream
@@ -587,18 +639,16 @@ net::awaitable<session::fault> session::read_response_head(const request_state& 
                 }
                 // Interim answers: 100 is ours to give (see Expect above); others, such as
                 // 103 Early Hints, go to HTTP/1.1 clients (RFC 9110 §15.2).
+                const std::size_t head_bytes = res.head_bytes;
                 if (res.status != 100 && !client_http10_) {
                     out_.clear();
                     write_downstream_response(res, {}, out_);
-                    const std::size_t head_bytes = res.head_bytes;
                     if (std::get<0>(co_await write_downstream(out_, {}))) {
                         co_return fault::client_gone;
                     }
                     arm(shared_.timeouts.upstream_response);
-                    up_.consume(head_bytes);
-                } else {
-                    up_.consume(res.head_bytes);
                 }
+                up_.consume(head_bytes);
                 continue;
             }
         }
@@ -622,7 +672,19 @@ net::awaitable<session::fault> session::read_response_head(const request_state& 
     }
 }
 
-net::awaitable<bool> session::stream_response(const http1::response_head& res) {
+void session::prepare_response(const http1::response_head& res, request_state& rs,
+                               response_framing& out) {
+    // The client connection closes after the response when the client or the drain asks, or
+    // when the body can only be delimited by closing.
+    rs.close = !rs.keep_alive || worker_.draining() || res.body == http1::body_kind::until_close ||
+               (res.body == http1::body_kind::chunked && client_http10_);
+    out_.clear();
+    write_downstream_response(res, {request_id_, rs.close, client_http10_}, out_);
+    record_.status = static_cast<std::uint16_t>(res.status);
+    out = {res.body, res.content_length, res.head_bytes, res.keep_alive};
+}
+
+net::awaitable<bool> session::stream_response(const response_framing& res) {
     // The head is in out_ and up_ starts at the head; the body follows it in up_.
     up_.consume(res.head_bytes);
     const bool decode = res.body == http1::body_kind::chunked && client_http10_;

@@ -19,13 +19,18 @@
 
 namespace switchyard::proxy {
 
-// Starts serving an accepted connection on the worker's thread; the session lives as long as
-// its coroutine.
-void spawn_session(worker& w, boost::asio::ip::tcp::socket socket);
+// Starts serving a client connection on the worker's thread; the session lives as long as its
+// coroutine. The connection is a new one, or a parked one whose next request has arrived.
+void spawn_session(worker& w, client_connection conn);
 
+// Requests are served in small steps: read_request() reads a head, and prepare_request(), not a
+// coroutine, parses, classifies, routes and rewrites it, so no suspension can happen while the
+// parsed views (into the read buffer and the worker's shared field storage) are alive.
+// exchange() takes one request through an upstream and its response back to the client, and
+// what goes wrong there is a `fault` with one answer in one table (answer_for in session.cpp).
 class session final : public session_base {
 public:
-    session(worker& w, boost::asio::ip::tcp::socket downstream);
+    session(worker& w, client_connection conn);
     ~session();
 
     boost::asio::awaitable<void> run();
@@ -33,13 +38,15 @@ public:
     void expire() override;
     void drain() override;
     void abort() override;
+    void park() override;
 
 private:
-    // Why an exchange could not complete; each has one answer (see answer_for_fault).
+    // Why an exchange could not complete; answer_for gives each its answer.
     enum class fault : std::uint8_t {
         none,
         client_gone,        // the client closed or reset: nothing to answer
-        client_timeout,     // 408
+        cut_short,          // the response was cut short once begun: the connection closes
+        body_timeout,       // 408
         bad_body,           // 400: chunked framing of the request body
         body_too_large,     // 413
         connect_failed,     // 502, the endpoint is marked down
@@ -50,25 +57,71 @@ private:
         upstream_protocol,  // 502: a malformed or unexpected response
     };
 
-    // What the current request needs after its head has been consumed.
+    // The answer to a fault, and what the metrics count against the upstream for it.
+    struct fault_answer {
+        int status = 0;  // 0: nothing can be answered, the connection closes
+        std::string_view reason;
+        analysis::upstream_failure failure = analysis::upstream_failure::none;
+    };
+    static constexpr fault_answer answer_for(fault f) noexcept;
+
+    // How read_request ended.
+    enum class verdict : std::uint8_t {
+        incomplete,  // prepare_request only: the head has not ended yet
+        closed,      // no request: the client left, the wait timed out, drain, or parking
+        answer,      // answer the request ourselves (status and reason in request_state)
+        forward,     // take it upstream
+    };
+
+    // What the current request needs once its head has been consumed.
     struct request_state {
         http1::body_kind body = http1::body_kind::none;
         std::uint64_t remaining = 0;  // length bodies: bytes still to forward
-        bool head = false;            // HEAD: the response has no body
-        bool idempotent = false;      // RFC 9110 §9.2.2: safe to retry after an upstream close
+        std::size_t initial = 0;      // body bytes in hand, sent with the head
+        analysis::slot_index slot = 0;
+        bool routed = false;      // a slot was picked: the request is recorded against it
+        bool head = false;        // HEAD: the response has no body
+        bool idempotent = false;  // RFC 9110 §9.2.2: safe to retry after an upstream close
         bool expect_continue = false;
         bool body_read = true;  // every body byte has been read from the client
+        bool keep_alive = true;
+        bool close = false;  // the connection closes after the answer or response
+        int status = 0;      // verdict::answer
+        std::string_view reason;
     };
 
-    // Serves requests until the connection is to close.
+    // The framing of the response being streamed: plain values, no views into shared storage.
+    struct response_framing {
+        http1::body_kind body = http1::body_kind::none;
+        std::uint64_t content_length = 0;
+        std::size_t head_bytes = 0;
+        bool keep_alive = true;  // the upstream connection may be reused after it
+    };
+
+    // Serves requests until the connection is to close or park.
     boost::asio::awaitable<void> serve();
+    // Resets the per-request state and arms the wait for the next head.
+    void begin_request();
+    // Reads until prepare_request has a verdict.
+    boost::asio::awaitable<verdict> read_request(request_state& rs);
+    // Not a coroutine: parses the head in `in_`; when complete, classifies, routes and rewrites
+    // it into `out_` and consumes it, and takes the body bytes already in hand.
+    verdict prepare_request(request_state& rs);
+    // A refusal of a head that could not be parsed or read: the connection closes after it.
+    verdict refuse_head(request_state& rs, int status, std::string_view reason) noexcept;
+    // One request through an upstream, and its response to the client.
+    boost::asio::awaitable<fault> exchange(request_state& rs);
     // A new connection to target_.
     boost::asio::awaitable<fault> connect();
-    boost::asio::awaitable<fault> send_request(request_state& rs, std::size_t initial);
+    boost::asio::awaitable<fault> send_request(request_state& rs);
     boost::asio::awaitable<fault> pump_request_body(request_state& rs);
-    boost::asio::awaitable<fault> read_response_head(const request_state& rs,
-                                                     http1::response_head& res);
-    boost::asio::awaitable<bool> stream_response(const http1::response_head& res);
+    // Reads the response head, passing interim responses on; prepares the final one with
+    // prepare_response.
+    boost::asio::awaitable<fault> read_response_head(request_state& rs, response_framing& out);
+    // Not a coroutine: rewrites the final response head into `out_`.
+    void prepare_response(const http1::response_head& res, request_state& rs,
+                          response_framing& out);
+    boost::asio::awaitable<bool> stream_response(const response_framing& res);
     using write_awaitable =
         boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
     // Writes a then b to the client; the awaitable yields (error, bytes).
@@ -84,6 +137,8 @@ private:
     // the coroutine body (the loop's next turn, or after serve() returns), never from a
     // destructor: a frame destroyed by ~io_context at shutdown logs nothing.
     void log_request();
+    // Copies what the access log needs of a parsed head, which dies with its buffer.
+    void keep_for_log(const http1::request_head& req);
 
     // Arms the deadline of the next I/O; returns the clock reading it was armed at (armed_at_).
     clock::time_point arm(std::chrono::milliseconds timeout) noexcept;
@@ -91,12 +146,15 @@ private:
     // the time spent waiting on the client meanwhile.
     void record_upstream_time() noexcept;
     void disarm() noexcept { deadline_ = clock::time_point::max(); }
+    // Enters or leaves the wait for the first byte of a next request.
+    void set_idle(bool idle, clock::time_point now) noexcept;
     // Cancels the I/O in progress on both connections.
     void cancel_io() noexcept;
 
     worker& worker_;
     const shared_state& shared_;
-    boost::asio::ip::tcp::socket downstream_;
+    client_connection client_;
+    boost::asio::ip::tcp::socket& downstream_;  // client_.socket
     upstream_ptr upstream_;
     upstream_target target_;  // of the current request
     io_buffer in_;            // from the client: heads, request bodies, pipelined requests
@@ -106,6 +164,7 @@ private:
     std::array<char, 1024> first_read_{};
     std::string out_;         // the head being sent, either way; capacity kept
     std::string request_id_;  // of the current request
+    std::string reason_;      // of a 503, which names the slot
     std::string client_ip_;
     http1::chunked_parser chunked_;
     analysis::request_record record_;     // of the current request, filled in as it goes
@@ -113,7 +172,9 @@ private:
     clock::time_point upstream_sent_at_;  // when its head was handed to the upstream socket
     clock::duration client_wait_{};       // since then, waiting to read from or write to the client
     clock::time_point armed_at_;          // when the I/O in progress was armed
-    bool idle_ = true;                    // between requests, no byte of the next one read
+    bool first_ = true;                   // the connection's first request (of this session)
+    bool idle_ = false;                   // between requests, no byte of the next one read
+    bool parking_ = false;                // the wait between requests ends in worker::park
     bool timed_out_ = false;
     bool aborted_ = false;
     bool client_http10_ = false;

@@ -27,6 +27,12 @@ milliseconds tick_period(const config::timeouts_config& t) {
 // spinning on the same error.
 constexpr milliseconds accept_backoff_time{100};
 
+// Keep-alive connections between requests (see worker::park): at most this many sessions of a
+// worker wait warm, and one that has waited this long is parked even so. The number covers a
+// benchmark's or a busy front end's connection count per worker, at a few KiB each.
+constexpr std::int32_t max_warm_idle = 128;
+constexpr milliseconds park_after{1000};
+
 using address_list = std::vector<tcp::endpoint>;
 constexpr std::size_t not_found = static_cast<std::size_t>(-1);
 
@@ -73,9 +79,10 @@ worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
 }
 
 worker::~worker() {
-    // Sessions still linked belong to coroutines the io_context destroys; unlink them first so
-    // the list does not outlive them in a half state.
+    // Sessions and parked connections still linked belong to coroutines and handlers the
+    // io_context destroys; unlink them first so the lists do not outlive them in a half state.
     sessions_.clear();
+    parked_.clear();
 }
 
 void worker::run() {
@@ -91,6 +98,7 @@ void worker::run() {
 void worker::begin_drain() {
     net::post(io_, [this] {
         close_intake();
+        close_parked(session_base::clock::time_point::max());
         for_each_session([](session_base& s) { s.drain(); });
     });
 }
@@ -98,6 +106,7 @@ void worker::begin_drain() {
 void worker::stop() {
     net::post(io_, [this] {
         close_intake();
+        close_parked(session_base::clock::time_point::max());
         for_each_session([](session_base& s) { s.abort(); });
         io_.stop();
     });
@@ -110,6 +119,36 @@ void worker::close_intake() {
     accept_backoff_.cancel();
     for (auto& pool : pools_) {
         pool.clear();
+    }
+}
+
+bool worker::parking_idle() const noexcept {
+    return warm_idle_ >= max_warm_idle;
+}
+
+void worker::park(client_connection conn, session_base::clock::time_point since) {
+    auto parked = std::make_unique<parked_connection>(std::move(conn));
+    parked->since = since;
+    parked_.push_back(*parked);
+    // A wait, not a read: it needs no buffer. (Asio queues it with an epoll_ctl, once per park.)
+    // The handler owns the parked connection; closing its socket ends the wait and frees it.
+    tcp::socket& socket = parked->conn.socket;
+    socket.async_wait(tcp::socket::wait_read,
+                      [this, p = std::move(parked)](const boost::system::error_code& ec) mutable {
+                          if (!ec && !draining_) {
+                              spawn_session(*this, std::move(p->conn));
+                          }
+                      });
+}
+
+void worker::close_parked(session_base::clock::time_point cutoff) {
+    // Oldest first. A connection parked after its session waited `park_after` may be out of
+    // order by that much, and close that much late.
+    while (!parked_.empty() && parked_.front().since < cutoff) {
+        parked_connection& p = parked_.front();
+        p.unlink();
+        boost::system::error_code ignored;
+        p.conn.socket.close(ignored);  // its wait ends with operation_aborted, freeing it
     }
 }
 
@@ -158,7 +197,7 @@ void worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) 
         spdlog::debug("worker {}: max_connections ({}) reached, closing a new connection", index_,
                       shared_.limits.max_connections);
     } else {
-        spawn_session(*this, std::move(socket));
+        spawn_session(*this, client_connection(std::move(socket), shared_.connections));
     }
     do_accept();
 }
@@ -173,8 +212,11 @@ void worker::do_tick() {
         for_each_session([now](session_base& s) {
             if (s.deadline() <= now) {
                 s.expire();
+            } else if (s.idle_since() <= now - park_after) {
+                s.park();
             }
         });
+        close_parked(now - shared_.timeouts.idle);
         for (auto& pool : pools_) {
             pool.expire(now);
         }

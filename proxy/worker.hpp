@@ -3,11 +3,13 @@
 // services (slot pick, endpoint pick, request ids). Nothing in here is shared with another
 // worker, so nothing in here is locked.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -30,6 +32,27 @@ namespace switchyard::proxy {
 using session_hook =
     boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
+// An accepted client connection, counted in shared_state::connections for as long as it is
+// open. The count moves with the socket: from a session to the connection's parked form and back.
+class client_connection {
+public:
+    client_connection(boost::asio::ip::tcp::socket s, std::atomic<std::uint32_t>& open) noexcept
+        : socket(std::move(s)), open_(&open) {}
+    client_connection(client_connection&& other) noexcept
+        : socket(std::move(other.socket)), open_(std::exchange(other.open_, nullptr)) {}
+    client_connection& operator=(client_connection&&) = delete;
+    ~client_connection() {
+        if (open_ != nullptr) {
+            open_->fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+
+    boost::asio::ip::tcp::socket socket;
+
+private:
+    std::atomic<std::uint32_t>* open_;
+};
+
 // What the worker needs of a session: its deadline, and a way to cut it short.
 class session_base : public session_hook {
 public:
@@ -37,6 +60,9 @@ public:
 
     // The deadline of the I/O in progress; time_point::max() when none is armed.
     clock::time_point deadline() const noexcept { return deadline_; }
+    // Since when the session has been waiting for the first byte of a next request;
+    // time_point::max() while it serves one.
+    clock::time_point idle_since() const noexcept { return idle_since_; }
     // Called once the deadline has passed: cancels the session's I/O, which then sees
     // operation_aborted with timed_out() set.
     virtual void expire() = 0;
@@ -44,6 +70,8 @@ public:
     virtual void drain() = 0;
     // Shutdown past the drain deadline: cancel everything.
     virtual void abort() = 0;
+    // Idle for long: hand the connection to the worker to wait without a session (worker::park).
+    virtual void park() = 0;
 
 protected:
     session_base() = default;
@@ -52,6 +80,7 @@ protected:
     session_base& operator=(const session_base&) = delete;
 
     clock::time_point deadline_ = clock::time_point::max();
+    clock::time_point idle_since_ = clock::time_point::max();
 };
 
 class worker {
@@ -77,6 +106,20 @@ public:
     const shared_state& shared() const noexcept { return shared_; }
     bool draining() const noexcept { return draining_; }
     void add(session_base& s) noexcept { sessions_.push_back(s); }
+
+    // Keep-alive connections between requests. A session waiting for the next request keeps its
+    // coroutine, buffers and a read in flight: the cheapest way to serve a busy client, and the
+    // dearest to hold for an idle one. So only the most recently busy (`warm`) sessions wait that
+    // way; a connection past that number, or idle for long, is parked: it waits as a socket and a
+    // readiness wait, and gets a new session when its next request arrives (nginx frees its
+    // request state on keep-alive likewise).
+    //
+    // A session entering or leaving its wait between requests.
+    void session_idle(bool idle) noexcept { warm_idle_ += idle ? 1 : -1; }
+    // True when a session that goes idle now should park instead of waiting warm.
+    bool parking_idle() const noexcept;
+    // Takes over a connection that waits for its next request, idle since `since`.
+    void park(client_connection conn, session_base::clock::time_point since);
 
     // The slot for the next request, from the current split. The split value is returned too so
     // the request keeps the one it was routed with.
@@ -113,6 +156,13 @@ public:
 private:
     using session_list =
         boost::intrusive::list<session_base, boost::intrusive::constant_time_size<false>>;
+    struct parked_connection : session_hook {
+        explicit parked_connection(client_connection c) noexcept : conn(std::move(c)) {}
+        client_connection conn;
+        session_base::clock::time_point since;
+    };
+    using parked_list =
+        boost::intrusive::list<parked_connection, boost::intrusive::constant_time_size<false>>;
 
     // The passive-health mark of the target's address; null when the address has gone.
     session_base::clock::time_point* down_mark(const upstream_target& t) noexcept;
@@ -121,6 +171,8 @@ private:
     void do_tick();
     // Stops taking new work: closes the listener and the idle upstream connections.
     void close_intake();
+    // Closes parked connections idle since before `cutoff` (all of them with time_point::max()).
+    void close_parked(session_base::clock::time_point cutoff);
     template <class F>
     void for_each_session(F f);
 
@@ -135,6 +187,8 @@ private:
     std::chrono::milliseconds tick_period_;
     boost::asio::steady_timer accept_backoff_;
     session_list sessions_;
+    parked_list parked_;  // by parking time, oldest first
+    std::int32_t warm_idle_ = 0;
     std::deque<endpoint_pool> pools_;  // a deque: idle-watch handlers hold each pool's address
     address_snapshot addresses_;
     // Per endpoint: when each of its addresses (in addresses_'s order) may be tried again, and

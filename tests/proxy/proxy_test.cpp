@@ -176,6 +176,52 @@ TEST_F(proxy_test, keep_alive_reuses_connections_on_both_sides) {
     }
 }
 
+// A worker keeps a bounded number of sessions warm between requests; the connections past
+// them wait parked, without a session, and get a new one when their next request comes.
+TEST_F(proxy_test, keep_alive_connections_past_the_warm_ones_park_and_are_served_again) {
+    constexpr std::size_t clients = 300;  // more than a worker keeps warm
+    running_proxy proxy(cfg());
+    std::vector<std::unique_ptr<raw_client>> held;
+    for (std::size_t i = 0; i < clients; ++i) {
+        held.push_back(std::make_unique<raw_client>(proxy.port()));
+        held.back()->send(get_request());
+        ASSERT_EQ(held.back()->read_response().status, 200) << i;
+    }
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < clients; ++i) {
+            held[i]->send(get_request(std::string("/again/").append(std::to_string(i))));
+            const response res = held[i]->read_response();
+            ASSERT_EQ(res.status, 200) << i;
+            EXPECT_FALSE(res.has("Connection")) << i;
+        }
+    }
+    EXPECT_EQ(proxy.server().connections(), clients);
+    EXPECT_EQ(blue.request_count(), 3 * clients);
+    // Drain closes them, parked or warm.
+    proxy.server().drain(std::chrono::seconds(5));
+    for (std::size_t i = 0; i < clients; ++i) {
+        EXPECT_TRUE(held[i]->wait_closed()) << i;
+    }
+    EXPECT_EQ(proxy.server().connections(), 0U);
+}
+
+TEST_F(proxy_test, parked_connections_are_closed_after_the_idle_timeout) {
+    constexpr std::size_t clients = 300;
+    auto c = cfg();
+    c.timeouts.idle = milliseconds(300);
+    running_proxy proxy(c);
+    std::vector<std::unique_ptr<raw_client>> held;
+    for (std::size_t i = 0; i < clients; ++i) {
+        held.push_back(std::make_unique<raw_client>(proxy.port()));
+        held.back()->send(get_request());
+        ASSERT_EQ(held.back()->read_response().status, 200) << i;
+    }
+    for (std::size_t i = 0; i < clients; ++i) {
+        EXPECT_TRUE(held[i]->wait_closed()) << i;
+    }
+    EXPECT_TRUE(eventually([&] { return proxy.server().connections() == 0; }));
+}
+
 TEST_F(proxy_test, answers_pipelined_requests_in_order) {
     blue.set_handler([](const upstream_server::request& r) {
         upstream_response res;
