@@ -312,10 +312,7 @@ session::verdict session::refuse_head(request_state& rs, int status,
                                       std::string_view reason) noexcept {
     request_id_.clear();
     log_pending_ = worker_.access_log() != nullptr;
-    rs.status = status;
-    rs.reason = reason;
-    rs.close = true;
-    return verdict::answer;
+    return refuse(rs, {status, reason});
 }
 
 session::verdict session::prepare_request(request_state& rs) {
@@ -331,46 +328,9 @@ session::verdict session::prepare_request(request_state& rs) {
         return refuse_head(rs, http1::status_for(perr), http1::describe(perr));
     }
     disarm();
-
-    // --- Classify.
-    rs.body = req.body;
-    rs.remaining = req.content_length;
-    rs.head = req.method == "HEAD";
-    rs.idempotent = is_idempotent(req.method);
-    rs.expect_continue = req.expect_continue;
-    rs.body_read = req.body == http1::body_kind::none;
-    rs.keep_alive = req.keep_alive;
-    client_http10_ = req.version_minor == 0;
-    record_.bytes_in = req.head_bytes;
-    if (worker_.access_log() != nullptr) {
-        keep_for_log(req);
-    }
-    bool has_request_id = false;
-    for (const auto& f : req.fields) {
-        if (http1::iequals(f.name, "x-request-id")) {
-            request_id_.assign(f.value);
-            has_request_id = true;
-            break;
-        }
-    }
-    if (!has_request_id) {
-        worker_.next_request_id(request_id_);
-    }
-    const auto refuse = [&rs](fault_answer a) {
-        rs.status = a.status;
-        rs.reason = a.reason;
-        rs.close = true;
-        return verdict::answer;
-    };
-    if (req.method == "CONNECT") {
-        return refuse({405, "CONNECT is not supported"});
-    }
-    if (req.expect_other) {
-        return refuse({417, "only 100-continue is supported in Expect"});
-    }
-    if (limits.max_body_bytes != 0 && req.body == http1::body_kind::length &&
-        req.content_length > limits.max_body_bytes) {
-        return refuse(answer_for(fault::body_too_large));
+    const bool has_request_id = classify(req, rs);
+    if (const auto refusal = refusal_for(req)) {
+        return refuse(rs, *refusal);
     }
 
     // --- Route. The split is read once; this request stays on the slot it picked.
@@ -388,13 +348,53 @@ session::verdict session::prepare_request(request_state& rs) {
     const endpoint& ep = shared_.endpoints[target_.endpoint];
     log_endpoint_ = ep.name;
 
-    // --- Rewrite.
     out_.clear();
     write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep.name}, out_);
     in_.consume(req.head_bytes);
+    return take_body_in_hand(rs);
+}
 
-    // --- Body bytes already in hand. When the whole request is in hand it can be replayed on a
-    // fresh connection, so those bytes stay in `in_` until the response head arrives.
+bool session::classify(const http1::request_head& req, request_state& rs) {
+    rs.body = req.body;
+    rs.remaining = req.content_length;
+    rs.head = req.method == "HEAD";
+    rs.idempotent = is_idempotent(req.method);
+    rs.expect_continue = req.expect_continue;
+    rs.body_read = req.body == http1::body_kind::none;
+    rs.keep_alive = req.keep_alive;
+    client_http10_ = req.version_minor == 0;
+    record_.bytes_in = req.head_bytes;
+    if (worker_.access_log() != nullptr) {
+        keep_for_log(req);
+    }
+    for (const auto& f : req.fields) {
+        if (http1::iequals(f.name, "x-request-id")) {
+            request_id_.assign(f.value);
+            return true;
+        }
+    }
+    worker_.next_request_id(request_id_);
+    return false;
+}
+
+std::optional<session::fault_answer> session::refusal_for(
+    const http1::request_head& req) const noexcept {
+    if (req.method == "CONNECT") {
+        return fault_answer{405, "CONNECT is not supported"};
+    }
+    if (req.expect_other) {
+        return fault_answer{417, "only 100-continue is supported in Expect"};
+    }
+    const std::uint64_t max_body = shared_.limits.max_body_bytes;
+    if (max_body != 0 && req.body == http1::body_kind::length && req.content_length > max_body) {
+        return answer_for(fault::body_too_large);
+    }
+    return std::nullopt;
+}
+
+session::verdict session::take_body_in_hand(request_state& rs) {
+    // When the whole request is in hand it can be replayed on a fresh connection, so those bytes
+    // stay in `in_` until the response head arrives.
     if (rs.body == http1::body_kind::length) {
         rs.initial = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), rs.remaining));
         rs.remaining -= rs.initial;
@@ -403,16 +403,24 @@ session::verdict session::prepare_request(request_state& rs) {
         chunked_.reset();
         const auto r = chunked_.feed(in_.span(), false);
         if (r.error != http1::parse_error::none) {
-            return refuse(answer_for(fault::bad_body));  // nothing was sent upstream
+            return refuse(rs, answer_for(fault::bad_body));  // nothing was sent upstream
         }
-        if (limits.max_body_bytes != 0 && chunked_.payload_bytes() > limits.max_body_bytes) {
-            return refuse(answer_for(fault::body_too_large));
+        const std::uint64_t max_body = shared_.limits.max_body_bytes;
+        if (max_body != 0 && chunked_.payload_bytes() > max_body) {
+            return refuse(rs, answer_for(fault::body_too_large));
         }
         rs.initial = r.consumed;
         rs.body_read = r.done;
     }
     record_.bytes_in += rs.initial;
     return verdict::forward;
+}
+
+session::verdict session::refuse(request_state& rs, const fault_answer& a) noexcept {
+    rs.status = a.status;
+    rs.reason = a.reason;
+    rs.close = true;
+    return verdict::answer;
 }
 
 void session::keep_for_log(const http1::request_head& req) {
@@ -687,64 +695,36 @@ void session::prepare_response(const http1::response_head& res, request_state& r
 net::awaitable<bool> session::stream_response(const response_framing& res) {
     // The head is in out_ and up_ starts at the head; the body follows it in up_.
     up_.consume(res.head_bytes);
-    const bool decode = res.body == http1::body_kind::chunked && client_http10_;
-    std::uint64_t remaining = res.content_length;
-    bool done = res.body == http1::body_kind::none ||
-                (res.body == http1::body_kind::length && remaining == 0);
+    body_progress body{res.content_length, res.body == http1::body_kind::chunked && client_http10_,
+                       res.body == http1::body_kind::none ||
+                           (res.body == http1::body_kind::length && res.content_length == 0)};
     if (res.body == http1::body_kind::chunked) {
         chunked_.reset();
     }
     std::span<const char> head = out_;
-
     for (;;) {
-        std::size_t take = 0;   // bytes of up_ used by this round
-        std::size_t write = 0;  // bytes to send from the front of up_
-        if (up_.size() > 0 && !done) {
-            switch (res.body) {
-                case http1::body_kind::length:
-                    take = write =
-                        static_cast<std::size_t>(std::min<std::uint64_t>(up_.size(), remaining));
-                    remaining -= take;
-                    done = remaining == 0;
-                    break;
-                case http1::body_kind::chunked: {
-                    const auto r = chunked_.feed(up_.span(), decode);
-                    if (r.error != http1::parse_error::none) {
-                        spdlog::warn("{}: bad chunked framing from upstream: {}", request_id_,
-                                     http1::describe(r.error));
-                        record_.failure = analysis::upstream_failure::protocol;
-                        co_return false;
-                    }
-                    take = r.consumed;
-                    write = decode ? r.data : r.consumed;
-                    done = r.done;
-                    break;
-                }
-                case http1::body_kind::until_close:
-                    take = write = up_.size();
-                    break;
-                case http1::body_kind::none:
-                    break;
-            }
+        const body_piece piece = next_body_piece(res.body, body);
+        if (piece.bad) {
+            co_return false;
         }
-        if (done) {
+        if (body.done) {
             // The last byte of the response has been read from the upstream: its time ends here,
             // before the client is written to.
             record_upstream_time();
         }
-        if (!head.empty() || write > 0) {
-            if (std::get<0>(co_await write_downstream(head, {up_.data(), write}))) {
+        if (!head.empty() || piece.write > 0) {
+            if (std::get<0>(co_await write_downstream(head, {up_.data(), piece.write}))) {
                 co_return false;
             }
             head = {};
-            if (!done) {
+            if (!body.done) {
                 // The upstream's bytes wait while a slow client reads: that is not its time.
                 // (A response that fits one read never gets here: no extra clock reading.)
                 client_wait_ += clock::now() - armed_at_;
             }
         }
-        up_.consume(take);
-        if (done) {
+        up_.consume(piece.take);
+        if (body.done) {
             co_return true;
         }
         const auto space = up_.prepare(buffer_pool::block_bytes);
@@ -767,6 +747,41 @@ net::awaitable<bool> session::stream_response(const response_framing& res) {
         }
         up_.commit(n);
     }
+}
+
+session::body_piece session::next_body_piece(http1::body_kind kind, body_progress& body) {
+    body_piece piece;
+    if (up_.size() == 0 || body.done) {
+        return piece;
+    }
+    switch (kind) {
+        case http1::body_kind::length:
+            piece.take = piece.write =
+                static_cast<std::size_t>(std::min<std::uint64_t>(up_.size(), body.remaining));
+            body.remaining -= piece.take;
+            body.done = body.remaining == 0;
+            break;
+        case http1::body_kind::chunked: {
+            const auto r = chunked_.feed(up_.span(), body.decode);
+            if (r.error != http1::parse_error::none) {
+                spdlog::warn("{}: bad chunked framing from upstream: {}", request_id_,
+                             http1::describe(r.error));
+                record_.failure = analysis::upstream_failure::protocol;
+                piece.bad = true;
+                break;
+            }
+            piece.take = r.consumed;
+            piece.write = body.decode ? r.data : r.consumed;
+            body.done = r.done;
+            break;
+        }
+        case http1::body_kind::until_close:
+            piece.take = piece.write = up_.size();
+            break;
+        case http1::body_kind::none:
+            break;
+    }
+    return piece;
 }
 
 // Not a coroutine: it arms the deadline and hands back the write itself, so awaiting it costs

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -107,7 +108,15 @@ private:
     // Not a coroutine: parses the head in `in_`; when complete, classifies, routes and rewrites
     // it into `out_` and consumes it, and takes the body bytes already in hand.
     verdict prepare_request(request_state& rs);
-    // A refusal of a head that could not be parsed or read: the connection closes after it.
+    // Takes what the request needs from its head; true when it carries an X-Request-Id.
+    bool classify(const http1::request_head& req, request_state& rs);
+    // 405, 417 or 413, for a request refused on its head alone.
+    std::optional<fault_answer> refusal_for(const http1::request_head& req) const noexcept;
+    // Takes the body bytes that came with the head.
+    verdict take_body_in_hand(request_state& rs);
+    // An answer of ours, after which the connection closes.
+    static verdict refuse(request_state& rs, const fault_answer& a) noexcept;
+    // The same for a head that could not be parsed or read: no request id, no routing.
     verdict refuse_head(request_state& rs, int status, std::string_view reason) noexcept;
     // One request through an upstream, and its response to the client.
     boost::asio::awaitable<fault> exchange(request_state& rs);
@@ -122,6 +131,19 @@ private:
     void prepare_response(const http1::response_head& res, request_state& rs,
                           response_framing& out);
     boost::asio::awaitable<bool> stream_response(const response_framing& res);
+    // Where the response body stands, and the next piece of it in `up_`.
+    struct body_progress {
+        std::uint64_t remaining = 0;  // length bodies
+        bool decode = false;          // chunked to an HTTP/1.0 client: sent without framing
+        bool done = false;
+    };
+    struct body_piece {
+        std::size_t take = 0;   // bytes of up_ used
+        std::size_t write = 0;  // bytes to send from the front of up_
+        bool bad = false;       // the upstream's chunked framing is broken
+    };
+    // Not a coroutine: frames what `up_` holds.
+    body_piece next_body_piece(http1::body_kind kind, body_progress& body);
     using write_awaitable =
         boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
     // Writes a then b to the client; the awaitable yields (error, bytes).
