@@ -1,7 +1,6 @@
 #include "proxy/rewrite.hpp"
 
-#include <array>
-#include <charconv>
+#include "proxy/text.hpp"
 
 namespace switchyard::proxy {
 namespace {
@@ -12,12 +11,6 @@ constexpr std::string_view crlf = "\r\n";
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
     out.append(name).append(": ").append(value).append(crlf);
-}
-
-void append_number(std::string& out, std::uint64_t v) {
-    std::array<char, 24> digits{};
-    const auto r = std::to_chars(digits.data(), digits.data() + digits.size(), v);
-    out.append(digits.data(), r.ptr);
 }
 
 // RFC 9110 §7.6.1: fields a proxy never forwards, whatever Connection says.
