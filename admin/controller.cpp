@@ -40,12 +40,10 @@ milliseconds tick_period_for(const config::analysis_config& a) {
     return std::max(p, milliseconds(10));
 }
 
-json::object error_body(std::string_view message) {
-    return {{"error", message}};
-}
-
 controller::answer conflict(std::string_view message, phase p) {
-    return {409, json::object{{"error", message}, {"phase", analysis::name_of(p)}}};
+    json::object body = error_json(message);
+    body["phase"] = analysis::name_of(p);
+    return {409, std::move(body)};
 }
 
 }  // namespace
@@ -319,7 +317,7 @@ controller::answer controller::start_rollout(std::string_view overrides) {
         for (const auto& e : parsed.errors) {
             errors.emplace_back(config::format_error("body", e));
         }
-        json::object body = error_body("invalid rollout overrides");
+        json::object body = error_json("invalid rollout overrides");
         body["errors"] = std::move(errors);
         return {400, std::move(body)};
     }

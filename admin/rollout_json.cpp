@@ -130,6 +130,16 @@ json::array steps_json(const std::vector<std::uint32_t>& steps) {
 
 }  // namespace
 
+std::string json_line(const json::value& v) {
+    std::string out = json::serialize(v);
+    out.push_back('\n');
+    return out;
+}
+
+json::object error_json(std::string_view message) {
+    return {{"error", message}};
+}
+
 std::string format_time(system_clock::time_point t) {
     const auto ms = std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
     const auto seconds = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));

@@ -99,12 +99,12 @@ bool write_all(int fd, std::string_view text) {
 }  // namespace
 
 std::string state_to_json(const saved_state& s, const slot_names& names) {
-    const json::object o{{"version", format_version},
-                         {"slots", json::array{names[0], names[1]}},
-                         {"active", names[s.split.active]},
-                         {"weights", weights_json(s.split, names)},
-                         {"rollout", rollout_json(s.rollout, names)}};
-    return json::serialize(o) + "\n";
+    const json::value v = json::object{{"version", format_version},
+                                       {"slots", json::array{names[0], names[1]}},
+                                       {"active", names[s.split.active]},
+                                       {"weights", weights_json(s.split, names)},
+                                       {"rollout", rollout_json(s.rollout, names)}};
+    return json_line(v);
 }
 
 saved_state state_from_json(std::string_view text, const slot_names& names) {
