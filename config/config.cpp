@@ -1283,8 +1283,7 @@ std::string address::to_string() const {
     return host + ":" + port_text;
 }
 
-load_result parse_config(const std::string& text, const std::string& /*source*/) {
-    // `source` is for the caller's format_error(); errors carry only path and line.
+load_result parse_config(const std::string& text) {
     load_result result;
     try {
         const std::vector<YAML::Node> documents = YAML::LoadAll(text);
@@ -1353,7 +1352,7 @@ load_result load_config_file(const std::string& path) {
         result.errors.push_back({"", 0, "cannot read file: " + why});
         return result;
     }
-    return parse_config(*text, path);
+    return parse_config(*text);
 }
 
 std::string format_error(const std::string& source, const config_error& error) {
