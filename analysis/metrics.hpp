@@ -195,6 +195,7 @@ slot_window difference(const slot_totals& later, const slot_totals& earlier);
 // not thread-safe.
 class metrics_window {
 public:
+    // Holds the last `seconds` seconds (one at the least); over() finds nothing older.
     explicit metrics_window(std::size_t seconds = 600);
 
     // `second` counts seconds on the steady clock; pushes must not go back in time (an earlier
