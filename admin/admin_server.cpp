@@ -114,9 +114,9 @@ admin_api::admin_api(const config::config& cfg, controller& control, std::functi
       scrape_(std::move(scrape)) {}
 
 int admin_api::slot_by_name(std::string_view name) const noexcept {
-    for (int i = 0; i < 2; ++i) {
-        if (control_.names()[static_cast<std::size_t>(i)] == name) {
-            return i;
+    for (std::size_t i = 0; i < analysis::slot_count; ++i) {
+        if (control_.names()[i] == name) {
+            return static_cast<int>(i);
         }
     }
     return -1;
@@ -259,11 +259,11 @@ admin_response admin_api::put_weights(std::string_view body) {
     boost::system::error_code ec;
     const json::value v = json::parse(body, ec);
     const json::object* obj = ec ? nullptr : v.if_object();
-    if (obj == nullptr || obj->empty() || obj->size() > 2) {
+    if (obj == nullptr || obj->empty() || obj->size() > analysis::slot_count) {
         return error(400, R"(expected a JSON object of slot weights, such as {"green": 10})");
     }
     const auto& names = control_.names();
-    std::array<std::int64_t, 2> weight{-1, -1};
+    analysis::per_slot<std::int64_t> weight{-1, -1};
     for (const auto& [key, value] : *obj) {
         const int index = slot_by_name(key);
         if (index < 0) {

@@ -21,7 +21,7 @@
 
 namespace switchyard::admin {
 
-using slot_names = std::array<std::string, 2>;
+using slot_names = analysis::per_slot<std::string>;
 
 // `v` serialized and ended with a newline: an admin API answer or the state file, one document
 // a line for curl and for text tools.

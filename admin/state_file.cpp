@@ -120,7 +120,8 @@ saved_state state_from_json(std::string_view text, const slot_names& names) {
     const auto is = [](const json::value& x, const std::string& name) {
         return x.is_string() && x.get_string() == name;
     };
-    if (slots.size() != 2 || !is(slots[0], names[0]) || !is(slots[1], names[1])) {
+    if (slots.size() != analysis::slot_count || !is(slots[0], names[0]) ||
+        !is(slots[1], names[1])) {
         throw std::invalid_argument("written for other slots than " + names[0] + " and " +
                                     names[1]);
     }
