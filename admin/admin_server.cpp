@@ -2,6 +2,7 @@
 
 #include "admin/listen.hpp"
 #include "admin/prometheus.hpp"
+#include "admin/rollout_json.hpp"
 
 #include <stdexcept>
 #include <thread>
@@ -32,20 +33,16 @@ constexpr std::uint64_t max_admin_body = 64 * 1024;
 // How long the accept loop waits after a failed accept (no descriptors left, say).
 constexpr std::chrono::milliseconds accept_backoff{100};
 
-std::string json_error(std::string_view message) {
-    return json::serialize(json::object{{"error", message}}) + "\n";
+admin_response json_answer(unsigned status, const json::value& body) {
+    return {status, "application/json", json_line(body), {}};
 }
 
 admin_response error(unsigned status, std::string_view message) {
-    return {status, "application/json", json_error(message), {}};
+    return json_answer(status, error_json(message));
 }
 
 admin_response text(std::string body) {
     return {200, "text/plain; charset=utf-8", std::move(body), {}};
-}
-
-admin_response json_answer(unsigned status, const json::value& body) {
-    return {status, "application/json", json::serialize(body) + "\n", {}};
 }
 
 // True when the query string holds `name`, `name=true` or `name=1` ("full=true").
@@ -75,6 +72,23 @@ std::string_view trim(std::string_view s) noexcept {
     return s;
 }
 
+// The HTTP response carrying `r`; `version` as Beast counts it (11: HTTP/1.1).
+http::response<http::string_body> to_http(admin_response r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+    res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    if (!r.allow.empty()) {
+        res.set(http::field::allow, r.allow);
+    }
+    if (r.status == 401) {
+        res.set(http::field::www_authenticate, "Bearer");
+    }
+    res.keep_alive(keep_alive);
+    res.body() = std::move(r.body);
+    res.prepare_payload();
+    return res;
+}
+
 // Compares in time independent of where the first difference is.
 bool constant_time_equals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) {
@@ -100,9 +114,9 @@ admin_api::admin_api(const config::config& cfg, controller& control, std::functi
       scrape_(std::move(scrape)) {}
 
 int admin_api::slot_by_name(std::string_view name) const noexcept {
-    for (int i = 0; i < 2; ++i) {
-        if (control_.names()[static_cast<std::size_t>(i)] == name) {
-            return i;
+    for (std::size_t i = 0; i < analysis::slot_count; ++i) {
+        if (control_.names()[i] == name) {
+            return static_cast<int>(i);
         }
     }
     return -1;
@@ -245,11 +259,11 @@ admin_response admin_api::put_weights(std::string_view body) {
     boost::system::error_code ec;
     const json::value v = json::parse(body, ec);
     const json::object* obj = ec ? nullptr : v.if_object();
-    if (obj == nullptr || obj->empty() || obj->size() > 2) {
+    if (obj == nullptr || obj->empty() || obj->size() > analysis::slot_count) {
         return error(400, R"(expected a JSON object of slot weights, such as {"green": 10})");
     }
     const auto& names = control_.names();
-    std::array<std::int64_t, 2> weight{-1, -1};
+    analysis::per_slot<std::int64_t> weight{-1, -1};
     for (const auto& [key, value] : *obj) {
         const int index = slot_by_name(key);
         if (index < 0) {
@@ -311,32 +325,15 @@ struct admin_server::impl {
             if (ec) {
                 if (ec != http::error::end_of_stream && ec != net::error::eof &&
                     ec != boost::beast::error::timeout && ec != net::error::operation_aborted) {
-                    admin_response r = error(400, ec.message());
-                    http::response<http::string_body> res{http::status::bad_request, 11};
-                    res.set(http::field::content_type, r.content_type);
-                    res.set(http::field::connection, "close");
-                    res.body() = std::move(r.body);
-                    res.prepare_payload();
+                    auto res = to_http(error(400, ec.message()), 11, false);
                     co_await http::async_write(stream, res, use_tuple);
                 }
                 break;
             }
             auto& req = parser.get();
-            admin_response r = api.handle(req.method_string(), req.target(),
-                                          req[http::field::authorization], req.body());
-            http::response<http::string_body> res{static_cast<http::status>(r.status),
-                                                  req.version()};
-            res.set(http::field::content_type, r.content_type);
-            res.set(http::field::cache_control, "no-store");
-            if (!r.allow.empty()) {
-                res.set(http::field::allow, r.allow);
-            }
-            if (r.status == 401) {
-                res.set(http::field::www_authenticate, "Bearer");
-            }
-            res.keep_alive(req.keep_alive());
-            res.body() = std::move(r.body);
-            res.prepare_payload();
+            auto res = to_http(api.handle(req.method_string(), req.target(),
+                                          req[http::field::authorization], req.body()),
+                               req.version(), req.keep_alive());
             if (req.method() == http::verb::head) {
                 res.body().clear();  // Content-Length stays that of the GET (RFC 9110 §9.3.2)
             }

@@ -40,12 +40,10 @@ milliseconds tick_period_for(const config::analysis_config& a) {
     return std::max(p, milliseconds(10));
 }
 
-json::object error_body(std::string_view message) {
-    return {{"error", message}};
-}
-
 controller::answer conflict(std::string_view message, phase p) {
-    return {409, json::object{{"error", message}, {"phase", analysis::name_of(p)}}};
+    json::object body = error_json(message);
+    body["phase"] = analysis::name_of(p);
+    return {409, std::move(body)};
 }
 
 }  // namespace
@@ -66,7 +64,7 @@ controller::controller(const config::config& cfg, analysis::split_state& split,
       window_(static_cast<std::size_t>(status_window_seconds) + 2),
       hooks_(ex, cfg.webhooks.events,
              [&counters](std::string_view result) { counters.count_webhook("events", result); }) {
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         health_[s].resize(cfg.slots[s].endpoints.size());
     }
     counters_.set_phase(analysis::name_of(phase::idle));
@@ -128,7 +126,7 @@ void controller::tick() {
     if (!running && second == last_second_) {
         return;  // idle: the window wants one look a second
     }
-    const auto totals = metrics_ ? metrics_() : std::array<analysis::slot_totals, 2>{};
+    const auto totals = metrics_ ? metrics_() : analysis::per_slot<analysis::slot_totals>{};
     if (second != last_second_) {
         // What came since the last push is the traffic of the second that just ended.
         window_.push(second - 1, totals);
@@ -194,7 +192,7 @@ void controller::maybe_validate() {
     const auto& state = machine_.state();
     validation_plan plan;
     plan.slot = request->slot;
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         plan.endpoints[s] = cfg_.slots[s].endpoints;
     }
     plan.health = state.config.health;
@@ -319,7 +317,7 @@ controller::answer controller::start_rollout(std::string_view overrides) {
         for (const auto& e : parsed.errors) {
             errors.emplace_back(config::format_error("body", e));
         }
-        json::object body = error_body("invalid rollout overrides");
+        json::object body = error_json("invalid rollout overrides");
         body["errors"] = std::move(errors);
         return {400, std::move(body)};
     }
@@ -405,7 +403,7 @@ json::value controller::status() const {
     const std::int64_t to = last_second_;  // the window holds the seconds before this one
     const proxy::address_snapshot table = addresses_ ? addresses_() : nullptr;
     json::object slots;
-    for (analysis::slot_index s = 0; s < 2; ++s) {
+    for (analysis::slot_index s = 0; s < analysis::slot_count; ++s) {
         json::array endpoints;
         for (std::size_t i = 0; i < cfg_.slots[s].endpoints.size(); ++i) {
             const endpoint_health& h = health_[s][i];

@@ -113,8 +113,8 @@ private:
     std::int64_t last_second_ = -1;  // of the last push into window_
     std::optional<state_file> file_;
     event_hooks hooks_;
-    std::array<std::vector<endpoint_health>, 2> health_;  // per slot, per endpoint
-    std::string validating_;                              // the rollout whose validation runs
+    analysis::per_slot<std::vector<endpoint_health>> health_;  // per slot, per endpoint
+    std::string validating_;                                   // the rollout whose validation runs
     std::uint32_t ids_ = 0;
     bool stopped_ = false;
 };

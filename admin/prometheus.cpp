@@ -99,7 +99,7 @@ MetricFamily requests_total(const scrape_input& in) {
                     "Requests answered, by slot and status code (code 0: the client left "
                     "unanswered).",
                     MetricType::Counter);
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         const auto& t = in.totals[s];
         for (std::size_t i = 0; i < t.by_status.size(); ++i) {
             if (t.by_status[i] != 0) {
@@ -120,7 +120,7 @@ MetricFamily requests_total(const scrape_input& in) {
 MetricFamily latency_family(const scrape_input& in, std::string name, std::string help,
                             analysis::latency_totals analysis::slot_totals::*which) {
     auto f = family(std::move(name), std::move(help), MetricType::Histogram);
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         f.metric.push_back(histogram(in.slot_names[s], in.totals[s].*which));
     }
     return f;
@@ -129,7 +129,7 @@ MetricFamily latency_family(const scrape_input& in, std::string name, std::strin
 MetricFamily upstream_errors(const scrape_input& in) {
     auto f = family("switchyard_upstream_errors_total",
                     "Exchanges with an upstream that failed, by kind.", MetricType::Counter);
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         for (std::size_t k = 0; k < failure_names.size(); ++k) {
             auto& m = f.metric.emplace_back(series(in.slot_names[s], "kind", failure_names[k]));
             m.counter.value = as_value(in.totals[s].failures[k]);
@@ -142,7 +142,7 @@ MetricFamily upstream_errors(const scrape_input& in) {
 template <typename Value>
 MetricFamily slot_gauge(const scrape_input& in, std::string name, std::string help, Value value) {
     auto f = family(std::move(name), std::move(help), MetricType::Gauge);
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         auto& m = f.metric.emplace_back(series(in.slot_names[s]));
         m.gauge.value = value(static_cast<analysis::slot_index>(s));
     }
@@ -188,7 +188,7 @@ std::vector<MetricFamily> slot_families(const scrape_input& in) {
     return out;
 }
 
-shard_collector::shard_collector(std::array<std::string, 2> slot_names,
+shard_collector::shard_collector(analysis::per_slot<std::string> slot_names,
                                  analysis::metrics_source metrics,
                                  const analysis::split_state& split)
     : slot_names_(std::move(slot_names)), metrics_(std::move(metrics)), split_(split) {}

@@ -24,8 +24,8 @@ namespace switchyard::admin {
 
 // What a scrape shows, gathered at one moment.
 struct scrape_input {
-    std::array<std::string_view, 2> slot_names;
-    std::array<analysis::slot_totals, 2> totals;
+    analysis::per_slot<std::string_view> slot_names;
+    analysis::per_slot<analysis::slot_totals> totals;
     analysis::traffic_split split;
 };
 
@@ -45,14 +45,14 @@ std::vector<prometheus::MetricFamily> slot_families(const scrape_input& in);
 // at that moment. Safe to collect from any thread, as often as wanted; the workers never wait.
 class shard_collector final : public prometheus::Collectable {
 public:
-    shard_collector(std::array<std::string, 2> slot_names, analysis::metrics_source metrics,
+    shard_collector(analysis::per_slot<std::string> slot_names, analysis::metrics_source metrics,
                     const analysis::split_state& split);
 
     // Nothing when `metrics` is empty (a proxy without shards).
     std::vector<prometheus::MetricFamily> Collect() const override;
 
 private:
-    std::array<std::string, 2> slot_names_;
+    analysis::per_slot<std::string> slot_names_;
     analysis::metrics_source metrics_;
     const analysis::split_state& split_;
 };

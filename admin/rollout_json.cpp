@@ -130,6 +130,16 @@ json::array steps_json(const std::vector<std::uint32_t>& steps) {
 
 }  // namespace
 
+std::string json_line(const json::value& v) {
+    std::string out = json::serialize(v);
+    out.push_back('\n');
+    return out;
+}
+
+json::object error_json(std::string_view message) {
+    return {{"error", message}};
+}
+
 std::string format_time(system_clock::time_point t) {
     const auto ms = std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
     const auto seconds = static_cast<std::time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
@@ -242,7 +252,7 @@ analysis::slot_index slot_from_json(const json::value& v, const slot_names& name
         throw std::invalid_argument("expected a slot name");
     }
     const std::string_view name = *s;
-    for (analysis::slot_index i = 0; i < 2; ++i) {
+    for (analysis::slot_index i = 0; i < analysis::slot_count; ++i) {
         if (names[i] == name) {
             return i;
         }
@@ -252,13 +262,14 @@ analysis::slot_index slot_from_json(const json::value& v, const slot_names& name
 
 analysis::traffic_split split_from_json(const json::value& active, const json::value& weights,
                                         const slot_names& names) {
-    const analysis::slot_index a = slot_from_json(active, names);
-    const auto other = count_member(weights, names[a ^ 1U]);
-    const auto mine = count_member(weights, names[a]);
+    analysis::traffic_split split{slot_from_json(active, names), 0};
+    const auto other = count_member(weights, names[split.other()]);
+    const auto mine = count_member(weights, names[split.active]);
     if (other > 100 || mine + other != 100) {
         throw std::invalid_argument("weights do not add up to 100");
     }
-    return {a, static_cast<std::uint8_t>(other)};
+    split.other_weight = static_cast<std::uint8_t>(other);
+    return split;
 }
 
 analysis::rollout_event event_from_json(const json::value& v, const slot_names& names) {

@@ -1,6 +1,7 @@
 #pragma once
 // JSON of the rollout's records: what /status, the rollout endpoints, the events webhooks and
-// the state file show. One spelling for all of them (README, "Admin API").
+// the state file show, and the admin API's error bodies. One spelling for all of them (README,
+// "Admin API").
 
 #include <array>
 #include <chrono>
@@ -20,7 +21,14 @@
 
 namespace switchyard::admin {
 
-using slot_names = std::array<std::string, 2>;
+using slot_names = analysis::per_slot<std::string>;
+
+// `v` serialized and ended with a newline: an admin API answer or the state file, one document
+// a line for curl and for text tools.
+std::string json_line(const boost::json::value& v);
+
+// {"error": "<message>"}: the body of every refused admin API call; callers may add members.
+boost::json::object error_json(std::string_view message);
 
 // "2026-11-27T13:37:42.123Z" (RFC 3339, UTC, milliseconds).
 std::string format_time(std::chrono::system_clock::time_point t);

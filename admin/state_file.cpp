@@ -99,12 +99,12 @@ bool write_all(int fd, std::string_view text) {
 }  // namespace
 
 std::string state_to_json(const saved_state& s, const slot_names& names) {
-    const json::object o{{"version", format_version},
-                         {"slots", json::array{names[0], names[1]}},
-                         {"active", names[s.split.active]},
-                         {"weights", weights_json(s.split, names)},
-                         {"rollout", rollout_json(s.rollout, names)}};
-    return json::serialize(o) + "\n";
+    const json::value v = json::object{{"version", format_version},
+                                       {"slots", json::array{names[0], names[1]}},
+                                       {"active", names[s.split.active]},
+                                       {"weights", weights_json(s.split, names)},
+                                       {"rollout", rollout_json(s.rollout, names)}};
+    return json_line(v);
 }
 
 saved_state state_from_json(std::string_view text, const slot_names& names) {
@@ -120,7 +120,8 @@ saved_state state_from_json(std::string_view text, const slot_names& names) {
     const auto is = [](const json::value& x, const std::string& name) {
         return x.is_string() && x.get_string() == name;
     };
-    if (slots.size() != 2 || !is(slots[0], names[0]) || !is(slots[1], names[1])) {
+    if (slots.size() != analysis::slot_count || !is(slots[0], names[0]) ||
+        !is(slots[1], names[1])) {
         throw std::invalid_argument("written for other slots than " + names[0] + " and " +
                                     names[1]);
     }

@@ -198,12 +198,12 @@ net::awaitable<validation_result> call_pre_rollout_hooks(
     co_return validation_result{};
 }
 
-net::awaitable<std::array<slot_window, 2>> smoke_run(
-    const std::array<std::vector<config::address>, 2>& endpoints, const config::smoke_config& smoke,
-    milliseconds timeout) {
-    std::array<smoke_slot, 2> slots;
+net::awaitable<analysis::per_slot<slot_window>> smoke_run(
+    const analysis::per_slot<std::vector<config::address>>& endpoints,
+    const config::smoke_config& smoke, milliseconds timeout) {
+    analysis::per_slot<smoke_slot> slots;
     std::vector<net::awaitable<void>> workers;
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         slots[s].endpoints = &endpoints[s];
         slots[s].smoke = &smoke;
         if (endpoints[s].empty() || smoke.paths.empty()) {
@@ -214,7 +214,7 @@ net::awaitable<std::array<slot_window, 2>> smoke_run(
         }
     }
     co_await run_all(std::move(workers));
-    co_return std::array<slot_window, 2>{std::move(slots[0].seen), std::move(slots[1].seen)};
+    co_return analysis::per_slot<slot_window>{std::move(slots[0].seen), std::move(slots[1].seen)};
 }
 
 net::awaitable<validation_result> validate(validation_plan plan, const still_wanted& wanted,

@@ -32,8 +32,8 @@ struct endpoint_health {
 using endpoint_locator = std::function<proxy::endpoint_addresses(std::size_t i)>;
 
 struct validation_plan {
-    analysis::slot_index slot = 1;                          // the slot traffic moves toward
-    std::array<std::vector<config::address>, 2> endpoints;  // of both slots, by slot index
+    analysis::slot_index slot = 1;                               // the slot traffic moves toward
+    analysis::per_slot<std::vector<config::address>> endpoints;  // of both slots, by slot index
     config::health_config health;
     // Unset: the health gate probes each endpoint by its name, resolved on its own.
     endpoint_locator locate;
@@ -68,8 +68,8 @@ boost::asio::awaitable<analysis::validation_result> health_gate(
 boost::asio::awaitable<analysis::validation_result> call_pre_rollout_hooks(
     const std::vector<config::webhook_config>& hooks, const std::string& body,
     const still_wanted& wanted, const hook_observer& on_hook);
-boost::asio::awaitable<std::array<analysis::slot_window, 2>> smoke_run(
-    const std::array<std::vector<config::address>, 2>& endpoints, const config::smoke_config& smoke,
-    std::chrono::milliseconds timeout);
+boost::asio::awaitable<analysis::per_slot<analysis::slot_window>> smoke_run(
+    const analysis::per_slot<std::vector<config::address>>& endpoints,
+    const config::smoke_config& smoke, std::chrono::milliseconds timeout);
 
 }  // namespace switchyard::admin

@@ -89,9 +89,9 @@ std::uint64_t slot_totals::errors() const noexcept {
     return n;
 }
 
-std::array<slot_totals, 2> merge(std::span<const metrics_shard* const> shards) {
-    std::array<slot_totals, 2> out;
-    for (slot_index s = 0; s < 2; ++s) {
+per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
+    per_slot<slot_totals> out;
+    for (slot_index s = 0; s < slot_count; ++s) {
         slot_totals& t = out[s];
         for (const metrics_shard* shard : shards) {
             const slot_counters& c = shard->slot(s);
@@ -189,7 +189,7 @@ metrics_window::metrics_window(std::size_t seconds) : ring_(std::max<std::size_t
     }
 }
 
-void metrics_window::push(std::int64_t second, const std::array<slot_totals, 2>& totals) {
+void metrics_window::push(std::int64_t second, const per_slot<slot_totals>& totals) {
     if (last_ && second < last_second_) {
         return;  // the steady clock does not go back; a caller that does is ignored
     }

@@ -133,7 +133,7 @@ public:
     const slot_counters& slot(slot_index s) const noexcept { return slots_[s]; }
 
 private:
-    std::array<slot_counters, 2> slots_;
+    per_slot<slot_counters> slots_;
 };
 
 // A slot's totals summed over all shards at one moment.
@@ -156,11 +156,11 @@ struct slot_totals {
 };
 
 // Sums the shards; safe while the workers keep recording.
-std::array<slot_totals, 2> merge(std::span<const metrics_shard* const> shards);
+per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards);
 
 // Totals merged from the proxy's shards at the moment of the call (the /metrics scrape, the
 // rollout engine's tick). Safe to call from any thread.
-using metrics_source = std::function<std::array<slot_totals, 2>()>;
+using metrics_source = std::function<per_slot<slot_totals>()>;
 
 // Quantile q (0..1) of a latency histogram: the midpoint of the bucket holding the
 // ceil(q * total)-th value (the first value for q = 0), which is the value itself below 64 µs;
@@ -195,12 +195,13 @@ slot_window difference(const slot_totals& later, const slot_totals& earlier);
 // not thread-safe.
 class metrics_window {
 public:
+    // Holds the last `seconds` seconds (one at the least); over() finds nothing older.
     explicit metrics_window(std::size_t seconds = 600);
 
     // `second` counts seconds on the steady clock; pushes must not go back in time (an earlier
     // second is ignored). A second pushed twice accumulates. The first push only sets the
     // baseline. Never allocates once the first push has set the baseline.
-    void push(std::int64_t second, const std::array<slot_totals, 2>& totals);
+    void push(std::int64_t second, const per_slot<slot_totals>& totals);
 
     struct span {
         slot_window stats;
@@ -222,11 +223,11 @@ private:
     struct entry {
         std::int64_t second = -1;  // the second held; -1 when none
         std::int64_t covers = 0;   // seconds since the push before this one's second
-        std::array<slot_second, 2> slots;
+        per_slot<slot_second> slots;
     };
     std::vector<entry> ring_;  // indexed by second modulo capacity
     std::int64_t last_second_ = 0;
-    std::optional<std::array<slot_totals, 2>> last_;
+    std::optional<per_slot<slot_totals>> last_;
 };
 
 }  // namespace switchyard::analysis

@@ -416,7 +416,7 @@ void rollout_machine::on_validated_blue_green(instant now, machine_output& out,
     }
 }
 
-machine_output rollout_machine::tick(instant now, const std::array<slot_totals, 2>& totals) {
+machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& totals) {
     machine_output out;
     const phase p = state_.current;
     // A fresh rollout moves no traffic while it waits; one restored after a restart holds its

@@ -90,7 +90,7 @@ struct validation_result {
     std::string reason;  // when not ok: which endpoint or hook failed, and how
     std::string cause;   // when not ok: "health", "pre_rollout" or "smoke"
     // The smoke run's answers per slot (by slot index); absent when none ran.
-    std::optional<std::array<slot_window, 2>> smoke;
+    std::optional<per_slot<slot_window>> smoke;
 };
 
 // What the machine asks the controller to validate while it waits.
@@ -169,7 +169,7 @@ public:
     machine_output validated(instant now, const std::string& id, const validation_result& result);
     // Several times a second: the merged totals of both slots at `now`. Judges each interval,
     // watches for hard failures, ends the bake.
-    machine_output tick(instant now, const std::array<slot_totals, 2>& totals);
+    machine_output tick(instant now, const per_slot<slot_totals>& totals);
 
     // After a restart, takes over `saved`. A rollout that was moving traffic goes back to waiting
     // for its health gate, then resumes where it was with fresh windows; a paused one stays
@@ -215,7 +215,7 @@ private:
     config::analysis_config analysis_;
     rollout_state state_;
     // The judgement window: the totals it started from, and when.
-    std::optional<std::array<slot_totals, 2>> window_base_;
+    std::optional<per_slot<slot_totals>> window_base_;
     std::chrono::steady_clock::time_point window_started_{};
     std::chrono::steady_clock::time_point bake_ends_{};
     std::optional<judgement> last_judgement_;

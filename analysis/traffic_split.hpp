@@ -6,18 +6,27 @@
 // no read-modify-write) and keeps the value it read for the whole request, so a request in
 // flight finishes on the slot it started on while the next one sees the change.
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace switchyard::analysis {
 
 // A slot by its position in the configuration: 0 or 1.
 using slot_index = std::uint8_t;
+// How many slots there are: the two of blue-green, whatever their names.
+inline constexpr std::size_t slot_count = 2;
+// One T per slot, indexed by slot_index.
+template <class T>
+using per_slot = std::array<T, slot_count>;
 
 struct traffic_split {
     slot_index active = 0;          // the slot that takes what the other does not
     std::uint8_t other_weight = 0;  // percent of requests sent to the other slot, 0..100
 
+    // With two slots, the other is the one that is not active.
+    static_assert(slot_count == 2);
     slot_index other() const noexcept { return static_cast<slot_index>(active ^ 1U); }
     // Percent of requests slot `s` receives.
     std::uint8_t weight(slot_index s) const noexcept {

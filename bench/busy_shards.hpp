@@ -23,7 +23,7 @@ inline std::deque<analysis::metrics_shard> busy_shards(std::size_t workers) {
             r.upstream_time = r.latency - std::chrono::microseconds(50);
             r.bytes_in = 300;
             r.bytes_out = 1200;
-            const auto slot = static_cast<analysis::slot_index>(i % 2);
+            const auto slot = static_cast<analysis::slot_index>(i % analysis::slot_count);
             shard.request_started(slot);
             shard.request_finished(slot, r);
         }

@@ -347,23 +347,38 @@ private:
         return size;
     }
 
+    // An integer from `min` to `max` (no limit when `max` is the type's largest value); the
+    // error says "expected an integer from 1 to 100, got ...".
     std::optional<std::uint32_t> count_value(
         const YAML::Node& v, const place& at, std::uint32_t min,
         std::uint32_t max = std::numeric_limits<std::uint32_t>::max()) {
-        const std::string expected =
-            max == std::numeric_limits<std::uint32_t>::max()
-                ? "an integer >= " + std::to_string(min)
-                : "an integer from " + std::to_string(min) + " to " + std::to_string(max);
-        auto text = scalar(v, at, expected);
+        constexpr std::string_view what = "an integer";
+        auto text = scalar(v, at, std::string(what) + count_range(min, max));
         if (!text) {
             return std::nullopt;
         }
+        return count_text(*text, at, min, max, what);
+    }
+
+    // " from 1 to 100", or " >= 1" when `max` is no limit.
+    static std::string count_range(std::uint32_t min, std::uint32_t max) {
+        return max == std::numeric_limits<std::uint32_t>::max()
+                   ? " >= " + std::to_string(min)
+                   : " from " + std::to_string(min) + " to " + std::to_string(max);
+    }
+
+    // `text` as a count from `min` to `max`: decimal digits only, no sign. When it is not one,
+    // reports "expected <what><range>, got <text>".
+    std::optional<std::uint32_t> count_text(const std::string& text, const place& at,
+                                            std::uint32_t min, std::uint32_t max,
+                                            std::string_view what) {
         std::uint32_t n = 0;
-        const char* end = text->data() + text->size();
-        auto [ptr, ec] = std::from_chars(text->data(), end, n);
-        if (text->empty() || text->front() == '-' || ec != std::errc{} || ptr != end || n < min ||
+        const char* end = text.data() + text.size();
+        auto [ptr, ec] = std::from_chars(text.data(), end, n);
+        if (text.empty() || text.front() == '-' || ec != std::errc{} || ptr != end || n < min ||
             n > max) {
-            fail(at, "expected " + expected + ", got " + quote(*text));
+            fail(at,
+                 "expected " + std::string(what) + count_range(min, max) + ", got " + quote(text));
             return std::nullopt;
         }
         return n;
@@ -550,25 +565,17 @@ void parser::parse_root(const YAML::Node& root, config& out) {
 }
 
 void parser::parse_workers(const YAML::Node& v, const place& at, std::uint32_t& out) {
-    if (v.IsScalar() && v.Scalar() == "auto") {
-        out = 0;
-        return;
-    }
+    constexpr std::string_view what = "auto or a number of threads";
     constexpr std::uint32_t max_workers = 1024;
-    auto text = scalar(v, at, "auto or a number of threads");
+    auto text = scalar(v, at, what);
     if (!text) {
         return;
     }
-    std::uint32_t n = 0;
-    const char* end = text->data() + text->size();
-    auto [ptr, ec] = std::from_chars(text->data(), end, n);
-    if (text->empty() || text->front() == '-' || ec != std::errc{} || ptr != end || n < 1 ||
-        n > max_workers) {
-        fail(at, "expected auto or a number of threads from 1 to " + std::to_string(max_workers) +
-                     ", got " + quote(*text));
+    if (*text == "auto") {
+        out = 0;
         return;
     }
-    out = n;
+    assign(out, count_text(*text, at, 1, max_workers, what));
 }
 
 std::optional<std::string> parser::token_value(std::string token, const place& at,
@@ -1276,8 +1283,7 @@ std::string address::to_string() const {
     return host + ":" + port_text;
 }
 
-load_result parse_config(const std::string& text, const std::string& /*source*/) {
-    // `source` is for the caller's format_error(); errors carry only path and line.
+load_result parse_config(const std::string& text) {
     load_result result;
     try {
         const std::vector<YAML::Node> documents = YAML::LoadAll(text);
@@ -1346,7 +1352,7 @@ load_result load_config_file(const std::string& path) {
         result.errors.push_back({"", 0, "cannot read file: " + why});
         return result;
     }
-    return parse_config(*text, path);
+    return parse_config(*text);
 }
 
 std::string format_error(const std::string& source, const config_error& error) {

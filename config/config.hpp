@@ -202,9 +202,9 @@ struct load_result {
     std::vector<config_error> errors;
 };
 
-// Parses and validates YAML text. `source` names the text in messages (a path or "<demo>").
-// Reads `admin.token_file` when it is set.
-load_result parse_config(const std::string& text, const std::string& source);
+// Parses and validates YAML text. Errors carry a key path and line, not the text's name: the
+// caller names it in format_error(). Reads `admin.token_file` when it is set.
+load_result parse_config(const std::string& text);
 
 // Reads the file and parses it; an unreadable file is one error with line 0.
 load_result load_config_file(const std::string& path);

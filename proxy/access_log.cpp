@@ -5,11 +5,12 @@
 
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
+
+#include "proxy/text.hpp"
 
 namespace switchyard::proxy {
 namespace {
@@ -18,15 +19,9 @@ using namespace std::string_view_literals;
 
 constexpr char hex_upper[] = "0123456789ABCDEF";
 
-void append_uint(std::uint64_t v, std::string& out) {
-    std::array<char, 24> buf{};
-    const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
-    out.append(buf.data(), r.ptr);
-}
-
 // `whole` then '.' then `fraction` on `digits` digits: 1.234 from (1, 234, 3).
 void append_fixed(std::uint64_t whole, std::uint64_t fraction, int digits, std::string& out) {
-    append_uint(whole, out);
+    append_number(out, whole);
     out.push_back('.');
     std::array<char, 8> buf{};
     for (int i = digits - 1; i >= 0; --i) {
@@ -130,14 +125,14 @@ void format_json(const access_entry& e, std::string& out) {
     out.append(R"(,"path":)"sv);
     append_json_string(e.target, out);
     out.append(R"(,"status":)"sv);
-    append_uint(static_cast<std::uint64_t>(e.status > 0 ? e.status : 0), out);
+    append_number(out, static_cast<std::uint64_t>(e.status > 0 ? e.status : 0));
     out.append(R"(,"duration_ms":)"sv);
     const auto us = micros(e.duration);
     append_fixed(us / 1000, us % 1000, 3, out);
     out.append(R"(,"bytes_in":)"sv);
-    append_uint(e.bytes_in, out);
+    append_number(out, e.bytes_in);
     out.append(R"(,"bytes_out":)"sv);
-    append_uint(e.bytes_out, out);
+    append_number(out, e.bytes_out);
     out.append(R"(,"slot":)"sv);
     append_json_string(e.slot, out);
     out.append(R"(,"endpoint":)"sv);
@@ -163,9 +158,9 @@ void format_combined(const access_entry& e, std::string& out) {
         out.append(e.version_minor == 0 ? " HTTP/1.0"sv : " HTTP/1.1"sv);
     }
     out.append("\" "sv);
-    append_uint(static_cast<std::uint64_t>(e.status > 0 ? e.status : 0), out);
+    append_number(out, static_cast<std::uint64_t>(e.status > 0 ? e.status : 0));
     out.push_back(' ');
-    append_uint(e.bytes_out, out);
+    append_number(out, e.bytes_out);
     out.push_back(' ');
     append_quoted(e.referer, out);
     out.push_back(' ');
@@ -180,7 +175,7 @@ void format_combined(const access_entry& e, std::string& out) {
     const auto us = micros(e.duration);
     append_fixed(us / 1000000, (us / 1000) % 1000, 3, out);  // nginx's $request_time: ms
     out.push_back(' ');
-    append_uint(e.bytes_in, out);
+    append_number(out, e.bytes_in);
     out.push_back('\n');
 }
 
@@ -191,7 +186,7 @@ void format_time(std::time_t t, config::log_format format, std::string& out) {
     gmtime_r(&t, &tm);
     out.clear();
     if (format == config::log_format::json) {
-        append_uint(static_cast<std::uint64_t>(tm.tm_year + 1900), out);
+        append_number(out, static_cast<std::uint64_t>(tm.tm_year + 1900));
         out.push_back('-');
         append_2(tm.tm_mon + 1, out);
         out.push_back('-');
@@ -202,7 +197,7 @@ void format_time(std::time_t t, config::log_format format, std::string& out) {
         out.push_back('/');
         out.append(months[static_cast<std::size_t>(tm.tm_mon)]);
         out.push_back('/');
-        append_uint(static_cast<std::uint64_t>(tm.tm_year + 1900), out);
+        append_number(out, static_cast<std::uint64_t>(tm.tm_year + 1900));
         out.push_back(':');
     }
     append_2(tm.tm_hour, out);

@@ -1,7 +1,6 @@
 #include "proxy/rewrite.hpp"
 
-#include <array>
-#include <charconv>
+#include "proxy/text.hpp"
 
 namespace switchyard::proxy {
 namespace {
@@ -14,10 +13,31 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     out.append(name).append(": ").append(value).append(crlf);
 }
 
-void append_number(std::string& out, std::uint64_t v) {
-    std::array<char, 24> digits{};
-    const auto r = std::to_chars(digits.data(), digits.data() + digits.size(), v);
-    out.append(digits.data(), r.ptr);
+void append_status_line(std::string& out, int status, std::string_view reason) {
+    out.append("HTTP/1.1 ");
+    append_number(out, static_cast<std::uint64_t>(status));
+    out.append(" ").append(reason).append(crlf);
+}
+
+void append_content_length(std::string& out, std::uint64_t length) {
+    out.append("Content-Length: ");
+    append_number(out, length);
+    out.append(crlf);
+}
+
+// RFC 9110 §7.6.3: received-protocol is the version the sender spoke.
+void append_via(std::string& out, int version_minor) {
+    out.append(version_minor == 0 ? "Via: 1.0 switchyard\r\n" : "Via: 1.1 switchyard\r\n");
+}
+
+// What the proxy decided for the client connection: close it, or keep it open, which an
+// HTTP/1.0 client is told (RFC 9112 §9.3: its default is to close).
+void append_connection(std::string& out, bool close, bool client_http10) {
+    if (close) {
+        out.append("Connection: close\r\n");
+    } else if (client_http10) {
+        out.append("Connection: keep-alive\r\n");
+    }
 }
 
 // RFC 9110 §7.6.1: fields a proxy never forwards, whatever Connection says.
@@ -116,9 +136,7 @@ void write_upstream_request(const http1::request_head& req, const request_contex
     }
 
     if (req.body == http1::body_kind::length) {
-        out.append("Content-Length: ");
-        append_number(out, req.content_length);
-        out.append(crlf);
+        append_content_length(out, req.content_length);
     } else if (req.body == http1::body_kind::chunked) {
         out.append("Transfer-Encoding: chunked\r\n");
     }
@@ -139,8 +157,7 @@ void write_upstream_request(const http1::request_head& req, const request_contex
     if (!host.empty()) {
         append_field(out, "X-Forwarded-Host", host);
     }
-    // RFC 9110 §7.6.3: received-protocol is the version the client spoke.
-    out.append(req.version_minor == 0 ? "Via: 1.0 switchyard\r\n" : "Via: 1.1 switchyard\r\n");
+    append_via(out, req.version_minor);
     if (ctx.add_request_id) {
         append_field(out, "X-Request-Id", ctx.request_id);
     }
@@ -149,9 +166,7 @@ void write_upstream_request(const http1::request_head& req, const request_contex
 
 void write_downstream_response(const http1::response_head& res, const response_context& ctx,
                                std::string& out) {
-    out.append("HTTP/1.1 ");
-    append_number(out, static_cast<std::uint64_t>(res.status));
-    out.append(" ").append(res.reason).append(crlf);
+    append_status_line(out, res.status, res.reason);
 
     bool has_request_id = false;
     for (const auto& f : res.fields) {
@@ -179,38 +194,25 @@ void write_downstream_response(const http1::response_head& res, const response_c
         append_field(out, name, f.value);
     }
     if (res.body == http1::body_kind::length) {
-        out.append("Content-Length: ");
-        append_number(out, res.content_length);
-        out.append(crlf);
+        append_content_length(out, res.content_length);
     }
-    out.append(res.version_minor == 0 ? "Via: 1.0 switchyard\r\n" : "Via: 1.1 switchyard\r\n");
+    append_via(out, res.version_minor);
     if (!has_request_id && !ctx.request_id.empty()) {
         append_field(out, "X-Request-Id", ctx.request_id);
     }
-    if (ctx.close) {
-        out.append("Connection: close\r\n");
-    } else if (ctx.client_http10) {
-        out.append("Connection: keep-alive\r\n");
-    }
+    append_connection(out, ctx.close, ctx.client_http10);
     out.append(crlf);
 }
 
 void write_error_response(int status, std::string_view reason, std::string_view request_id,
                           bool close, bool client_http10, std::string& out) {
-    out.append("HTTP/1.1 ");
-    append_number(out, static_cast<std::uint64_t>(status));
-    out.append(" ").append(reason_phrase(status)).append(crlf);
-    out.append("Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-    append_number(out, reason.size() + 1);
-    out.append(crlf);
+    append_status_line(out, status, reason_phrase(status));
+    out.append("Content-Type: text/plain; charset=utf-8\r\n");
+    append_content_length(out, reason.size() + 1);
     if (!request_id.empty()) {
         append_field(out, "X-Request-Id", request_id);
     }
-    if (close) {
-        out.append("Connection: close\r\n");
-    } else if (client_http10) {
-        out.append("Connection: keep-alive\r\n");
-    }
+    append_connection(out, close, client_http10);
     out.append(crlf).append(reason).append("\n");
 }
 

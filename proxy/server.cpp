@@ -46,7 +46,7 @@ tcp::acceptor open_listener(net::io_context& io, const tcp::endpoint& at) {
 
 server::server(const config::config& cfg, analysis::split_state& split,
                std::shared_ptr<name_lookup> lookup) {
-    if (cfg.slots.size() != 2) {
+    if (cfg.slots.size() != analysis::slot_count) {
         throw std::runtime_error("exactly two slots are needed");
     }
     shared_.timeouts = cfg.timeouts;

@@ -26,8 +26,8 @@ struct shared_state {
     config::limits_config limits;
     config::upstream_config upstream;
     std::vector<endpoint> endpoints;
-    std::array<std::vector<std::size_t>, 2> slot_endpoints;  // endpoint indexes per slot
-    std::array<std::string, 2> slot_names;
+    analysis::per_slot<std::vector<std::size_t>> slot_endpoints;  // endpoint indexes per slot
+    analysis::per_slot<std::string> slot_names;
     analysis::split_state* split = nullptr;
     upstream_resolver* resolver = nullptr;  // asked to look again after a connect failure
     // Open client connections across workers: touched once per connection, never per request.

@@ -57,7 +57,7 @@ private:
 };
 
 TEST(prometheus, writes_counters_histograms_and_gauges) {
-    std::array<slot_totals, 2> totals{};
+    analysis::per_slot<slot_totals> totals{};
     totals[0].by_status[200 - 100] = 7;
     totals[0].by_status[502 - 100] = 1;
     totals[0].no_status = 2;

@@ -54,7 +54,7 @@ run_result simulate(const scenario& s, std::uint64_t seed) {
     const config::config defaults;
     rollout_machine machine(defaults.analysis);
     instant now{std::chrono::steady_clock::time_point(1h), std::chrono::system_clock::now()};
-    std::array<slot_totals, 2> totals;
+    per_slot<slot_totals> totals;
     split_picker picker;
 
     machine.start(now, "sim", defaults.rollout, {0, 0});

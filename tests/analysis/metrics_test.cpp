@@ -379,7 +379,7 @@ TEST(metrics_shard, merge_of_shards_equals_one_shard) {
     const metrics_shard* single[] = {all.get()};
     const auto merged = merge(views);
     const auto expected = merge(single);
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < slot_count; ++s) {
         const slot_totals& m = merged[s];
         const slot_totals& e = expected[s];
         EXPECT_EQ(m.by_status, e.by_status);
@@ -427,13 +427,13 @@ TEST(metrics_shard, concurrent_reader_sees_growing_counts_and_ends_exact) {
     });
 
     const metrics_shard* shards[] = {shard.get()};
-    std::array<std::uint64_t, 2> requests{};
-    std::array<std::uint64_t, 2> in_histogram{};
-    std::array<std::uint64_t, 2> bytes{};
+    per_slot<std::uint64_t> requests{};
+    per_slot<std::uint64_t> in_histogram{};
+    per_slot<std::uint64_t> bytes{};
     std::uint64_t reads = 0;
     const auto check = [&] {
         const auto totals = merge(shards);
-        for (std::size_t s = 0; s < 2; ++s) {
+        for (std::size_t s = 0; s < slot_count; ++s) {
             const std::uint64_t r = totals[s].requests();
             const std::uint64_t h = sum(totals[s].duration.buckets);
             ASSERT_GE(r, requests[s]);
@@ -454,7 +454,7 @@ TEST(metrics_shard, concurrent_reader_sees_growing_counts_and_ends_exact) {
     worker.join();
     check();
     const auto totals = merge(shards);
-    for (std::size_t s = 0; s < 2; ++s) {
+    for (std::size_t s = 0; s < slot_count; ++s) {
         EXPECT_EQ(totals[s].requests(), records / 2);
         EXPECT_EQ(sum(totals[s].duration.buckets), records / 2);
         EXPECT_EQ(totals[s].errors(), records / 100);
@@ -542,7 +542,7 @@ TEST(metrics_window, over_the_last_30_of_100_seconds_equals_what_they_recorded) 
         std::uint64_t requests = 0;
         std::uint64_t errors = 0;
     };
-    std::vector<std::array<second_log, 2>> seconds;
+    std::vector<per_slot<second_log>> seconds;
     metrics_window w;
     constexpr std::int64_t start = 5000;
     w.push(start, merge(shards));
@@ -571,7 +571,7 @@ TEST(metrics_window, over_the_last_30_of_100_seconds_equals_what_they_recorded) 
     }
 
     for (const std::int64_t span : {1, 30, 100}) {
-        for (slot_index slot = 0; slot < 2; ++slot) {
+        for (slot_index slot = 0; slot < slot_count; ++slot) {
             std::vector<std::uint64_t> samples;
             std::uint64_t requests = 0;
             std::uint64_t errors = 0;
@@ -612,7 +612,7 @@ void add(slot_totals& t, std::uint64_t requests, std::uint64_t errors, std::uint
 
 TEST(metrics_window, a_late_push_leaves_a_gap_and_says_how_long_its_traffic_took) {
     metrics_window w;
-    std::array<slot_totals, 2> totals;
+    per_slot<slot_totals> totals;
     w.push(10, totals);
     add(totals[0], 10, 0, 100);
     w.push(11, totals);
@@ -634,7 +634,7 @@ TEST(metrics_window, a_late_push_leaves_a_gap_and_says_how_long_its_traffic_took
 
 TEST(metrics_window, a_second_pushed_twice_adds_up_and_the_past_is_ignored) {
     metrics_window w;
-    std::array<slot_totals, 2> totals;
+    per_slot<slot_totals> totals;
     w.push(10, totals);
     add(totals[1], 5, 1, 100);
     w.push(11, totals);
@@ -651,7 +651,7 @@ TEST(metrics_window, a_second_pushed_twice_adds_up_and_the_past_is_ignored) {
 
 TEST(metrics_window, keeps_the_last_600_seconds) {
     metrics_window w;
-    std::array<slot_totals, 2> totals;
+    per_slot<slot_totals> totals;
     w.push(0, totals);
     for (std::uint64_t t = 1; t <= 700; ++t) {  // second t adds t requests, t % 3 errors
         add(totals[0], t, t % 3, t);
@@ -678,10 +678,10 @@ TEST(metrics_window, keeps_the_last_600_seconds) {
 
 TEST(metrics_window, a_shrinking_total_counts_nothing) {
     metrics_window w;
-    std::array<slot_totals, 2> totals;
+    per_slot<slot_totals> totals;
     add(totals[0], 100, 10, 1000);
     w.push(1, totals);
-    std::array<slot_totals, 2> fewer;  // a shard went away
+    per_slot<slot_totals> fewer;  // a shard went away
     add(fewer[0], 50, 5, 1000);
     w.push(2, fewer);
     EXPECT_EQ(w.over(0, 2, 3).stats.requests, 0U);

@@ -23,8 +23,8 @@ using std::chrono::milliseconds;
 // request fails when floor(n * rate) steps), so every run is the same.
 struct traffic {
     double rps = 400;  // requests per second through the proxy
-    std::array<double, 2> error_rate{0.005, 0.005};
-    std::array<microseconds, 2> latency{8000us, 8000us};
+    per_slot<double> error_rate{0.005, 0.005};
+    per_slot<microseconds> latency{8000us, 8000us};
 };
 
 // Drives a machine the way the controller does: a tick every 100 ms with the merged totals of
@@ -36,7 +36,7 @@ public:
     rollout_machine machine;
     instant now{std::chrono::steady_clock::time_point(1000h),
                 std::chrono::system_clock::time_point(std::chrono::hours(500'000))};
-    std::array<slot_totals, 2> totals;
+    per_slot<slot_totals> totals;
     traffic load;
     traffic_split split{0, 0};  // what the controller has applied
     std::vector<rollout_event> events;
@@ -68,7 +68,7 @@ public:
         now.steady += d;
         now.wall += d;
         const double requests = load.rps * static_cast<double>(d.count()) / 1000.0;
-        for (slot_index s = 0; s < 2; ++s) {
+        for (slot_index s = 0; s < slot_count; ++s) {
             owed_[s] += requests * split.weight(s) / 100.0;
             const auto n = static_cast<std::uint64_t>(owed_[s]);
             owed_[s] -= static_cast<double>(n);
@@ -110,8 +110,8 @@ public:
     }
 
 private:
-    std::array<double, 2> owed_{};
-    std::array<std::uint64_t, 2> sent_{};
+    per_slot<double> owed_{};
+    per_slot<std::uint64_t> sent_{};
     int rollouts_ = 0;
 };
 

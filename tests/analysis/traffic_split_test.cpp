@@ -17,7 +17,7 @@ TEST(traffic_split, weight_of_each_slot) {
 
 TEST(split_state, round_trips_every_split) {
     split_state state({0, 0});
-    for (slot_index active = 0; active < 2; ++active) {
+    for (slot_index active = 0; active < slot_count; ++active) {
         for (std::uint32_t w = 0; w <= 100; ++w) {
             const traffic_split s{active, static_cast<std::uint8_t>(w)};
             state.store(s);

@@ -48,7 +48,7 @@ void expect_check(const check_config& c, std::string_view name, check_metric met
 }
 
 config parse_ok(const std::string& text) {
-    load_result result = parse_config(text, "test.yaml");
+    load_result result = parse_config(text);
     EXPECT_TRUE(result.errors.empty()) << dump(result);
     if (!result.value) {
         ADD_FAILURE() << "no value";
@@ -59,7 +59,7 @@ config parse_ok(const std::string& text) {
 
 // Parses text that must fail with exactly one error, and returns it.
 config_error only_error(const std::string& text) {
-    load_result result = parse_config(text, "test.yaml");
+    load_result result = parse_config(text);
     EXPECT_FALSE(result.value.has_value());
     EXPECT_EQ(result.errors.size(), 1u) << dump(result);
     return result.errors.empty() ? config_error{} : result.errors.front();
@@ -333,8 +333,7 @@ TEST(config_parse, reports_misspelt_key_and_bad_endpoint_together) {
         "lisen: 0.0.0.0:8080\n"
         "slots:\n"
         "  blue:  { endpoints: [\"backend:abc\"] }\n"
-        "  green: { endpoints: [\"backend-green:8000\"] }\n",
-        "switchyard.yaml");
+        "  green: { endpoints: [\"backend-green:8000\"] }\n");
     EXPECT_FALSE(result.value.has_value());
     ASSERT_EQ(result.errors.size(), 2u) << dump(result);
 
@@ -362,14 +361,13 @@ TEST(config_parse, unknown_key_without_close_match_has_no_suggestion) {
 
 TEST(config_parse, unknown_nested_keys_name_their_path) {
     const load_result result = parse_config(std::string(two_slots) +
-                                                "timeouts:\n"
-                                                "  conect: 2s\n"
-                                                "admin: { listen: 127.0.0.1:8081, tokn: x }\n"
-                                                "analysis:\n"
-                                                "  checks:\n"
-                                                "    - { metric: error_rate, max: 5%, mx: 1 }\n"
-                                                "rollout: { health: { pth: /x } }\n",
-                                            "test.yaml");
+                                            "timeouts:\n"
+                                            "  conect: 2s\n"
+                                            "admin: { listen: 127.0.0.1:8081, tokn: x }\n"
+                                            "analysis:\n"
+                                            "  checks:\n"
+                                            "    - { metric: error_rate, max: 5%, mx: 1 }\n"
+                                            "rollout: { health: { pth: /x } }\n");
     ASSERT_EQ(result.errors.size(), 4u) << dump(result);
     const config_error* e = error_at(result, "timeouts.conect");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -414,12 +412,11 @@ TEST(config_parse, duplicate_key_is_an_error) {
 
 TEST(config_parse, wrong_types_are_errors) {
     const load_result result = parse_config(std::string(two_slots) +
-                                                "timeouts: 5s\n"
-                                                "listen: [0.0.0.0:80]\n"
-                                                "workers: { n: 1 }\n"
-                                                "rollout: { steps: 10, approval: maybe }\n"
-                                                "limits: { max_headers: lots }\n",
-                                            "test.yaml");
+                                            "timeouts: 5s\n"
+                                            "listen: [0.0.0.0:80]\n"
+                                            "workers: { n: 1 }\n"
+                                            "rollout: { steps: 10, approval: maybe }\n"
+                                            "limits: { max_headers: lots }\n");
     ASSERT_EQ(result.errors.size(), 6u) << dump(result);
     const config_error* e = error_at(result, "timeouts");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -492,8 +489,7 @@ TEST(config_parse, slot_names_are_restricted) {
     const load_result result = parse_config(
         "slots:\n"
         "  Blue: { endpoints: [\"a:1\"] }\n"
-        "  this-name-is-far-too-long-for-a-slot: { endpoints: [\"b:1\"] }\n",
-        "test.yaml");
+        "  this-name-is-far-too-long-for-a-slot: { endpoints: [\"b:1\"] }\n");
     ASSERT_EQ(result.errors.size(), 2u) << dump(result);
     EXPECT_EQ(result.errors[0].path, "slots.Blue");
     EXPECT_EQ(result.errors[0].line, 2);
@@ -514,8 +510,7 @@ TEST(config_parse, slot_needs_at_least_one_endpoint) {
     const load_result result = parse_config(
         "slots:\n"
         "  blue: { endpoints: [] }\n"
-        "  green: {}\n",
-        "test.yaml");
+        "  green: {}\n");
     ASSERT_EQ(result.errors.size(), 2u) << dump(result);
     const config_error* e = error_at(result, "slots.blue.endpoints");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -535,8 +530,7 @@ TEST(config_parse, every_bad_endpoint_is_reported) {
         "      - good:1\n"
         "      - \"bad\"\n"
         "      - also:bad\n"
-        "  green: { endpoints: [\"x:0\"] }\n",
-        "test.yaml");
+        "  green: { endpoints: [\"x:0\"] }\n");
     ASSERT_EQ(result.errors.size(), 3u) << dump(result);
     EXPECT_EQ(result.errors[0].path, "slots.blue.endpoints[1]");
     EXPECT_EQ(result.errors[0].line, 5);
@@ -606,9 +600,8 @@ TEST(config_parse, timeouts_must_be_positive_durations) {
 TEST(config_parse, limits_have_floors) {
     const load_result result =
         parse_config(std::string(two_slots) +
-                         "limits: { max_header_bytes: 512, max_headers: 0, max_connections: 0,"
-                         " max_body_bytes: 1.5MiB }\n",
-                     "test.yaml");
+                     "limits: { max_header_bytes: 512, max_headers: 0, max_connections: 0,"
+                     " max_body_bytes: 1.5MiB }\n");
     ASSERT_EQ(result.errors.size(), 4u) << dump(result);
     const config_error* e = error_at(result, "limits.max_header_bytes");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -655,12 +648,11 @@ TEST(config_parse, access_log_format_is_json_or_combined) {
 TEST(config_parse, check_needs_exactly_one_limit) {
     const load_result result =
         parse_config(std::string(two_slots) +
-                         "analysis:\n"
-                         "  checks:\n"
-                         "    - { metric: error_rate }\n"
-                         "    - { metric: error_rate, max: 5%, max_ratio_to_stable: 2 }\n"
-                         "    - { max: 5% }\n",
-                     "test.yaml");
+                     "analysis:\n"
+                     "  checks:\n"
+                     "    - { metric: error_rate }\n"
+                     "    - { metric: error_rate, max: 5%, max_ratio_to_stable: 2 }\n"
+                     "    - { max: 5% }\n");
     ASSERT_EQ(result.errors.size(), 3u) << dump(result);
     const config_error* e = error_at(result, "analysis.checks[0]");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -681,13 +673,12 @@ TEST(config_parse, check_needs_exactly_one_limit) {
 TEST(config_parse, check_max_unit_follows_the_metric) {
     const load_result result =
         parse_config(std::string(two_slots) +
-                         "analysis:\n"
-                         "  checks:\n"
-                         "    - { metric: error_rate, max: 2s }\n"
-                         "    - { metric: latency_p95, max: 5% }\n"
-                         "    - { metric: latency_p95, max_ratio_to_stable: 0 }\n"
-                         "    - { metric: error_rates, max: 5% }\n",
-                     "test.yaml");
+                     "analysis:\n"
+                     "  checks:\n"
+                     "    - { metric: error_rate, max: 2s }\n"
+                     "    - { metric: latency_p95, max: 5% }\n"
+                     "    - { metric: latency_p95, max_ratio_to_stable: 0 }\n"
+                     "    - { metric: error_rates, max: 5% }\n");
     ASSERT_EQ(result.errors.size(), 4u) << dump(result);
     const config_error* e = error_at(result, "analysis.checks[0].max");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -724,8 +715,7 @@ TEST(config_parse, custom_checks_replace_the_defaults) {
 
 TEST(config_parse, analysis_counts_have_floors) {
     const load_result result = parse_config(
-        std::string(two_slots) + "analysis: { threshold: 0, min_requests: 0, interval: 0 }\n",
-        "test.yaml");
+        std::string(two_slots) + "analysis: { threshold: 0, min_requests: 0, interval: 0 }\n");
     ASSERT_EQ(result.errors.size(), 3u) << dump(result);
     EXPECT_NE(error_at(result, "analysis.threshold"), nullptr);
     EXPECT_NE(error_at(result, "analysis.min_requests"), nullptr);
@@ -762,10 +752,9 @@ TEST(config_parse, rollout_steps_are_validated) {
 }
 
 TEST(config_parse, rollout_strategy_and_health) {
-    const load_result result = parse_config(
-        std::string(two_slots) +
-            "rollout: { strategy: bluegreen, health: { path: health, deadline: 0s } }\n",
-        "test.yaml");
+    const load_result result =
+        parse_config(std::string(two_slots) +
+                     "rollout: { strategy: bluegreen, health: { path: health, deadline: 0s } }\n");
     ASSERT_EQ(result.errors.size(), 3u) << dump(result);
     const config_error* e = error_at(result, "rollout.strategy");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -779,14 +768,13 @@ TEST(config_parse, rollout_strategy_and_health) {
 
 TEST(config_parse, webhooks_must_be_plain_http) {
     const load_result result = parse_config(std::string(two_slots) +
-                                                "webhooks:\n"
-                                                "  pre_rollout:\n"
-                                                "    - { url: \"https://tests/run\" }\n"
-                                                "    - { url: \"ftp://tests/run\" }\n"
-                                                "    - { url: \"http:///nohost\" }\n"
-                                                "    - { timeout: 5s }\n"
-                                                "  events: [ { url: \"http://h:99999/\" } ]\n",
-                                            "test.yaml");
+                                            "webhooks:\n"
+                                            "  pre_rollout:\n"
+                                            "    - { url: \"https://tests/run\" }\n"
+                                            "    - { url: \"ftp://tests/run\" }\n"
+                                            "    - { url: \"http:///nohost\" }\n"
+                                            "    - { timeout: 5s }\n"
+                                            "  events: [ { url: \"http://h:99999/\" } ]\n");
     ASSERT_EQ(result.errors.size(), 5u) << dump(result);
     const config_error* e = error_at(result, "webhooks.pre_rollout[0].url");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -894,8 +882,7 @@ TEST(config_load, reads_a_file) {
 
 TEST(config_parse, analysis_method_and_promote_name_what_is_not_built_yet) {
     const load_result result = parse_config(
-        std::string(two_slots) + "analysis: { method: sequential, promote: evidence, alpha: 0 }\n",
-        "test.yaml");
+        std::string(two_slots) + "analysis: { method: sequential, promote: evidence, alpha: 0 }\n");
     ASSERT_EQ(result.errors.size(), 3u) << dump(result);
     const config_error* e = error_at(result, "analysis.method");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -910,11 +897,10 @@ TEST(config_parse, analysis_method_and_promote_name_what_is_not_built_yet) {
 TEST(config_parse, fast_rollback_is_a_map_or_off) {
     EXPECT_FALSE(parse_ok(std::string(two_slots) + "analysis: { fast_rollback: off }\n")
                      .analysis.fast_rollback.enabled);
-    const load_result result = parse_config(
-        std::string(two_slots) +
-            "analysis:\n"
-            "  fast_rollback: { error_rate: 0, min_requests: 0, window: 0s, typo: 1 }\n",
-        "test.yaml");
+    const load_result result =
+        parse_config(std::string(two_slots) +
+                     "analysis:\n"
+                     "  fast_rollback: { error_rate: 0, min_requests: 0, window: 0s, typo: 1 }\n");
     ASSERT_EQ(result.errors.size(), 4u) << dump(result);
     for (const char* path :
          {"analysis.fast_rollback.error_rate", "analysis.fast_rollback.min_requests",
@@ -932,15 +918,14 @@ TEST(config_parse, fast_rollback_is_a_map_or_off) {
 TEST(config_parse, check_floor_name_and_metric_rules) {
     const load_result result =
         parse_config(std::string(two_slots) +
-                         "analysis:\n"
-                         "  checks:\n"
-                         "    - { metric: error_rate, max: 5%, floor: 1% }\n"
-                         "    - { metric: success_rate, max_ratio_to_stable: 2 }\n"
-                         "    - { metric: latency_p95, max_ratio_to_stable: 2, floor: 5% }\n"
-                         "    - { metric: error_rate, max: 5%, name: Bad-Name }\n"
-                         "    - { metric: error_rate, max: 1% }\n"
-                         "    - { metric: error_rate, max: 2% }\n",
-                     "test.yaml");
+                     "analysis:\n"
+                     "  checks:\n"
+                     "    - { metric: error_rate, max: 5%, floor: 1% }\n"
+                     "    - { metric: success_rate, max_ratio_to_stable: 2 }\n"
+                     "    - { metric: latency_p95, max_ratio_to_stable: 2, floor: 5% }\n"
+                     "    - { metric: error_rate, max: 5%, name: Bad-Name }\n"
+                     "    - { metric: error_rate, max: 1% }\n"
+                     "    - { metric: error_rate, max: 2% }\n");
     ASSERT_EQ(result.errors.size(), 5u) << dump(result);
     const config_error* e = error_at(result, "analysis.checks[0].floor");
     ASSERT_NE(e, nullptr) << dump(result);
@@ -962,8 +947,7 @@ TEST(config_parse, check_floor_name_and_metric_rules) {
 
 TEST(config_parse, smoke_and_state_file) {
     const load_result result = parse_config(
-        std::string(two_slots) + "rollout: { smoke: { requests: 0, paths: [health] } }\n",
-        "test.yaml");
+        std::string(two_slots) + "rollout: { smoke: { requests: 0, paths: [health] } }\n");
     ASSERT_EQ(result.errors.size(), 2u) << dump(result);
     EXPECT_NE(error_at(result, "rollout.smoke.requests"), nullptr) << dump(result);
     const config_error* e = error_at(result, "rollout.smoke.paths[0]");

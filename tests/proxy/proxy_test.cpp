@@ -46,9 +46,9 @@ std::string get_request(std::string_view target = "/", std::vector<field> fields
 // The proxy's totals once `n` requests are recorded (bounded wait). A request is recorded when
 // its session resumes after the last write, which can be just after the client has read the
 // answer.
-std::array<analysis::slot_totals, 2> totals_after(running_proxy& proxy, std::uint64_t n) {
+analysis::per_slot<analysis::slot_totals> totals_after(running_proxy& proxy, std::uint64_t n) {
     const auto shards = proxy.server().metrics_shards();
-    std::array<analysis::slot_totals, 2> totals;
+    analysis::per_slot<analysis::slot_totals> totals;
     eventually([&] {
         totals = analysis::merge(shards);
         return totals[0].requests() + totals[1].requests() >= n;
