@@ -213,8 +213,18 @@ net::awaitable<void> session::serve() {
             log_request();  // the previous request has ended, answered or not
         }
         begin_request();
+        // The head, read in this frame: a connection waiting for its next request holds no
+        // nested frame (Asio recycles only a few per thread).
         request_state rs;
-        const verdict v = co_await read_request(rs);
+        verdict v = verdict::incomplete;
+        while (v == verdict::incomplete) {
+            const std::span<char> space = head_space(rs, v);
+            if (v == verdict::incomplete) {
+                const auto [ec, n] =
+                    co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+                v = took_head_bytes(rs, ec, n);
+            }
+        }
         if (v == verdict::closed) {
             co_return;
         }
@@ -264,48 +274,50 @@ void session::begin_request() {
     set_idle(idle, started_at_);
 }
 
-net::awaitable<session::verdict> session::read_request(request_state& rs) {
-    const std::size_t limit = shared_.limits.max_header_bytes;
-    for (;;) {
-        if (in_.size() > 0) {
-            const verdict v = prepare_request(rs);
-            if (v != verdict::incomplete) {
-                co_return v;
-            }
-        }
-        if (idle_ && (parking_ || worker_.draining())) {
-            co_return verdict::closed;
-        }
-        // Without a block (between requests) the first bytes land in first_read_; a block is
-        // borrowed only once they have come.
-        const bool borrowed = in_.attached();
-        const auto space = borrowed ? in_.prepare(limit) : std::span<char>(first_read_);
-        if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
-            co_return refuse_head(rs, 431, http1::describe(http1::parse_error::head_too_large));
-        }
-        const auto [ec, n] = co_await downstream_.async_read_some(net::buffer(space), use_tuple);
-        if (ec) {
-            if (timed_out_ && !idle_) {
-                co_return refuse_head(rs, 408, "request header not received in time");
-            }
-            if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
-                spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
-            }
-            co_return verdict::closed;
-        }
-        if (!borrowed) {
-            in_.borrow(worker_.buffers());
-            std::memcpy(in_.prepare(limit).data(), first_read_.data(), n);
-        }
-        in_.commit(n);
-        if (idle_) {
-            started_at_ = clock::now();
-            set_idle(false, started_at_);
-            if (!first_) {
-                arm(shared_.timeouts.request_header);
-            }
+std::span<char> session::head_space(request_state& rs, verdict& v) {
+    if (in_.size() > 0) {
+        v = prepare_request(rs);
+        if (v != verdict::incomplete) {
+            return {};
         }
     }
+    if (idle_ && (parking_ || worker_.draining())) {
+        v = verdict::closed;
+        return {};
+    }
+    // Without a block (between requests) the first bytes land in first_read_; a block is
+    // borrowed only once they have come.
+    const auto space = in_.attached() ? in_.prepare(shared_.limits.max_header_bytes)
+                                      : std::span<char>(first_read_);
+    if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
+        v = refuse_head(rs, 431, http1::describe(http1::parse_error::head_too_large));
+    }
+    return space;
+}
+
+session::verdict session::took_head_bytes(request_state& rs, const error_code& ec, std::size_t n) {
+    if (ec) {
+        if (timed_out_ && !idle_) {
+            return refuse_head(rs, 408, "request header not received in time");
+        }
+        if (!is_peer_gone(ec) && ec != net::error::operation_aborted) {
+            spdlog::debug("client {}: read failed: {}", client_ip_, ec.message());
+        }
+        return verdict::closed;
+    }
+    if (!in_.attached()) {
+        in_.borrow(worker_.buffers());
+        std::memcpy(in_.prepare(shared_.limits.max_header_bytes).data(), first_read_.data(), n);
+    }
+    in_.commit(n);
+    if (idle_) {
+        started_at_ = clock::now();
+        set_idle(false, started_at_);
+        if (!first_) {
+            arm(shared_.timeouts.request_header);
+        }
+    }
+    return verdict::incomplete;
 }
 
 session::verdict session::refuse_head(request_state& rs, int status,

@@ -24,7 +24,7 @@ namespace switchyard::proxy {
 // coroutine. The connection is a new one, or a parked one whose next request has arrived.
 void spawn_session(worker& w, client_connection conn);
 
-// Requests are served in small steps: read_request() reads a head, and prepare_request(), not a
+// Requests are served in small steps: serve() reads a head, and prepare_request(), not a
 // coroutine, parses, classifies, routes and rewrites it, so no suspension can happen while the
 // parsed views (into the read buffer and the worker's shared field storage) are alive.
 // exchange() takes one request through an upstream and its response back to the client, and
@@ -66,7 +66,7 @@ private:
     };
     static constexpr fault_answer answer_for(fault f) noexcept;
 
-    // How read_request ended.
+    // Where a request stands once its head is read.
     enum class verdict : std::uint8_t {
         incomplete,  // prepare_request only: the head has not ended yet
         closed,      // no request: the client left, the wait timed out, drain, or parking
@@ -103,8 +103,11 @@ private:
     boost::asio::awaitable<void> serve();
     // Resets the per-request state and arms the wait for the next head.
     void begin_request();
-    // Reads until prepare_request has a verdict.
-    boost::asio::awaitable<verdict> read_request(request_state& rs);
+    // Not coroutines, the steps of reading a head: where to read the next bytes (an empty span
+    // once `v` says the head is prepared or refused, or the connection is to close or park),
+    // and what the read brought.
+    std::span<char> head_space(request_state& rs, verdict& v);
+    verdict took_head_bytes(request_state& rs, const boost::system::error_code& ec, std::size_t n);
     // Not a coroutine: parses the head in `in_`; when complete, classifies, routes and rewrites
     // it into `out_` and consumes it, and takes the body bytes already in hand.
     verdict prepare_request(request_state& rs);

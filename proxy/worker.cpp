@@ -54,7 +54,9 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
 worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
                analysis::metrics_shard& metrics, access_log_buffer* access_log,
                address_snapshot addresses)
-    : io_(1),
+    // Only this thread touches the worker's sockets (other threads post to it), so the reactor's
+    // per-descriptor lock is left out; posting still locks.
+    : io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       shared_(shared),
       index_(index),
       metrics_(metrics),

@@ -198,7 +198,7 @@ private:
         std::uint32_t next = 0;
     };
     std::vector<endpoint_state> endpoint_states_;
-    std::array<std::uint32_t, 2> next_endpoint_{};
+    analysis::per_slot<std::uint32_t> next_endpoint_{};
     analysis::split_picker picker_;
     std::vector<http1::header_field> header_storage_;
     buffer_pool buffers_;
