@@ -493,10 +493,12 @@ net::awaitable<session::fault> session::exchange(request_state& rs) {
     }
     if (f != fault::none) {
         upstream_.reset();  // never reused after a failed exchange
-    } else if (res.keep_alive && up_.size() == 0) {
+    } else if (res.keep_alive && up_.size() == 0 && upstream_drained_) {
         worker_.release(std::move(upstream_));
     } else {
-        upstream_.reset();  // it said close, or sent bytes past the response: not reusable
+        // It said close, or sent bytes past the response, or may have: a last read that filled
+        // its buffer may have left more in the socket. Not reusable.
+        upstream_.reset();
     }
     co_return f;
 }
@@ -544,7 +546,10 @@ net::awaitable<session::fault> session::connect() {
         spdlog::warn("connect to {} ({}) failed: {}", shared_.endpoints[target_.endpoint].name,
                      target_.address.address().to_string(),
                      timed_out_ ? "timed out" : ec.message());
-        worker_.target_failed(target_);
+        // Out of descriptors or memory here is our shortage, not the endpoint's failure.
+        if (!is_local_shortage(ec)) {
+            worker_.target_failed(target_);
+        }
         upstream_.reset();
         co_return fault::connect_failed;
     }
@@ -689,6 +694,7 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
         }
         received = true;
         up_.commit(n);
+        upstream_drained_ = n < space.size();
     }
 }
 
@@ -758,6 +764,7 @@ net::awaitable<bool> session::stream_response(const response_framing& res) {
             co_return false;
         }
         up_.commit(n);
+        upstream_drained_ = n < space.size();
     }
 }
 

@@ -154,6 +154,11 @@ void worker::close_parked(session_base::clock::time_point cutoff) {
     }
 }
 
+bool is_local_shortage(const boost::system::error_code& ec) noexcept {
+    return ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+           ec == net::error::no_memory || ec == boost::system::errc::too_many_files_open_in_system;
+}
+
 template <class F>
 void worker::for_each_session(F f) {
     // f may end a session, which unlinks it: step past it before the call.
@@ -173,9 +178,7 @@ void worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) 
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
             return;  // closed by drain or stop
         }
-        if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
-            ec == net::error::no_memory ||
-            ec == boost::system::errc::too_many_files_open_in_system) {
+        if (is_local_shortage(ec)) {
             spdlog::error("worker {}: accept failed: {}; retrying in {} ms", index_, ec.message(),
                           accept_backoff_time.count());
             accept_backoff_.expires_after(accept_backoff_time);

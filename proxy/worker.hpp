@@ -53,6 +53,10 @@ private:
     std::atomic<std::uint32_t>* open_;
 };
 
+// A socket could not be had for lack of descriptors, buffers or memory: the process's shortage,
+// which a failed accept or connect must not blame on a peer.
+bool is_local_shortage(const boost::system::error_code& ec) noexcept;
+
 // What the worker needs of a session: its deadline, and a way to cut it short.
 class session_base : public session_hook {
 public:
