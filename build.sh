@@ -3,9 +3,12 @@
 #
 #   ./build.sh demo    install what is missing, build, run `switchyard demo`
 #   ./build.sh test    install what is missing, build (warnings as errors), run every test,
-#                      then again under AddressSanitizer + UndefinedBehaviorSanitizer
+#                      then again under AddressSanitizer + UndefinedBehaviorSanitizer, then
+#                      fuzz the HTTP/1 parsers for 20 s per target
 #   ./build.sh deps    install what is missing only
 #   ./build.sh build   release build only, into build/release
+#   ./build.sh fuzz [seconds]  build the libFuzzer targets (clang) into build/fuzz and run each
+#                      for `seconds` (600), one at a time, growing build/fuzz/corpus/
 #
 # Everything comes from Debian packages; nothing is downloaded at configure or build time.
 set -euo pipefail
@@ -19,6 +22,7 @@ packages=(
     python3  # the interpreter of tests/deploy (/usr/bin/python3, standard library only)
     docker-compose  # `docker-compose config`, which checks deploy/docker-compose.yml
     curl  # deploy/release.sh asks the admin API with it
+    clang libclang-rt-14-dev llvm-14  # libFuzzer targets: clang 14, libFuzzer, llvm-symbolizer
 )
 
 jobs=$(nproc)
@@ -52,6 +56,31 @@ run_tests() {
     ctest --test-dir "$dir" -j "$jobs" --output-on-failure --timeout 300
 }
 
+# run_fuzzers SECONDS CORPUS: builds tests/fuzz into build/fuzz with clang and runs each target
+# for SECONDS, one after another, on CORPUS/<target> (the seeds of tests/fuzz/corpus copied in).
+# Fails at the first crash; the input that crashed is kept in build/fuzz/findings/.
+fuzz_targets=(request_head_fuzz response_head_fuzz chunked_fuzz)
+run_fuzzers() {
+    local seconds=$1 corpus=$2
+    CC=clang-14 CXX=clang++-14 configure_and_build build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DSWITCHYARD_WERROR=ON -DSWITCHYARD_FUZZ=ON
+    mkdir -p build/fuzz/findings
+    for target in "${fuzz_targets[@]}"; do
+        mkdir -p "$corpus/$target"
+        cp tests/fuzz/corpus/"$target"/* "$corpus/$target/"
+        local log=build/fuzz/$target.log
+        if ! ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer \
+            build/fuzz/tests/fuzz/"$target" "$corpus/$target" -dict=tests/fuzz/http1.dict \
+            -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+            -artifact_prefix=build/fuzz/findings/"$target"- >"$log" 2>&1; then
+            tail -n 50 "$log"
+            echo "$target failed; its input is in build/fuzz/findings/, its log in $log"
+            return 1
+        fi
+        echo "$target: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1)"
+    done
+}
+
 case "${1:-}" in
     deps)
         deps
@@ -77,9 +106,16 @@ case "${1:-}" in
             -DSWITCHYARD_SANITIZE=ON -DSWITCHYARD_BENCH=OFF
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
             run_tests build/asan
+        echo "== libFuzzer targets"
+        rm -rf build/fuzz/ci-corpus
+        run_fuzzers 20 build/fuzz/ci-corpus
+        ;;
+    fuzz)
+        deps
+        run_fuzzers "${2:-600}" build/fuzz/corpus
         ;;
     *)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
