@@ -922,6 +922,56 @@ chunked_parser::state chunked_parser::next_on_size_line(state s, char c) noexcep
     }
 }
 
+parse_error chunked_parser::on_size_line(char c) noexcept {
+    if (state_ == state::size) {
+        if (const int v = hex_value(c); v >= 0) {
+            if (size_digits_ == 16 || remaining_ > (max_chunk_size >> 4)) {
+                return parse_error::bad_chunk_size;
+            }
+            remaining_ = (remaining_ << 4) | static_cast<std::uint64_t>(v);
+            ++size_digits_;
+            ++line_bytes_;
+            return parse_error::none;
+        }
+        if (size_digits_ == 0) {
+            return parse_error::bad_chunk_size;  // chunk-size = 1*HEXDIG
+        }
+    } else if (line_bytes_ + 1 > max_chunk_line_bytes) {
+        return parse_error::bad_chunk_size;
+    }
+    ++line_bytes_;
+    state_ = next_on_size_line(state_, c);
+    return state_ == state::failed ? parse_error::bad_chunk_size : parse_error::none;
+}
+
+chunked_parser::state chunked_parser::next_on_trailer(state s, char c) noexcept {
+    switch (s) {
+        case state::trailer_start:
+            // A trailer field line starts with a token; whitespace would be obs-fold or a
+            // malformed line (RFC 9112 §5.2, §7.1.2).
+            if (c == '\r') {
+                return state::final_lf;
+            }
+            return is(c, tchar) ? state::trailer_line : state::failed;
+        case state::trailer_line:
+            if (c == ':') {
+                return state::trailer_value;
+            }
+            return is(c, tchar) ? s : state::failed;  // incl. SP before ':'
+        case state::trailer_value:
+            if (c == '\r') {
+                return state::trailer_lf;
+            }
+            return is(c, field) ? s : state::failed;
+        case state::trailer_lf:
+            return c == '\n' ? state::trailer_start : state::failed;
+        case state::final_lf:
+            return c == '\n' ? state::done : state::failed;
+        default:
+            return state::failed;
+    }
+}
+
 chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) noexcept {
     result res;
     if (state_ == state::failed) {
@@ -945,58 +995,17 @@ chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) 
     while (i < n && state_ != state::done) {
         const char c = buf[i];
         switch (state_) {
-            case state::size: {
-                int v = hex_value(c);
-                if (v >= 0) {
-                    if (size_digits_ == 16 || remaining_ > (max_chunk_size >> 4)) {
-                        return fail(parse_error::bad_chunk_size);
-                    }
-                    remaining_ = (remaining_ << 4) | static_cast<std::uint64_t>(v);
-                    ++size_digits_;
-                    ++line_bytes_;
-                    ++i;
-                    break;
-                }
-                if (size_digits_ == 0) {
-                    return fail(parse_error::bad_chunk_size);  // chunk-size = 1*HEXDIG
-                }
-                state_ = next_on_size_line(state_, c);
-                if (state_ == state::failed) {
-                    return fail(parse_error::bad_chunk_size);
-                }
-                ++line_bytes_;
-                ++i;
-                break;
-            }
-            case state::ext_bws:
-            case state::ext_name_bws:
-            case state::ext_name:
-            case state::ext_name_end:
-            case state::ext_value_bws:
-            case state::ext_token:
-            case state::ext_quoted:
-            case state::ext_quoted_pair:
-            case state::ext_quoted_end:
-                if (++line_bytes_ > max_chunk_line_bytes) {
-                    return fail(parse_error::bad_chunk_size);
-                }
-                state_ = next_on_size_line(state_, c);
-                if (state_ == state::failed) {
-                    return fail(parse_error::bad_chunk_size);
-                }
-                ++i;
-                break;
             case state::size_lf:
                 if (c != '\n') {
                     return fail(parse_error::bad_chunk_size);
                 }
-                ++i;
                 if (remaining_ == 0) {
                     state_ = state::trailer_start;  // last-chunk
                     trailer_bytes_ = 0;
                 } else {
                     state_ = state::data;
                 }
+                ++i;
                 break;
             case state::data: {
                 const std::size_t take =
@@ -1016,19 +1025,17 @@ chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) 
                 break;
             }
             case state::data_cr:
-                if (c != '\r') {
-                    return fail(parse_error::bad_chunk_data);
-                }
-                state_ = state::data_lf;
-                ++i;
-                break;
             case state::data_lf:
-                if (c != '\n') {
+                if (c != (state_ == state::data_cr ? '\r' : '\n')) {
                     return fail(parse_error::bad_chunk_data);
                 }
-                state_ = state::size;
-                size_digits_ = 0;
-                line_bytes_ = 0;
+                if (state_ == state::data_cr) {
+                    state_ = state::data_lf;
+                } else {
+                    state_ = state::size;
+                    size_digits_ = 0;
+                    line_bytes_ = 0;
+                }
                 ++i;
                 break;
             case state::trailer_start:
@@ -1039,43 +1046,20 @@ chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) 
                 if (++trailer_bytes_ > max_trailer_bytes_) {
                     return fail(parse_error::bad_trailer);
                 }
-                if (state_ == state::trailer_start) {
-                    // A trailer field line starts with a token; whitespace would be obs-fold
-                    // or a malformed line (RFC 9112 §5.2, §7.1.2).
-                    if (c == '\r') {
-                        state_ = state::final_lf;
-                    } else if (is(c, tchar)) {
-                        state_ = state::trailer_line;
-                    } else {
-                        return fail(parse_error::bad_trailer);
-                    }
-                } else if (state_ == state::trailer_line) {
-                    if (c == ':') {
-                        state_ = state::trailer_value;
-                    } else if (!is(c, tchar)) {
-                        return fail(parse_error::bad_trailer);  // incl. SP before ':'
-                    }
-                } else if (state_ == state::trailer_value) {
-                    if (c == '\r') {
-                        state_ = state::trailer_lf;
-                    } else if (!is(c, field)) {
-                        return fail(parse_error::bad_trailer);
-                    }
-                } else if (state_ == state::trailer_lf) {
-                    if (c != '\n') {
-                        return fail(parse_error::bad_trailer);
-                    }
-                    state_ = state::trailer_start;
-                } else {  // final_lf
-                    if (c != '\n') {
-                        return fail(parse_error::bad_trailer);
-                    }
-                    state_ = state::done;
+                state_ = next_on_trailer(state_, c);
+                if (state_ == state::failed) {
+                    return fail(parse_error::bad_trailer);
                 }
                 ++i;
                 break;
             case state::done:
             case state::failed:
+                break;
+            default:  // the size line: its digits, extensions and CR
+                if (const parse_error e = on_size_line(c); e != parse_error::none) {
+                    return fail(e);
+                }
+                ++i;
                 break;
         }
     }

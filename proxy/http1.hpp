@@ -199,6 +199,10 @@ private:
 
     // The state after byte `c` on a size line past its digits; failed when `c` cannot be there.
     static state next_on_size_line(state s, char c) noexcept;
+    // A byte of the size line (digits, extensions, CR); counts it against the line's bound.
+    parse_error on_size_line(char c) noexcept;
+    // The state after byte `c` of the trailer section; failed when `c` cannot be there.
+    static state next_on_trailer(state s, char c) noexcept;
 
     std::size_t max_trailer_bytes_;
     state state_ = state::size;
