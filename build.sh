@@ -4,7 +4,8 @@
 #   ./build.sh demo    install what is missing, build, run `switchyard demo`
 #   ./build.sh test    install what is missing, build (warnings as errors), run every test,
 #                      then again under AddressSanitizer + UndefinedBehaviorSanitizer, then
-#                      fuzz the HTTP/1 parsers for 20 s per target
+#                      the multi-worker and admin tests (ctest -L tsan) under ThreadSanitizer,
+#                      then fuzz the HTTP/1 parsers for 20 s per target
 #   ./build.sh deps    install what is missing only
 #   ./build.sh build   release build only, into build/release
 #   ./build.sh fuzz [seconds]  build the libFuzzer targets (clang) into build/fuzz and run each
@@ -26,6 +27,10 @@ packages=(
 )
 
 jobs=$(nproc)
+# Sanitizer builds compile at -O1 with line tables only (-g1, enough for a report to name every
+# frame, inlined ones included): half the compile time of RelWithDebInfo's -O2 -g for the same
+# instrumented code paths.
+sanitizer_build=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 
 deps() {
     local missing=()
@@ -50,10 +55,12 @@ configure_and_build() {
     cmake --build "$dir" -j "$jobs"
 }
 
+# run_tests DIR [ctest args...]
 run_tests() {
     local dir=$1
+    shift
     # ctest prints its own summary line ("100% tests passed, 0 tests failed out of N").
-    ctest --test-dir "$dir" -j "$jobs" --output-on-failure --timeout 300
+    ctest --test-dir "$dir" -j "$jobs" --output-on-failure --timeout 300 "$@"
 }
 
 # run_fuzzers SECONDS CORPUS: builds tests/fuzz into build/fuzz with clang and runs each target
@@ -106,6 +113,12 @@ case "${1:-}" in
             -DSWITCHYARD_SANITIZE=ON -DSWITCHYARD_BENCH=OFF
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
             run_tests build/asan
+        echo "== ThreadSanitizer build (multi-worker and admin tests)"
+        # Only the test binaries labelled tsan (tests/CMakeLists.txt), and the executable they run.
+        cmake -S . -B build/tsan -G Ninja "${sanitizer_build[@]}" -DSWITCHYARD_WERROR=ON \
+            -DSWITCHYARD_TSAN=ON -DSWITCHYARD_BENCH=OFF >/dev/null
+        cmake --build build/tsan -j "$jobs" --target tsan_tests
+        TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" run_tests build/tsan -L tsan
         echo "== libFuzzer targets"
         rm -rf build/fuzz/ci-corpus
         run_fuzzers 20 build/fuzz/ci-corpus
@@ -115,7 +128,7 @@ case "${1:-}" in
         run_fuzzers "${2:-600}" build/fuzz/corpus
         ;;
     *)
-        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

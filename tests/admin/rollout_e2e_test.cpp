@@ -113,7 +113,10 @@ TEST(rollout_e2e, a_blue_green_rollout_with_a_failing_health_gate_never_sends_gr
     });
     s.start_load();
     int code = 0;
-    s.call("POST", "/rollout", R"({"strategy": "blue-green", "health": {"deadline": "600ms"}})",
+    // A deadline shorter than the pause between probe rounds (500 ms): one probe, given all of
+    // it. At 600 ms a quick first probe was followed by a second with under 100 ms left, which
+    // a slow machine (or ThreadSanitizer) could let time out: "timeout" replaced "status 503".
+    s.call("POST", "/rollout", R"({"strategy": "blue-green", "health": {"deadline": "400ms"}})",
            &code);
     ASSERT_EQ(code, 200);
     ASSERT_TRUE(s.wait_for_phase("aborted")) << json::serialize(s.status());
