@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include "tests/support/proc_stats.hpp"
@@ -241,6 +242,42 @@ TEST_F(upstream_pool, an_idle_connection_the_upstream_closes_is_dropped) {
     // The other connection was left alone.
     EXPECT_TRUE(still_open(b.upstream_end(0)));
     EXPECT_NE(pool.take(b.endpoint()), nullptr);
+}
+
+// The upstream's bytes or close may arrive while the session still holds the connection (writing
+// the response to its client, say), and the worker's loop may take that readiness in before
+// the connection is given back. It must still be noticed once the connection is idle.
+TEST_F(upstream_pool, what_the_upstream_did_before_give_back_is_noticed_once_idle) {
+    for (const bool closes : {true, false}) {
+        SCOPED_TRACE(closes ? "close" : "bytes");
+        endpoint_pool pool(4, 30s);
+        upstream_address& upstream = closes ? a : b;  // a connection of its own each time
+        upstream_ptr conn = upstream.connect();
+        tcp::socket& upstream_end = upstream.upstream_end(0);
+        const tcp::endpoint at = conn->address;
+        if (closes) {
+            upstream_end.shutdown(tcp::socket::shutdown_send);
+        } else {
+            net::write(upstream_end, net::buffer(std::string("HTTP/1.1 200 OK\r\n\r\n")));
+        }
+        // One turn of the loop with nothing waiting on the connection.
+        net::steady_timer turn(io, 0ms);
+        bool turned = false;
+        turn.async_wait([&](const boost::system::error_code&) { turned = true; });
+        io.restart();
+        while (!turned && io.run_one() > 0) {
+        }
+        io.poll();
+        io.restart();
+
+        const std::size_t sockets = open_sockets();
+        pool.give_back(std::move(conn));
+        ASSERT_TRUE(eventually([&] {
+            io.poll();
+            return open_sockets() == sockets - 1;
+        }));
+        EXPECT_EQ(pool.take(at), nullptr);
+    }
 }
 
 TEST_F(upstream_pool, an_idle_connection_the_upstream_writes_to_is_dropped) {
