@@ -433,6 +433,32 @@ std::size_t occurrences(const std::string& text, std::string_view needle) {
     return n;
 }
 
+// Descriptors for `switchyard` started through starved_command: soft and hard limit alike, so
+// that start-up cannot raise its own.
+constexpr int starved_limit = 64;
+
+std::vector<std::string> starved_command(const std::string& config) {
+    const std::string limit = std::to_string(starved_limit);
+    return {"/usr/bin/prlimit", "--nofile=" + limit + ":" + limit, SWITCHYARD_BINARY, "-c", config};
+}
+
+constexpr std::string_view accept_failed = "accept failed: Too many open files";
+
+// Opens more connections to the proxy than it has descriptors, into `held`, and waits for its
+// worker to log that accept failed: those it could not accept wait in its listen queue.
+::testing::AssertionResult exhaust_descriptors(proxy_process& proxy,
+                                               std::vector<bare_connection>& held) {
+    for (int i = 0; i < starved_limit + 16; ++i) {
+        held.emplace_back(proxy.port);
+    }
+    if (!proxy.process.wait_for([&](const std::string& out) {
+            return out.find(std::string("worker 0: ").append(accept_failed)) != std::string::npos;
+        })) {
+        return ::testing::AssertionFailure() << proxy.process.output();
+    }
+    return ::testing::AssertionSuccess();
+}
+
 // Out of descriptors, accept fails at once for as long as the connections are held, and the
 // listener stays readable: a loop that retried at once would spin. Both accept loops (a worker's
 // and the admin API's) must wait between tries, then serve again once descriptors are free.
@@ -443,33 +469,20 @@ TEST(cli, out_of_descriptors_the_accept_loops_back_off_and_then_serve_again) {
     // The held connections send nothing: request_header must not close them during the test.
     const std::string config = write_config(dir, blue.port(), green.port(),
                                             "state_file: off\ntimeouts: { request_header: 60s }\n");
-    // Soft and hard limit alike, so that the proxy cannot raise its own.
-    constexpr int descriptor_limit = 64;
-    const std::string nofile =
-        "--nofile=" + std::to_string(descriptor_limit) + ":" + std::to_string(descriptor_limit);
-    proxy_process proxy({"/usr/bin/prlimit", nofile, SWITCHYARD_BINARY, "-c", config});
-    ASSERT_EQ(soft_descriptor_limit(proxy.process.pid()), std::to_string(descriptor_limit));
-
-    // More connections than the proxy has descriptors: those it cannot accept wait in its
-    // listen queue, and its accept fails.
-    constexpr std::string_view worker_failed = "accept failed: Too many open files";
+    proxy_process proxy(starved_command(config));
+    ASSERT_EQ(soft_descriptor_limit(proxy.process.pid()), std::to_string(starved_limit));
     std::vector<bare_connection> held;
-    for (int i = 0; i < descriptor_limit + 16; ++i) {
-        held.emplace_back(proxy.port);
-    }
-    ASSERT_TRUE(proxy.process.wait_for([&](const std::string& out) {
-        return out.find(std::string("worker 0: ").append(worker_failed)) != std::string::npos;
-    })) << proxy.process.output();
+    ASSERT_TRUE(exhaust_descriptors(proxy, held));
     // An admin request made now waits in the admin listener's queue, and its accept fails too.
     raw_client waiting_admin(proxy.admin_port);
     waiting_admin.send(format_request("GET", "/status"));
     ASSERT_TRUE(proxy.process.wait_for([&](const std::string& out) {
-        return out.find(std::string("admin: ").append(worker_failed)) != std::string::npos;
+        return out.find(std::string("admin: ").append(accept_failed)) != std::string::npos;
     })) << proxy.process.output();
 
     // A window of one second, measured rather than waited on: the CPU time the proxy used in
     // it, against the time it lasted. Retrying at once would take a whole core.
-    const std::size_t failures_before = occurrences(proxy.process.output(), worker_failed);
+    const std::size_t failures_before = occurrences(proxy.process.output(), accept_failed);
     const auto cpu_before = cpu_time(proxy.process.pid());
     const auto window_start = std::chrono::steady_clock::now();
     std::this_thread::sleep_for(1s);
@@ -477,7 +490,7 @@ TEST(cli, out_of_descriptors_the_accept_loops_back_off_and_then_serve_again) {
     const auto window = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - window_start);
     const std::size_t failures_during =
-        occurrences(proxy.process.output(), worker_failed) - failures_before;
+        occurrences(proxy.process.output(), accept_failed) - failures_before;
     std::printf("out of descriptors: %lld us of CPU in %lld us, %zu failed accepts logged\n",
                 static_cast<long long>(cpu_used.count()), static_cast<long long>(window.count()),
                 failures_during);
@@ -502,6 +515,43 @@ TEST(cli, out_of_descriptors_the_accept_loops_back_off_and_then_serve_again) {
     raw_client admin(proxy.admin_port);
     admin.send(format_request("GET", "/active-slot"));
     EXPECT_EQ(admin.read_response().body, "blue\n");
+}
+
+// A request that finds no descriptor for its upstream connection cannot be served, but the
+// upstream did nothing wrong: fail_timeout is for an address that refused or did not accept in
+// time (README), and skipping a healthy upstream turns a moment without descriptors into
+// fail_timeout of 503s once they are back.
+//
+// Disabled while it fails: the socket() failure is taken for a connect failure and the address
+// is marked down, so every request after the descriptors came back gets 503 "no healthy
+// endpoint in slot blue". Enable it with the fix.
+TEST(cli, DISABLED_a_connect_without_descriptors_does_not_mark_the_upstream_down) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    // A fail_timeout longer than the test: a mark, once made, is still there at the end.
+    const std::string config = write_config(dir, blue.port(), green.port(),
+                                            "state_file: off\ntimeouts: { request_header: 60s }\n"
+                                            "upstream: { fail_timeout: 1h }\n");
+    proxy_process proxy(starved_command(config));
+    // First in the listen queue, so accepted while descriptors are left.
+    raw_client early(proxy.port);
+    std::vector<bare_connection> held;
+    ASSERT_TRUE(exhaust_descriptors(proxy, held));
+
+    early.send(format_request("GET", "/"));
+    const response starved = early.read_response();
+    EXPECT_EQ(starved.status, 502) << starved.body;
+    EXPECT_EQ(blue.connections_accepted(), 0U);
+
+    held.clear();
+    EXPECT_TRUE(eventually([&] {
+        try {
+            return get(proxy.port).status == 200;
+        } catch (const std::exception&) {
+            return false;
+        }
+    })) << get(proxy.port).body << proxy.process.output();
 }
 
 TEST(cli, a_corrupt_state_file_is_kept_aside_and_the_configuration_used) {
