@@ -29,6 +29,7 @@ using analysis::upstream_failure;
 // The proxy's own reasons for its answers (proxy/session.cpp), each followed by a newline.
 constexpr std::string_view invalid_response = "upstream sent an invalid response\n";
 constexpr std::string_view connection_failed = "upstream connection failed\n";
+constexpr std::string_view timed_out = "upstream did not answer in time\n";
 
 std::string get_request() {
     return format_request("GET", "/");
@@ -153,6 +154,28 @@ TEST_F(upstream_fault, a_stall_mid_body_is_cut_by_upstream_response_and_both_sid
 }
 
 // --- faults before the response head: the proxy answers ---
+
+TEST_F(upstream_fault, a_stall_mid_head_gets_504_and_the_connection_is_closed) {
+    // Part of a head, then nothing: the upstream waits for a next request that never comes.
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.raw = "HTTP/1.1 200 OK\r\nContent-Le";
+        return r;
+    });
+    auto c = cfg();
+    c.timeouts.upstream_response = 300ms;
+    running_proxy proxy(c);
+    const std::size_t baseline = open_sockets();
+
+    const response res = get(proxy.port());
+    EXPECT_EQ(res.status, 504);
+    EXPECT_EQ(res.body, timed_out);
+    EXPECT_TRUE(blue.wait_for_open_connections(0));
+    EXPECT_TRUE(sockets_come_back_to(baseline));
+    const auto totals = totals_after(proxy, 1);
+    EXPECT_EQ(totals[0].by_status[504 - 100], 1U);
+    EXPECT_EQ(failures(totals[0], upstream_failure::timeout), 1U);
+}
 
 TEST_F(upstream_fault, a_malformed_response_head_gets_502_and_the_connection_is_closed) {
     struct bad_head {
