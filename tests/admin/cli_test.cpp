@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +29,7 @@
 
 #include "tests/support/load.hpp"
 #include "tests/support/loopback.hpp"
+#include "tests/support/proc_stats.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/wait.hpp"
 
@@ -420,6 +422,132 @@ TEST(cli, warns_when_the_hard_descriptor_limit_is_below_what_max_connections_nee
                                           "that limits.max_connections 10000 needs"),
               std::string::npos)
         << proxy.process.output();
+}
+
+// How many times `needle` occurs in `text`.
+std::size_t occurrences(const std::string& text, std::string_view needle) {
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+// Descriptors for `switchyard` started through starved_command: soft and hard limit alike, so
+// that start-up cannot raise its own.
+constexpr int starved_limit = 64;
+
+std::vector<std::string> starved_command(const std::string& config) {
+    const std::string limit = std::to_string(starved_limit);
+    return {"/usr/bin/prlimit", "--nofile=" + limit + ":" + limit, SWITCHYARD_BINARY, "-c", config};
+}
+
+constexpr std::string_view accept_failed = "accept failed: Too many open files";
+
+// Opens more connections to the proxy than it has descriptors, into `held`, and waits for its
+// worker to log that accept failed: those it could not accept wait in its listen queue.
+::testing::AssertionResult exhaust_descriptors(proxy_process& proxy,
+                                               std::vector<bare_connection>& held) {
+    for (int i = 0; i < starved_limit + 16; ++i) {
+        held.emplace_back(proxy.port);
+    }
+    if (!proxy.process.wait_for([&](const std::string& out) {
+            return out.find(std::string("worker 0: ").append(accept_failed)) != std::string::npos;
+        })) {
+        return ::testing::AssertionFailure() << proxy.process.output();
+    }
+    return ::testing::AssertionSuccess();
+}
+
+// Out of descriptors, accept fails at once for as long as the connections are held, and the
+// listener stays readable: a loop that retried at once would spin. Both accept loops (a worker's
+// and the admin API's) must wait between tries, then serve again once descriptors are free.
+TEST(cli, out_of_descriptors_the_accept_loops_back_off_and_then_serve_again) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    // The held connections send nothing: request_header must not close them during the test.
+    const std::string config = write_config(dir, blue.port(), green.port(),
+                                            "state_file: off\ntimeouts: { request_header: 60s }\n");
+    proxy_process proxy(starved_command(config));
+    ASSERT_EQ(soft_descriptor_limit(proxy.process.pid()), std::to_string(starved_limit));
+    std::vector<bare_connection> held;
+    ASSERT_TRUE(exhaust_descriptors(proxy, held));
+    // An admin request made now waits in the admin listener's queue, and its accept fails too.
+    raw_client waiting_admin(proxy.admin_port);
+    waiting_admin.send(format_request("GET", "/status"));
+    ASSERT_TRUE(proxy.process.wait_for([&](const std::string& out) {
+        return out.find(std::string("admin: ").append(accept_failed)) != std::string::npos;
+    })) << proxy.process.output();
+
+    // A window of one second, measured rather than waited on: the CPU time the proxy used in
+    // it, against the time it lasted. Retrying at once would take a whole core.
+    const std::size_t failures_before = occurrences(proxy.process.output(), accept_failed);
+    const auto cpu_before = cpu_time(proxy.process.pid());
+    const auto window_start = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(1s);
+    const auto cpu_used = cpu_time(proxy.process.pid()) - cpu_before;
+    const auto window = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - window_start);
+    const std::size_t failures_during =
+        occurrences(proxy.process.output(), accept_failed) - failures_before;
+    std::printf("out of descriptors: %lld us of CPU in %lld us, %zu failed accepts logged\n",
+                static_cast<long long>(cpu_used.count()), static_cast<long long>(window.count()),
+                failures_during);
+    EXPECT_LT(cpu_used.count(), window.count() / 5)
+        << cpu_used.count() << " us of CPU in a window of " << window.count() << " us";
+    // Still out of descriptors, and still trying, all through the window.
+    EXPECT_GT(failures_during, 0U) << proxy.process.output();
+
+    held.clear();
+    // The request that waited is answered, and new ones on both ports are served.
+    const response status = waiting_admin.read_response();
+    EXPECT_EQ(status.status, 200);
+    EXPECT_NO_THROW(static_cast<void>(json::parse(status.body).at("rollout"))) << status.body;
+    EXPECT_TRUE(eventually([&] {
+        try {
+            return get(proxy.port).body == "blue\n";
+        } catch (const std::exception&) {
+            return false;
+        }
+    })) << proxy.process.output();
+    EXPECT_EQ(get(proxy.port).body, "blue\n");
+    raw_client admin(proxy.admin_port);
+    admin.send(format_request("GET", "/active-slot"));
+    EXPECT_EQ(admin.read_response().body, "blue\n");
+}
+
+// A request that finds no descriptor for its upstream connection cannot be served, but the
+// upstream did nothing wrong: fail_timeout is for an address that refused or did not accept in
+// time (README), and skipping a healthy upstream turns a moment without descriptors into
+// fail_timeout of 503s once they are back.
+TEST(cli, a_connect_without_descriptors_does_not_mark_the_upstream_down) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    // A fail_timeout longer than the test: a mark, once made, is still there at the end.
+    const std::string config = write_config(dir, blue.port(), green.port(),
+                                            "state_file: off\ntimeouts: { request_header: 60s }\n"
+                                            "upstream: { fail_timeout: 1h }\n");
+    proxy_process proxy(starved_command(config));
+    // First in the listen queue, so accepted while descriptors are left.
+    raw_client early(proxy.port);
+    std::vector<bare_connection> held;
+    ASSERT_TRUE(exhaust_descriptors(proxy, held));
+
+    early.send(format_request("GET", "/"));
+    const response starved = early.read_response();
+    EXPECT_EQ(starved.status, 502) << starved.body;
+    EXPECT_EQ(blue.connections_accepted(), 0U);
+
+    held.clear();
+    EXPECT_TRUE(eventually([&] {
+        try {
+            return get(proxy.port).status == 200;
+        } catch (const std::exception&) {
+            return false;
+        }
+    })) << get(proxy.port).body << proxy.process.output();
 }
 
 TEST(cli, a_corrupt_state_file_is_kept_aside_and_the_configuration_used) {

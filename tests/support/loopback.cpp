@@ -4,8 +4,11 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +20,7 @@
 #include <list>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -565,7 +569,15 @@ void upstream_server::state::serve(connection& c) {
             break;
         }
         bool keep_alive = false;
-        if (!write_response(c, res, head_request, client_wants_close, keep_alive) || !keep_alive) {
+        const bool written = write_response(c, res, head_request, client_wants_close, keep_alive);
+        if (written && res.after_write) {
+            res.after_write();
+        }
+        if (written && res.reset_after) {
+            reset = true;
+            break;
+        }
+        if (!written || !keep_alive) {
             break;
         }
     }
@@ -851,6 +863,25 @@ response raw_client::read_response(bool head_request, milliseconds timeout, bool
     return res;
 }
 
+std::string raw_client::read_until(std::string_view marker, milliseconds timeout) {
+    for (;;) {
+        const std::string_view held = as_view(state_->in.data());
+        if (const auto at = held.find(marker); at != std::string_view::npos) {
+            std::string out(held.substr(0, at + marker.size()));
+            state_->in.consume(out.size());
+            return out;
+        }
+        switch (state_->read_more(timeout)) {
+            case read_status::data:
+                break;
+            case read_status::eof:
+                throw std::runtime_error("raw_client: connection closed before the marker");
+            case read_status::timeout:
+                throw std::runtime_error("raw_client: timed out waiting for the marker");
+        }
+    }
+}
+
 std::string raw_client::read_until_close(milliseconds timeout) {
     for (;;) {
         switch (state_->read_more(timeout)) {
@@ -884,6 +915,46 @@ std::string response::header(std::string_view name) const {
 
 std::size_t response::count(std::string_view name) const {
     return count_of(fields, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// bare_connection
+
+bare_connection::bare_connection(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    if (fd_ < 0) {
+        throw std::system_error(errno, std::generic_category(), "bare_connection: socket");
+    }
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(port);
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&at), sizeof at) != 0) {
+        const int err = errno;
+        close();
+        throw std::system_error(err, std::generic_category(), "bare_connection: connect");
+    }
+}
+
+bare_connection::~bare_connection() {
+    close();
+}
+
+bare_connection::bare_connection(bare_connection&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)) {}
+
+bare_connection& bare_connection::operator=(bare_connection&& other) noexcept {
+    if (this != &other) {
+        close();
+        fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+}
+
+void bare_connection::close() noexcept {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        fd_ = -1;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -52,14 +52,24 @@ public:
         enum class framing { length, chunked, close } frame = framing::length;
         bool close_after = false;          // send "Connection: close" and close after this response
         bool drop_without_answer = false;  // close the connection (FIN) without answering
-        bool reset_without_answer = false;   // abort the connection (RST) without answering
-        std::string raw;                     // if non-empty: written verbatim instead of the above
+        bool reset_without_answer = false;  // abort the connection (RST) without answering
+        // If non-empty: written verbatim instead of the above (close_after then closes without
+        // adding a Connection field).
+        std::string raw;
         std::chrono::milliseconds delay{0};  // wait this long before answering
         // If > 0: the body is this many filler bytes, streamed in 64 KiB writes with the given
         // framing and never held whole; `body` is ignored.
         std::uint64_t stream_bytes = 0;
         // Send an interim "100 Continue" before this response (unless one was already sent).
         bool send_100_continue = false;
+        // Abort the connection (RST) once this response (or `raw`) has been written: with a
+        // `raw` that stops inside the body, an upstream that dies mid-response.
+        bool reset_after = false;
+        // If set: runs on the connection's thread once the response has been written, before the
+        // connection is kept, closed or reset, so that a test can hold it there (until a client
+        // has seen the bytes, say). Like a blocking handler, it must return before the server is
+        // destroyed.
+        std::function<void()> after_write;
     };
 
     // Runs on the connection's thread. A handler that blocks (on a test's promise, say) must be
@@ -160,6 +170,10 @@ public:
     response read_response(bool head_request = false,
                            std::chrono::milliseconds timeout = std::chrono::seconds(10),
                            bool discard_body = false);
+    // Reads until `marker` has been received; returns the bytes up to and including it (the
+    // rest stays buffered). Throws on timeout or on EOF first.
+    std::string read_until(std::string_view marker,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // Reads until the peer closes (EOF or reset); returns the bytes, including any already
     // buffered. Throws on timeout.
     std::string read_until_close(std::chrono::milliseconds timeout = std::chrono::seconds(10));
@@ -171,6 +185,23 @@ public:
 private:
     struct state;
     std::unique_ptr<state> state_;
+};
+
+// A plain client socket connected to 127.0.0.1:port, for tests that hold hundreds of
+// connections (a raw_client costs an io_context, and its descriptors, each). Blocking until the
+// test says otherwise; closed on destruction. Throws when the connect fails.
+class bare_connection {
+public:
+    explicit bare_connection(std::uint16_t port);
+    ~bare_connection();
+    bare_connection(bare_connection&& other) noexcept;
+    bare_connection& operator=(bare_connection&& other) noexcept;
+
+    int fd() const noexcept { return fd_; }
+    void close() noexcept;
+
+private:
+    int fd_ = -1;
 };
 
 // Formats a request: "<method> <target> HTTP/1.1", then "Host: 127.0.0.1" unless `fields` names

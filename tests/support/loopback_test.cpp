@@ -3,10 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <future>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace switchyard::test {
 namespace {
@@ -341,6 +345,85 @@ TEST(loopback, wait_closed_is_false_while_the_peer_stays_open) {
     upstream_server upstream;
     raw_client client(upstream.port());
     EXPECT_FALSE(client.wait_closed(milliseconds(50)));
+}
+
+TEST(loopback, after_write_holds_the_connection_and_reset_after_then_aborts_it) {
+    std::promise<void> release;
+    const std::shared_future<void> released = release.get_future().share();
+    upstream_server upstream("half", [released](const upstream_server::request&) {
+        upstream_response res;
+        res.raw = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf";
+        res.after_write = [released] {
+            released.wait();
+        };
+        res.reset_after = true;
+        return res;
+    });
+    // A bare socket, to tell the reset from an orderly close.
+    bare_connection client(upstream.port());
+    const std::string request = format_request("GET", "/");
+    ASSERT_EQ(::send(client.fd(), request.data(), request.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(request.size()));
+    std::string got;
+    char buf[256];
+    while (got.find("half") == std::string::npos) {
+        const ssize_t n = ::recv(client.fd(), buf, sizeof buf, 0);
+        ASSERT_GT(n, 0);
+        got.append(buf, static_cast<std::size_t>(n));
+    }
+    EXPECT_EQ(got, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
+    EXPECT_EQ(upstream.connections_open(), 1u);  // held in after_write
+    release.set_value();
+    EXPECT_EQ(::recv(client.fd(), buf, sizeof buf, 0), -1);
+    EXPECT_EQ(errno, ECONNRESET);
+    EXPECT_TRUE(upstream.wait_for_open_connections(0));
+}
+
+TEST(loopback, raw_close_after_closes_without_a_connection_field) {
+    upstream_server upstream("raw", [](const upstream_server::request&) {
+        upstream_response res;
+        res.raw = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        res.close_after = true;
+        return res;
+    });
+    raw_client client(upstream.port());
+    client.send(format_request("GET", "/"));
+    EXPECT_EQ(client.read_until_close(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+}
+
+TEST(loopback, read_until_returns_up_to_the_marker_and_keeps_the_rest) {
+    upstream_server upstream;
+    raw_client client(upstream.port());
+    client.send(format_request("GET", "/", {{"Connection", "close"}}));
+    EXPECT_EQ(client.read_until("\r\n"), "HTTP/1.1 200 OK\r\n");
+    const std::string rest = client.read_until_close();
+    EXPECT_TRUE(rest.ends_with("\r\n\r\nupstream\n")) << rest;
+    EXPECT_EQ(rest.find("HTTP/1.1"), std::string::npos) << rest;
+}
+
+TEST(loopback, read_until_throws_when_the_peer_closes_first) {
+    upstream_server upstream;
+    raw_client client(upstream.port());
+    client.send(format_request("GET", "/", {{"Connection", "close"}}));
+    EXPECT_THROW(client.read_until("never sent"), std::runtime_error);
+}
+
+TEST(loopback, bare_connection_connects_and_closes) {
+    upstream_server upstream;
+    std::optional<bare_connection> client(std::in_place, upstream.port());
+    ASSERT_GE(client->fd(), 0);
+    ASSERT_TRUE(upstream.wait_for_open_connections(1));
+    bare_connection moved = std::move(*client);
+    EXPECT_EQ(client->fd(), -1);
+    client.reset();  // a moved-from connection closes nothing
+    EXPECT_EQ(upstream.connections_open(), 1u);
+    moved.close();
+    EXPECT_TRUE(upstream.wait_for_open_connections(0));
+    const std::uint16_t closed_port = [] {
+        const upstream_server gone("gone");
+        return gone.port();
+    }();
+    EXPECT_THROW(bare_connection refused(closed_port), std::system_error);
 }
 
 }  // namespace
