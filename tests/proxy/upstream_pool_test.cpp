@@ -230,6 +230,7 @@ TEST_F(upstream_pool, an_idle_connection_the_upstream_closes_is_dropped) {
     endpoint_pool pool(4, 30s);
     pool.give_back(a.connect());
     pool.give_back(b.connect());
+    pool.expire(std::chrono::steady_clock::now());  // the worker's tick arms the idle watch
     const std::size_t sockets = open_sockets();
     a.upstream_end(0).close();  // the upstream's keep-alive timeout, say
     // The pool notices while the connection is idle and closes its end too: both ends of that
@@ -272,6 +273,7 @@ TEST_F(upstream_pool, what_the_upstream_did_before_give_back_is_noticed_once_idl
 
         const std::size_t sockets = open_sockets();
         pool.give_back(std::move(conn));
+        pool.expire(std::chrono::steady_clock::now());  // the worker's tick arms the idle watch
         ASSERT_TRUE(eventually([&] {
             io.poll();
             return open_sockets() == sockets - 1;
@@ -283,6 +285,7 @@ TEST_F(upstream_pool, what_the_upstream_did_before_give_back_is_noticed_once_idl
 TEST_F(upstream_pool, an_idle_connection_the_upstream_writes_to_is_dropped) {
     endpoint_pool pool(4, 30s);
     pool.give_back(a.connect());
+    pool.expire(std::chrono::steady_clock::now());  // the worker's tick arms the idle watch
     const std::size_t sockets = open_sockets();
     // Bytes nobody asked for: the connection is out of step with HTTP and must not carry a
     // request.
