@@ -442,6 +442,14 @@ std::vector<std::string> starved_command(const std::string& config) {
     return {"/usr/bin/prlimit", "--nofile=" + limit + ":" + limit, SWITCHYARD_BINARY, "-c", config};
 }
 
+// Why a starved binary is not run when built with the sanitizers: UBSan checks the object of a
+// virtual call by writing its vtable through a pipe (sanitizer_common's IsAccessibleMemoryRange).
+// With no descriptor left that pipe() fails, the check reports "invalid vptr" for a sound object
+// (a boost::system::error_category), and the report aborts: -fno-sanitize-recover leaves no way
+// to suppress it.
+constexpr std::string_view sanitizers_need_descriptors =
+    "a sanitized binary aborts on a false UBSan vptr report once it has no descriptor left";
+
 constexpr std::string_view accept_failed = "accept failed: Too many open files";
 
 // Opens more connections to the proxy than it has descriptors, into `held`, and waits for its
@@ -463,6 +471,9 @@ constexpr std::string_view accept_failed = "accept failed: Too many open files";
 // listener stays readable: a loop that retried at once would spin. Both accept loops (a worker's
 // and the admin API's) must wait between tries, then serve again once descriptors are free.
 TEST(cli, out_of_descriptors_the_accept_loops_back_off_and_then_serve_again) {
+#ifdef SWITCHYARD_BINARY_SANITIZED
+    GTEST_SKIP() << sanitizers_need_descriptors;
+#endif
     upstream_server blue("blue");
     upstream_server green("green");
     temp_dir dir;
@@ -522,6 +533,9 @@ TEST(cli, out_of_descriptors_the_accept_loops_back_off_and_then_serve_again) {
 // time (README), and skipping a healthy upstream turns a moment without descriptors into
 // fail_timeout of 503s once they are back.
 TEST(cli, a_connect_without_descriptors_does_not_mark_the_upstream_down) {
+#ifdef SWITCHYARD_BINARY_SANITIZED
+    GTEST_SKIP() << sanitizers_need_descriptors;
+#endif
     upstream_server blue("blue");
     upstream_server green("green");
     temp_dir dir;
@@ -547,7 +561,7 @@ TEST(cli, a_connect_without_descriptors_does_not_mark_the_upstream_down) {
         } catch (const std::exception&) {
             return false;
         }
-    })) << get(proxy.port).body << proxy.process.output();
+    })) << get(proxy.port).body;
 }
 
 TEST(cli, a_corrupt_state_file_is_kept_aside_and_the_configuration_used) {
