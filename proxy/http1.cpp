@@ -972,6 +972,23 @@ chunked_parser::state chunked_parser::next_on_trailer(state s, char c) noexcept 
     }
 }
 
+void chunked_parser::take_data(std::span<char> input, std::size_t& i, std::size_t* out) noexcept {
+    const std::size_t take =
+        static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, input.size() - i));
+    if (out != nullptr) {
+        if (*out != i) {
+            std::memmove(input.data() + *out, input.data() + i, take);
+        }
+        *out += take;
+    }
+    i += take;
+    remaining_ -= take;
+    payload_ += take;
+    if (remaining_ == 0) {
+        state_ = state::data_cr;
+    }
+}
+
 chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) noexcept {
     result res;
     if (state_ == state::failed) {
@@ -1007,23 +1024,9 @@ chunked_parser::result chunked_parser::feed(std::span<char> input, bool decode) 
                 }
                 ++i;
                 break;
-            case state::data: {
-                const std::size_t take =
-                    static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n - i));
-                if (decode) {
-                    if (out != i) {
-                        std::memmove(buf + out, buf + i, take);
-                    }
-                    out += take;
-                }
-                i += take;
-                remaining_ -= take;
-                payload_ += take;
-                if (remaining_ == 0) {
-                    state_ = state::data_cr;
-                }
+            case state::data:
+                take_data(input, i, decode ? &out : nullptr);
                 break;
-            }
             case state::data_cr:
             case state::data_lf:
                 if (c != (state_ == state::data_cr ? '\r' : '\n')) {

@@ -201,6 +201,8 @@ private:
     static state next_on_size_line(state s, char c) noexcept;
     // A byte of the size line (digits, extensions, CR); counts it against the line's bound.
     parse_error on_size_line(char c) noexcept;
+    // Payload from input[i] on, up to the chunk's end; moved down to *out when decoding.
+    void take_data(std::span<char> input, std::size_t& i, std::size_t* out) noexcept;
     // The state after byte `c` of the trailer section; failed when `c` cannot be there.
     static state next_on_trailer(state s, char c) noexcept;
 
