@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "proxy/receive_buffer.hpp"
 #include "proxy/rewrite.hpp"
 
 namespace switchyard::proxy {
@@ -219,9 +220,13 @@ net::awaitable<void> session::serve() {
         verdict v = verdict::incomplete;
         while (v == verdict::incomplete) {
             const std::span<char> space = head_space(rs, v);
-            if (v == verdict::incomplete) {
+            if (v == verdict::incomplete && idle_) {
                 const auto [ec, n] =
-                    co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+                    co_await downstream_.async_read_some(receive_buffer(space), use_tuple);
+                downstream_drained_ = n < space.size();
+                v = took_head_bytes(rs, ec, n);
+            } else if (v == verdict::incomplete) {
+                const auto [ec, n] = co_await read_more(downstream_, space, downstream_drained_);
                 v = took_head_bytes(rs, ec, n);
             }
         }
@@ -587,8 +592,7 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
         if (in_.size() == 0) {
             const auto space = in_.prepare(buffer_pool::block_bytes);
             arm(shared_.timeouts.idle);
-            const auto [ec, n] =
-                co_await downstream_.async_read_some(net::buffer(space), use_tuple);
+            const auto [ec, n] = co_await read_more(downstream_, space, downstream_drained_);
             disarm();
             // A slow upload is the client's time, not the upstream's.
             client_wait_ += clock::now() - armed_at_;
@@ -681,8 +685,14 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
         if (space.empty()) {
             co_return fault::upstream_protocol;
         }
-        const auto [ec, n] =
-            co_await upstream_->socket.async_read_some(net::buffer(space), use_tuple);
+        std::tuple<error_code, std::size_t> got;
+        if (received) {
+            got = co_await read_more(upstream_->socket, space, upstream_drained_);
+        } else {
+            got = co_await upstream_->socket.async_read_some(receive_buffer(space), use_tuple);
+            upstream_drained_ = std::get<1>(got) < space.size();
+        }
+        const auto [ec, n] = got;
         if (ec) {
             if (aborted_) {
                 co_return fault::client_gone;
@@ -694,7 +704,6 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
         }
         received = true;
         up_.commit(n);
-        upstream_drained_ = n < space.size();
     }
 }
 
@@ -747,8 +756,7 @@ net::awaitable<bool> session::stream_response(const response_framing& res) {
         }
         const auto space = up_.prepare(buffer_pool::block_bytes);
         arm(shared_.timeouts.upstream_response);
-        const auto [ec, n] =
-            co_await upstream_->socket.async_read_some(net::buffer(space), use_tuple);
+        const auto [ec, n] = co_await read_more(upstream_->socket, space, upstream_drained_);
         disarm();
         if (ec) {
             if (res.body == http1::body_kind::until_close && ec == net::error::eof) {
@@ -764,7 +772,6 @@ net::awaitable<bool> session::stream_response(const response_framing& res) {
             co_return false;
         }
         up_.commit(n);
-        upstream_drained_ = n < space.size();
     }
 }
 
@@ -834,8 +841,7 @@ net::awaitable<void> session::lingering_close() {
     arm(lingering_time);
     std::size_t discarded = 0;
     while (discarded < lingering_bytes) {
-        const auto [rec, n] =
-            co_await downstream_.async_read_some(net::buffer(first_read_), use_tuple);
+        const auto [rec, n] = co_await read_more(downstream_, first_read_, downstream_drained_);
         if (rec) {
             break;
         }

@@ -200,6 +200,7 @@ private:
     bool first_ = true;                   // the connection's first request (of this session)
     bool idle_ = false;                   // between requests, no byte of the next one read
     bool parking_ = false;                // the wait between requests ends in worker::park
+    bool downstream_drained_ = false;     // the last client read did not fill its buffer
     bool upstream_drained_ = false;       // the last upstream read did not fill its buffer
     bool timed_out_ = false;
     bool aborted_ = false;

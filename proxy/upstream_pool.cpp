@@ -33,18 +33,18 @@ void endpoint_pool::give_back(upstream_ptr conn) {
 }
 
 void endpoint_pool::watch(upstream_connection& conn) {
-    // An idle connection has nothing to say: a read that completes means the upstream closed it
-    // or broke the protocol, and either way it must not carry another request. A read rather
-    // than async_wait(wait_read), which Asio 1.81 queues with an epoll_ctl each time. The bytes
-    // of a broken upstream are dropped into `discard_`, shared by every idle connection.
+    // An idle connection has nothing to say: once it is readable the upstream has closed it or
+    // broken the protocol, and either way it must not carry another request. async_wait rather
+    // than a read: Asio queues it with an epoll_ctl that re-polls the socket, so an end of stream
+    // that came with the last response (whose edge is spent) is seen too. That system call is
+    // why the watch waits for the tick (see the header).
     conn.watched = true;
-    conn.socket.async_read_some(
-        boost::asio::buffer(discard_),
-        [this, id = conn.id](const boost::system::error_code& ec, std::size_t) {
-            if (ec != boost::asio::error::operation_aborted) {
-                on_idle_readable(id);
-            }
-        });
+    conn.socket.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                           [this, id = conn.id](const boost::system::error_code& ec) {
+                               if (ec != boost::asio::error::operation_aborted) {
+                                   on_idle_readable(id);
+                               }
+                           });
 }
 
 void endpoint_pool::on_idle_readable(std::uint64_t id) {

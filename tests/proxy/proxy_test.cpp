@@ -246,6 +246,18 @@ TEST_F(proxy_test, closes_after_connection_close) {
     EXPECT_TRUE(client.wait_closed());
 }
 
+TEST_F(proxy_test, a_client_that_half_closes_after_its_request_gets_the_answer_then_the_close) {
+    // The end of stream arrives with the request, so no later edge announces it: the proxy
+    // answers, and notices the close when the idle connection is parked (DEVELOPERS.md).
+    running_proxy proxy(cfg());
+    raw_client client(proxy.port());
+    client.send(get_request());
+    client.shutdown_send();
+    const response res = client.read_response();
+    EXPECT_EQ(res.status, 200);
+    EXPECT_TRUE(client.wait_closed());
+}
+
 TEST_F(proxy_test, http10_client_without_keep_alive_is_closed_and_gets_a_host) {
     running_proxy proxy(cfg());
     raw_client client(proxy.port());

@@ -153,6 +153,32 @@ TEST_F(upstream_fault, a_stall_mid_body_is_cut_by_upstream_response_and_both_sid
     EXPECT_EQ(totals[0].errors(), 1U);
 }
 
+TEST_F(upstream_fault, a_close_mid_body_cuts_the_client_off_at_once) {
+    // Head, 10 bytes and the close, all sent at once: the close usually arrives with the bytes,
+    // so the proxy must see it without another readiness edge from the socket, and long before
+    // upstream_response.
+    blue.set_handler([](const upstream_server::request&) {
+        upstream_response r;
+        r.raw = head_and_part;
+        r.close_after = true;
+        return r;
+    });
+    auto c = cfg();
+    c.timeouts.upstream_response = 1h;
+    running_proxy proxy(c);
+    const std::size_t baseline = open_sockets();
+
+    const cut_short got = read_cut_short(proxy.port());
+    EXPECT_TRUE(got.head.starts_with("HTTP/1.1 200 OK\r\n")) << got.head;
+    EXPECT_EQ(got.body, "first-part");
+
+    EXPECT_TRUE(blue.wait_for_open_connections(0));
+    EXPECT_TRUE(sockets_come_back_to(baseline));
+    const auto totals = totals_after(proxy, 1);
+    EXPECT_EQ(failures(totals[0], upstream_failure::reset), 1U);
+    EXPECT_EQ(failures(totals[0], upstream_failure::timeout), 0U);
+}
+
 // --- faults before the response head: the proxy answers ---
 
 TEST_F(upstream_fault, a_stall_mid_head_gets_504_and_the_connection_is_closed) {

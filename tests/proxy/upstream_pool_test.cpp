@@ -7,6 +7,7 @@
 
 #include <poll.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -18,6 +19,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
+#include "proxy/receive_buffer.hpp"
 #include "tests/support/proc_stats.hpp"
 #include "tests/support/wait.hpp"
 
@@ -280,6 +282,38 @@ TEST_F(upstream_pool, what_the_upstream_did_before_give_back_is_noticed_once_idl
         }));
         EXPECT_EQ(pool.take(at), nullptr);
     }
+}
+
+// An upstream that answers and closes at once: the session's last read takes the answer and
+// comes up short, so the reactor was told the socket is drained (proxy/receive_buffer.hpp), while
+// the end of stream, which came with the answer and spent its edge, is still queued.
+TEST_F(upstream_pool, an_end_of_stream_that_came_with_the_last_answer_is_noticed_once_idle) {
+    endpoint_pool pool(4, 30s);
+    upstream_ptr conn = a.connect();
+    const tcp::endpoint at = conn->address;
+    // The session's read of the answer is waiting when the answer and the close arrive together,
+    // so the reactor's one edge for both completes it.
+    std::array<char, 1024> space{};
+    std::size_t got = 0;
+    conn->socket.async_read_some(proxy::receive_buffer(space),
+                                 [&](const boost::system::error_code&, std::size_t n) { got = n; });
+    const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    net::write(a.upstream_end(0), net::buffer(answer));
+    a.upstream_end(0).shutdown(tcp::socket::shutdown_send);
+    pollfd p{conn->socket.native_handle(), POLLRDHUP, 0};
+    ASSERT_EQ(::poll(&p, 1, 10'000), 1);  // both are in the pool's socket before the loop runs
+    io.run();
+    io.restart();
+    ASSERT_EQ(got, answer.size());
+
+    const std::size_t sockets = open_sockets();
+    pool.give_back(std::move(conn));
+    pool.expire(std::chrono::steady_clock::now());  // the worker's tick arms the idle watch
+    ASSERT_TRUE(eventually([&] {
+        io.poll();
+        return open_sockets() == sockets - 1;
+    }));
+    EXPECT_EQ(pool.take(at), nullptr);
 }
 
 TEST_F(upstream_pool, an_idle_connection_the_upstream_writes_to_is_dropped) {
