@@ -96,6 +96,18 @@ struct upstream_pool : ::testing::Test {
     net::io_context io;  // declared first: the sockets below belong to it
     upstream_address a{io};
     upstream_address b{io};
+
+    // Gives `conn` back, arms the idle watch as the worker's tick does, and runs the loop until
+    // the pool has closed the connection (bounded wait).
+    bool closed_once_idle(endpoint_pool& pool, upstream_ptr conn) {
+        const std::size_t sockets = open_sockets();
+        pool.give_back(std::move(conn));
+        pool.expire(std::chrono::steady_clock::now());
+        return eventually([&] {
+            io.poll();
+            return open_sockets() == sockets - 1;
+        });
+    }
 };
 
 TEST_F(upstream_pool, take_finds_nothing_in_an_empty_pool) {
@@ -273,13 +285,7 @@ TEST_F(upstream_pool, what_the_upstream_did_before_give_back_is_noticed_once_idl
         io.poll();
         io.restart();
 
-        const std::size_t sockets = open_sockets();
-        pool.give_back(std::move(conn));
-        pool.expire(std::chrono::steady_clock::now());  // the worker's tick arms the idle watch
-        ASSERT_TRUE(eventually([&] {
-            io.poll();
-            return open_sockets() == sockets - 1;
-        }));
+        EXPECT_TRUE(closed_once_idle(pool, std::move(conn)));
         EXPECT_EQ(pool.take(at), nullptr);
     }
 }
@@ -306,13 +312,7 @@ TEST_F(upstream_pool, an_end_of_stream_that_came_with_the_last_answer_is_noticed
     io.restart();
     ASSERT_EQ(got, answer.size());
 
-    const std::size_t sockets = open_sockets();
-    pool.give_back(std::move(conn));
-    pool.expire(std::chrono::steady_clock::now());  // the worker's tick arms the idle watch
-    ASSERT_TRUE(eventually([&] {
-        io.poll();
-        return open_sockets() == sockets - 1;
-    }));
+    EXPECT_TRUE(closed_once_idle(pool, std::move(conn)));
     EXPECT_EQ(pool.take(at), nullptr);
 }
 
