@@ -22,7 +22,9 @@ packages=(
     prometheus  # promtool and the server: the /metrics test, deploy/'s config and dashboard tests
     python3  # the interpreter of tests/deploy (/usr/bin/python3, standard library only)
     docker-compose  # `docker-compose config`, which checks deploy/docker-compose.yml
-    curl  # deploy/release.sh asks the admin API with it
+    curl  # deploy/release.sh asks the admin API with it; the TLS tests use it as a client
+    openssl  # the TLS tests make their CA and certificates with the openssl command
+    testssl.sh  # the TLS listener's scan: no protocol below TLS 1.2, no weak cipher
     clang libclang-rt-14-dev llvm-14  # libFuzzer targets: clang 14, libFuzzer, llvm-symbolizer
 )
 

@@ -305,14 +305,12 @@ struct admin_server::impl {
         : counters(analysis::phase_names),
           control(cfg, split, metrics, counters, io.get_executor(), std::move(addresses)),
           collector({cfg.slots.at(0).name, cfg.slots.at(1).name}, metrics, split),
-          api(cfg, control, std::move(ready),
-              [this] {
-                  const prometheus::Collectable* sources[] = {&collector, &counters.collectable()};
-                  return serialize(sources);
-              }),
+          api(cfg, control, std::move(ready), [this] { return serialize(metric_sources); }),
           acceptor(io),
           request_timeout(cfg.timeouts.request_header),
-          idle_timeout(cfg.timeouts.idle) {}
+          idle_timeout(cfg.timeouts.idle) {
+        metric_sources = {&collector, &counters.collectable()};
+    }
 
     net::awaitable<void> serve(tcp::socket socket) {
         boost::beast::tcp_stream stream(std::move(socket));
@@ -372,6 +370,7 @@ struct admin_server::impl {
     control_metrics counters;
     controller control;
     shard_collector collector;
+    std::vector<const prometheus::Collectable*> metric_sources;  // fixed once started
     admin_api api;
     tcp::acceptor acceptor;
     std::chrono::milliseconds request_timeout;
@@ -396,6 +395,10 @@ admin_server::admin_server(const config::config& cfg, analysis::split_state& spl
 
 admin_server::~admin_server() {
     stop();
+}
+
+void admin_server::add_metrics(const prometheus::Collectable& c) {
+    impl_->metric_sources.push_back(&c);
 }
 
 void admin_server::start() {

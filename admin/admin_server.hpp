@@ -64,6 +64,9 @@ public:
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;
 
+    // More metrics for /metrics, after the proxy's and the control plane's; before start().
+    // `c` must outlive the server.
+    void add_metrics(const prometheus::Collectable& c);
     void start();
     void stop();
     std::uint16_t port() const noexcept { return port_; }

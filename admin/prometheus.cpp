@@ -200,6 +200,22 @@ std::vector<MetricFamily> shard_collector::Collect() const {
     return slot_families({{slot_names_[0], slot_names_[1]}, metrics_(), split_.load()});
 }
 
+tls_collector::tls_collector(std::function<analysis::tls_failure_totals()> totals)
+    : totals_(std::move(totals)) {}
+
+std::vector<MetricFamily> tls_collector::Collect() const {
+    auto f = family("switchyard_tls_handshake_errors_total",
+                    "Client TLS handshakes that failed, by reason.", MetricType::Counter);
+    const auto totals = totals_();
+    for (std::size_t i = 0; i < totals.size(); ++i) {
+        auto& m = f.metric.emplace_back();
+        m.label.push_back({"reason", std::string(analysis::tls_failure_name(
+                                         static_cast<analysis::tls_failure>(i)))});
+        m.counter.value = as_value(totals[i]);
+    }
+    return {std::move(f)};
+}
+
 control_metrics::control_metrics(std::span<const std::string_view> phases)
     : phase_(prometheus::BuildGauge()
                  .Name("switchyard_rollout_phase")

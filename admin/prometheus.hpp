@@ -8,6 +8,7 @@
 // plane, which is written from the admin thread, uses its Counter and Gauge.
 
 #include <array>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +56,17 @@ private:
     analysis::per_slot<std::string> slot_names_;
     analysis::metrics_source metrics_;
     const analysis::split_state& split_;
+};
+
+// switchyard_tls_handshake_errors_total{reason} from the proxy's shards, every reason from the
+// start (at 0), so that increase() sees each series from its first scrape.
+class tls_collector final : public prometheus::Collectable {
+public:
+    explicit tls_collector(std::function<analysis::tls_failure_totals()> totals);
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::function<analysis::tls_failure_totals()> totals_;
 };
 
 // The control plane's counters (rollouts, analysis checks, webhooks) in a registry of their own.

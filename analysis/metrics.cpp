@@ -89,6 +89,36 @@ std::uint64_t slot_totals::errors() const noexcept {
     return n;
 }
 
+std::string_view tls_failure_name(tls_failure f) noexcept {
+    switch (f) {
+        case tls_failure::timeout:
+            return "timeout";
+        case tls_failure::closed:
+            return "closed";
+        case tls_failure::protocol_version:
+            return "protocol_version";
+        case tls_failure::no_shared_cipher:
+            return "no_shared_cipher";
+        case tls_failure::http_request:
+            return "http_request";
+        case tls_failure::certificate:
+            return "certificate";
+        case tls_failure::other:
+            break;
+    }
+    return "other";
+}
+
+tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shards) {
+    tls_failure_totals out{};
+    for (const metrics_shard* shard : shards) {
+        for (std::size_t i = 0; i < tls_failure_kinds; ++i) {
+            out[i] += shard->tls_failures()[i].load();
+        }
+    }
+    return out;
+}
+
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
     per_slot<slot_totals> out;
     for (slot_index s = 0; s < slot_count; ++s) {

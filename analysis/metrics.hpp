@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "analysis/traffic_split.hpp"
@@ -108,6 +109,22 @@ struct latency_totals {
     std::uint64_t count() const noexcept;
 };
 
+// Why a client's TLS handshake failed; the `reason` label of
+// switchyard_tls_handshake_errors_total.
+enum class tls_failure : std::uint8_t {
+    timeout,           // not finished within timeouts.tls_handshake
+    closed,            // the client closed or reset the connection first
+    protocol_version,  // it offered no version we accept (TLS 1.2 and up)
+    no_shared_cipher,  // nor a cipher suite or group we accept
+    http_request,      // it spoke plain HTTP to the TLS port
+    certificate,       // it refused our certificate (an alert such as unknown_ca)
+    other,
+};
+inline constexpr std::size_t tls_failure_kinds = 7;
+// "timeout", "protocol_version", ...: the label value.
+std::string_view tls_failure_name(tls_failure f) noexcept;
+using tls_failure_totals = std::array<std::uint64_t, tls_failure_kinds>;
+
 // The counters of one slot in one worker.
 struct slot_counters {
     std::array<counter, 500> by_status;  // index: status - 100, statuses 100..599
@@ -132,8 +149,17 @@ public:
     void request_finished(slot_index slot, const request_record& r) noexcept;
     const slot_counters& slot(slot_index s) const noexcept { return slots_[s]; }
 
+    // Once per failed handshake, never per request.
+    void tls_handshake_failed(tls_failure f) noexcept {
+        tls_failures_[static_cast<std::size_t>(f)].add();
+    }
+    const std::array<counter, tls_failure_kinds>& tls_failures() const noexcept {
+        return tls_failures_;
+    }
+
 private:
     per_slot<slot_counters> slots_;
+    std::array<counter, tls_failure_kinds> tls_failures_;
 };
 
 // A slot's totals summed over all shards at one moment.
@@ -157,6 +183,7 @@ struct slot_totals {
 
 // Sums the shards; safe while the workers keep recording.
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards);
+tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shards);
 
 // Totals merged from the proxy's shards at the moment of the call (the /metrics scrape, the
 // rollout engine's tick). Safe to call from any thread.

@@ -216,6 +216,7 @@ public:
 
 private:
     std::optional<place> admin_listen_at_;  // for the clash check with `listen`
+    std::optional<place> tls_listen_at_;    // for the clash checks of `tls.listen`
 
     void fail(const place& at, std::string message) {
         errors_.push_back({at.path, at.line, std::move(message)});
@@ -478,6 +479,10 @@ private:
     void parse_active(const YAML::Node& v, const place& at, config& out);
     void parse_access_log(const YAML::Node& v, const place& at, access_log_config& out);
     void parse_timeouts(const YAML::Node& v, const place& at, timeouts_config& out);
+    void parse_tls(const YAML::Node& v, const place& at, tls_config& out);
+    void parse_upstream_tls(const YAML::Node& v, const place& at, upstream_tls_config& out);
+    // A path that must name a readable file now (a certificate, a key, a CA bundle).
+    std::optional<std::string> readable_file(const YAML::Node& v, const place& at);
     void parse_limits(const YAML::Node& v, const place& at, limits_config& out);
     void parse_upstream(const YAML::Node& v, const place& at, upstream_config& out);
     void parse_analysis(const YAML::Node& v, const place& at, analysis_config& out);
@@ -514,13 +519,21 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     }
     bool have_slots = false;
     std::optional<std::pair<YAML::Node, place>> active;
+    std::optional<place> listen_at;
     each_key(root, top,
-             {"listen", "workers", "admin", "slots", "active", "state_file", "access_log",
+             {"listen", "workers", "admin", "slots", "active", "state_file", "access_log", "tls",
               "timeouts", "limits", "upstream", "analysis", "rollout", "webhooks"},
              [&](const std::string& key, const YAML::Node& v, const place& at) {
                  if (key == "listen") {
-                     // Port 0 lets tests and the demo bind an ephemeral port.
-                     assign(out.listen, address_value(v, at, true));
+                     listen_at = at;
+                     if (v.IsScalar() && v.Scalar() == "off") {
+                         out.plain_listener = false;
+                     } else {
+                         // Port 0 lets tests and the demo bind an ephemeral port.
+                         assign(out.listen, address_value(v, at, true));
+                     }
+                 } else if (key == "tls") {
+                     parse_tls(v, at, out.tls.emplace());
                  } else if (key == "workers") {
                      parse_workers(v, at, out.workers);
                  } else if (key == "admin") {
@@ -558,10 +571,78 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     } else if (!out.slots.empty()) {
         out.active = out.slots.front().name;
     }
-    if (out.admin.listen == out.listen && out.listen.port != 0) {
+    if (out.plain_listener && out.admin.listen == out.listen && out.listen.port != 0) {
         fail(admin_listen_at_.value_or(place{"admin.listen", 0}),
              "expected an address other than listen's, got " + quote(out.admin.listen.to_string()));
     }
+    if (!out.plain_listener && !out.tls) {
+        fail(listen_at.value_or(place{"listen", 0}),
+             "listen is off and there is no tls listener: nothing would accept requests");
+    }
+    if (out.tls && out.tls->listen.port != 0 &&
+        ((out.plain_listener && out.tls->listen == out.listen) ||
+         out.tls->listen == out.admin.listen)) {
+        fail(tls_listen_at_.value_or(place{"tls.listen", 0}),
+             "expected an address other than listen's and admin.listen's, got " +
+                 quote(out.tls->listen.to_string()));
+    }
+}
+
+std::optional<std::string> parser::readable_file(const YAML::Node& v, const place& at) {
+    auto path = non_empty_string(v, at, "a file path");
+    if (!path) {
+        return std::nullopt;
+    }
+    std::string why;
+    if (!read_whole_file(*path, why)) {
+        fail(at, "cannot read " + quote(*path) + ": " + why);
+        return std::nullopt;
+    }
+    return path;
+}
+
+void parser::parse_tls(const YAML::Node& v, const place& at, tls_config& out) {
+    bool have_cert = false;
+    bool have_key = false;
+    const bool is_map = each_key(
+        v, at, {"listen", "cert", "key", "min_version"},
+        [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+            if (key == "listen") {
+                tls_listen_at_ = key_at;
+                assign(out.listen, address_value(value, key_at, true));
+            } else if (key == "cert") {
+                have_cert = true;
+                assign(out.cert, readable_file(value, key_at));
+            } else if (key == "key") {
+                have_key = true;
+                assign(out.key, readable_file(value, key_at));
+            } else if (key == "min_version") {
+                // TLS 1.0 and 1.1 are deprecated (RFC 8996): not offered at all.
+                assign(out.min_version,
+                       enum_value<tls_version>(
+                           value, key_at, {{"1.2", tls_version::v1_2}, {"1.3", tls_version::v1_3}},
+                           {"\"1.2\"", "\"1.3\""}));
+            }
+        });
+    if (is_map && !have_cert) {
+        fail(at.key("cert", at.line), "missing key \"cert\": the certificate chain, a PEM file");
+    }
+    if (is_map && !have_key) {
+        fail(at.key("key", at.line), "missing key \"key\": the private key, a PEM file");
+    }
+}
+
+void parser::parse_upstream_tls(const YAML::Node& v, const place& at, upstream_tls_config& out) {
+    each_key(v, at, {"verify", "ca", "sni"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "verify") {
+                     assign(out.verify, bool_value(value, key_at));
+                 } else if (key == "ca") {
+                     assign(out.ca, readable_file(value, key_at));
+                 } else if (key == "sni") {
+                     assign(out.sni, non_empty_string(value, key_at, "a host name"));
+                 }
+             });
 }
 
 void parser::parse_workers(const YAML::Node& v, const place& at, std::uint32_t& out) {
@@ -659,8 +740,12 @@ void parser::parse_slots(const YAML::Node& v, const place& at, std::vector<slot_
             cfg.name = name;
             bool have_endpoints = false;
             const bool is_map =
-                each_key(slot, slot_at, {"endpoints"},
-                         [&](const std::string&, const YAML::Node& list, const place& list_at) {
+                each_key(slot, slot_at, {"endpoints", "tls"},
+                         [&](const std::string& key, const YAML::Node& list, const place& list_at) {
+                             if (key == "tls") {
+                                 parse_upstream_tls(list, list_at, cfg.tls.emplace());
+                                 return;
+                             }
                              have_endpoints = true;
                              const bool is_list =
                                  each_item(list, list_at, "a list of host:port",
@@ -731,7 +816,8 @@ void parser::parse_access_log(const YAML::Node& v, const place& at, access_log_c
 }
 
 void parser::parse_timeouts(const YAML::Node& v, const place& at, timeouts_config& out) {
-    each_key(v, at, {"connect", "request_header", "upstream_response", "idle", "drain"},
+    each_key(v, at,
+             {"connect", "request_header", "upstream_response", "idle", "drain", "tls_handshake"},
              [&](const std::string& key, const YAML::Node& value, const place& key_at) {
                  // A zero timeout would expire every connection at once.
                  auto d = duration_value(value, key_at, true);
@@ -745,6 +831,8 @@ void parser::parse_timeouts(const YAML::Node& v, const place& at, timeouts_confi
                      assign(out.idle, d);
                  } else if (key == "drain") {
                      assign(out.drain, d);
+                 } else if (key == "tls_handshake") {
+                     assign(out.tls_handshake, d);
                  }
              });
 }

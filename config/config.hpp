@@ -32,10 +32,30 @@ struct admin_config {
     std::string token_file;  // empty when the token was given inline or not at all
 };
 
+// TLS to a slot's endpoints (`slots.NAME.tls`). The certificate is verified unless `verify` is
+// written out as false: against `ca` (a PEM file) or the system's store, and for `sni` or, when
+// that is empty, the endpoint's host.
+struct upstream_tls_config {
+    bool verify = true;
+    std::string ca;   // empty: the system's trust store
+    std::string sni;  // empty: the endpoint's host, unless it is an IP address
+};
+
 // One of the two slots; `name` is its key under `slots:` (blue and green by convention).
 struct slot_config {
     std::string name;
     std::vector<address> endpoints;  // at least one
+    std::optional<upstream_tls_config> tls;
+};
+
+enum class tls_version { v1_2, v1_3 };
+
+// The TLS listener (`tls:`), beside the plain one or, with `listen: off`, instead of it.
+struct tls_config {
+    address listen{"0.0.0.0", 8443};
+    std::string cert;  // PEM: the certificate, then its chain
+    std::string key;   // PEM
+    tls_version min_version = tls_version::v1_2;
 };
 
 enum class log_format { json, combined };
@@ -51,6 +71,7 @@ struct timeouts_config {
     duration upstream_response{std::chrono::seconds(60)};
     duration idle{std::chrono::seconds(60)};
     duration drain{std::chrono::seconds(30)};
+    duration tls_handshake{std::chrono::seconds(10)};
 };
 
 struct limits_config {
@@ -175,12 +196,14 @@ struct webhooks_config {
 // `workers: auto` is stored as 0 and resolved to the core count by the caller.
 struct config {
     address listen{"0.0.0.0", 8080};
+    bool plain_listener = true;  // false with `listen: off`, when only `tls` listens
     std::uint32_t workers = 0;
     admin_config admin;
     std::vector<slot_config> slots;                             // exactly two, in file order
     std::string active;                                         // defaults to the first slot's name
     std::string state_file = "/var/lib/switchyard/state.json";  // "off": no persistence
     access_log_config access_log;
+    std::optional<tls_config> tls;
     timeouts_config timeouts;
     limits_config limits;
     upstream_config upstream;

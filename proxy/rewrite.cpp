@@ -153,7 +153,7 @@ void write_upstream_request(const http1::request_head& req, const request_contex
         out.append(forwarded_for).append(", ");
     }
     out.append(ctx.client_ip).append(crlf);
-    out.append("X-Forwarded-Proto: http\r\n");
+    out.append(ctx.tls ? "X-Forwarded-Proto: https\r\n" : "X-Forwarded-Proto: http\r\n");
     if (!host.empty()) {
         append_field(out, "X-Forwarded-Host", host);
     }

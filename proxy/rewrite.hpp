@@ -17,6 +17,7 @@ struct request_context {
     std::string_view request_id;     // sent as X-Request-Id when `add_request_id`
     bool add_request_id = false;     // the request had no X-Request-Id
     std::string_view fallback_host;  // Host to send when the request had none (HTTP/1.0)
+    bool tls = false;                // it came over TLS: X-Forwarded-Proto: https
 };
 
 // Appends the upstream request head (always HTTP/1.1, keep-alive) to `out`.

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -27,19 +28,40 @@ tcp::endpoint resolve_one(net::io_context& io, const config::address& a) {
     return results.begin()->endpoint();
 }
 
+// SO_REUSEPORT would let a second switchyard on the same port start silently and take half the
+// connections. A probe bound without it fails as a plain listener would ("address already in
+// use"), and gives port 0 its port for the workers.
+tcp::endpoint bind_probe(net::io_context& io, const config::address& a) {
+    tcp::endpoint at = resolve_one(io, a);
+    try {
+        tcp::acceptor probe(io, at.protocol());
+        probe.set_option(tcp::acceptor::reuse_address(true));
+        probe.bind(at);
+        return probe.local_endpoint();
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot listen on " + a.to_string() + ": " + e.code().message());
+    }
+}
+
 // One listening socket per worker on the same address (SO_REUSEPORT): the kernel spreads new
 // connections across them and no connection is handed between threads.
-tcp::acceptor open_listener(net::io_context& io, const tcp::endpoint& at) {
-    tcp::acceptor acceptor(io);
-    acceptor.open(at.protocol());
-    acceptor.set_option(tcp::acceptor::reuse_address(true));
-    const int on = 1;
-    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-        throw std::runtime_error("cannot set SO_REUSEPORT on the listener");
+tcp::acceptor open_listener(net::io_context& io, const tcp::endpoint& at,
+                            const config::address& configured) {
+    try {
+        tcp::acceptor acceptor(io);
+        acceptor.open(at.protocol());
+        acceptor.set_option(tcp::acceptor::reuse_address(true));
+        const int on = 1;
+        if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+            throw std::runtime_error("cannot set SO_REUSEPORT on the listener");
+        }
+        acceptor.bind(at);
+        acceptor.listen(tcp::socket::max_listen_connections);
+        return acceptor;
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot listen on " + configured.to_string() + ": " +
+                                 e.code().message());
     }
-    acceptor.bind(at);
-    acceptor.listen(tcp::socket::max_listen_connections);
-    return acceptor;
 }
 
 }  // namespace
@@ -54,10 +76,34 @@ server::server(const config::config& cfg, analysis::split_state& split,
     shared_.upstream = cfg.upstream;
     std::vector<config::address> names;
     for (std::size_t s = 0; s < cfg.slots.size(); ++s) {
-        for (const auto& a : cfg.slots[s].endpoints) {
+        const auto& slot = cfg.slots[s];
+        tls_context_ptr upstream_tls;
+        if (slot.tls) {
+            std::string why;
+            upstream_tls = make_client_context(*slot.tls, why);
+            if (!upstream_tls) {
+                throw std::runtime_error("slots." + slot.name + ".tls: " + why);
+            }
+        }
+        for (const auto& a : slot.endpoints) {
             shared_.slot_endpoints[s].push_back(shared_.endpoints.size());
-            shared_.endpoints.push_back({static_cast<analysis::slot_index>(s), a.to_string()});
+            endpoint& ep = shared_.endpoints.emplace_back();
+            ep.slot = static_cast<analysis::slot_index>(s);
+            ep.name = a.to_string();
+            if (upstream_tls) {
+                ep.tls = upstream_tls;
+                ep.tls_name = slot.tls->sni.empty() ? a.host : slot.tls->sni;
+                ep.tls_verify = slot.tls->verify;
+            }
             names.push_back(a);
+        }
+    }
+    tls_context_ptr certificates;
+    if (cfg.tls) {
+        std::string why;
+        certificates = make_server_context(*cfg.tls, why);
+        if (!certificates) {
+            throw std::runtime_error("tls: " + why);
         }
     }
     resolver_ = std::make_unique<upstream_resolver>(std::move(names), cfg.upstream.resolve_interval,
@@ -74,31 +120,44 @@ server::server(const config::config& cfg, analysis::split_state& split,
     }
 
     net::io_context setup;
-    tcp::endpoint at = resolve_one(setup, cfg.listen);
-    try {
-        {
-            // SO_REUSEPORT would let a second switchyard on the same port start silently and
-            // take half the connections. A probe bound without it fails as a plain listener
-            // would ("address already in use"), and gives port 0 its port for the workers.
-            tcp::acceptor probe(setup, at.protocol());
-            probe.set_option(tcp::acceptor::reuse_address(true));
-            probe.bind(at);
-            at = probe.local_endpoint();
-            port_ = at.port();
-        }
-        for (unsigned i = 0; i < count; ++i) {
-            access_log_buffer* log = nullptr;
-            if (access_log_) {
-                log = &access_log_buffers_.emplace_back(*access_log_, cfg.access_log.format);
-            }
-            workers_.push_back(std::make_unique<worker>(shared_, i, open_listener(setup, at),
-                                                        metrics_.emplace_back(), log,
-                                                        resolver_->current()));
-        }
-    } catch (const boost::system::system_error& e) {
-        throw std::runtime_error("cannot listen on " + cfg.listen.to_string() + ": " +
-                                 e.code().message());
+    std::optional<tcp::endpoint> plain_at;
+    std::optional<tcp::endpoint> tls_at;
+    if (cfg.plain_listener) {
+        plain_at = bind_probe(setup, cfg.listen);
+        port_ = plain_at->port();
     }
+    if (cfg.tls) {
+        tls_at = bind_probe(setup, cfg.tls->listen);
+        tls_port_ = tls_at->port();
+    }
+    for (unsigned i = 0; i < count; ++i) {
+        access_log_buffer* log = nullptr;
+        if (access_log_) {
+            log = &access_log_buffers_.emplace_back(*access_log_, cfg.access_log.format);
+        }
+        worker::listeners from;
+        if (plain_at) {
+            from.plain = open_listener(setup, *plain_at, cfg.listen);
+        }
+        if (tls_at) {
+            from.tls = open_listener(setup, *tls_at, cfg.tls->listen);
+        }
+        workers_.push_back(std::make_unique<worker>(shared_, i, std::move(from),
+                                                    metrics_.emplace_back(), log,
+                                                    resolver_->current(), certificates));
+    }
+}
+
+std::optional<std::string> server::reload_certificates(const config::tls_config& cfg) {
+    std::string why;
+    auto certificates = make_server_context(cfg, why);
+    if (!certificates) {
+        return why;
+    }
+    for (auto& w : workers_) {
+        net::post(w->context(), [w = w.get(), certificates] { w->use_certificates(certificates); });
+    }
+    return std::nullopt;
 }
 
 server::~server() {

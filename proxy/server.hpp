@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,8 +37,13 @@ public:
 
     // Starts the worker threads.
     void start();
-    // The port the listener is bound to (useful with port 0).
+    // The ports the listeners are bound to (useful with port 0); 0 for one that is off.
     std::uint16_t port() const noexcept { return port_; }
+    std::uint16_t tls_port() const noexcept { return tls_port_; }
+    // Loads the TLS listener's certificate and key again (SIGHUP, POST /reload): connections
+    // accepted from then on use them, those open keep theirs. On failure the running ones stay
+    // and the reason is returned.
+    std::optional<std::string> reload_certificates(const config::tls_config& cfg);
     // Stops accepting, closes idle connections, lets requests in flight finish for up to
     // `deadline`, then closes what is left and joins the workers. Safe to call more than once.
     void drain(std::chrono::milliseconds deadline);
@@ -60,6 +66,7 @@ private:
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<std::thread> threads_;
     std::uint16_t port_ = 0;
+    std::uint16_t tls_port_ = 0;
     bool stopped_ = false;
 };
 

@@ -14,11 +14,13 @@
 
 #include "proxy/receive_buffer.hpp"
 #include "proxy/rewrite.hpp"
+#include "proxy/tls.hpp"
 
 namespace switchyard::proxy {
 namespace {
 
 namespace net = boost::asio;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 using std::chrono::milliseconds;
@@ -30,6 +32,10 @@ constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 // lingering_close, read and discard for a bounded time and amount first.
 constexpr milliseconds lingering_time{2000};
 constexpr std::size_t lingering_bytes = 1024 * 1024;
+
+// A response body piece up to this size is sent in one TLS record with its head: one write
+// instead of two for the common small response, for the price of a copy.
+constexpr std::size_t tls_join_bytes = 16 * 1024;
 
 bool is_idempotent(std::string_view method) noexcept {
     return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
@@ -80,6 +86,8 @@ constexpr session::fault_answer session::answer_for(fault f) noexcept {
             return {413, "request body larger than max_body_bytes"};
         case fault::connect_failed:
             return {502, "could not connect to the upstream", upstream_failure::connect};
+        case fault::upstream_tls:
+            return {502, "TLS handshake with the upstream failed", upstream_failure::connect};
         case fault::upstream_write:
         case fault::upstream_closed:
             return {502, "upstream connection failed", upstream_failure::reset};
@@ -95,17 +103,20 @@ constexpr session::fault_answer session::answer_for(fault f) noexcept {
     return {};
 }
 
-void spawn_session(worker& w, client_connection conn) {
-    auto s = std::make_unique<session>(w, std::move(conn));
+void spawn_session(worker& w, client_connection conn, bool tls) {
+    auto s = std::make_unique<session>(w, std::move(conn), tls);
     net::co_spawn(w.context(), serve(std::move(s)), net::detached);
 }
 
-session::session(worker& w, client_connection conn)
+session::session(worker& w, client_connection conn, bool tls)
     : worker_(w),
       shared_(w.shared()),
       client_(std::move(conn)),
       downstream_(client_.socket),
       chunked_(shared_.limits.max_header_bytes) {
+    if (tls) {
+        tls_ = std::make_unique<tls_connection>(worker_.certificates(), downstream_);
+    }
     worker_.add(*this);
 }
 
@@ -158,8 +169,9 @@ void session::abort() {
 }
 
 void session::park() {
-    // Not before its first request: that wait is bounded by request_header, not idle.
-    if (idle_ && !parking_ && !first_) {
+    // Not before its first request: that wait is bounded by request_header, not idle. Not over
+    // TLS: the connection's state is in its TLS stream, which a parked socket does not keep.
+    if (idle_ && !parking_ && !first_ && !tls_) {
         parking_ = true;
         error_code ignored;
         downstream_.cancel(ignored);
@@ -182,6 +194,10 @@ net::awaitable<void> session::run() {
         co_return;  // reset before we got to it
     }
     client_ip_ = peer.address().to_string();
+    if (tls_ && !co_await handshake()) {
+        downstream_.close(ec);
+        co_return;
+    }
 
     co_await serve();
     if (log_pending_) {
@@ -200,9 +216,67 @@ net::awaitable<void> session::run() {
         co_return;
     }
     if (!aborted_) {
-        co_await lingering_close();
+        if (tls_) {
+            co_await close_tls();
+        } else {
+            co_await lingering_close();
+        }
     }
     downstream_.close(ec);
+}
+
+net::awaitable<bool> session::handshake() {
+    arm(shared_.timeouts.tls_handshake);
+    const auto [ec] = co_await tls_->stream.async_handshake(ssl::stream_base::server, use_tuple);
+    disarm();
+    if (!ec) {
+        co_return true;
+    }
+    if (aborted_) {
+        co_return false;  // drain or shutdown: not the client's failure
+    }
+    const auto reason = timed_out_ ? analysis::tls_failure::timeout : classify_handshake_error(ec);
+    worker_.metrics().tls_handshake_failed(reason);
+    // Scanners, old clients and port probes fail handshakes all day: not an error of ours.
+    spdlog::debug("TLS handshake with {} failed ({}): {}", client_ip_,
+                  analysis::tls_failure_name(reason),
+                  timed_out_ ? "timed out" : describe_handshake_error(ec, *tls_));
+    co_return false;
+}
+
+net::awaitable<void> session::close_tls() {
+    arm(lingering_time);
+    co_await tls_->stream.async_shutdown(use_tuple);
+    disarm();
+}
+
+session::io_awaitable session::read_client(std::span<char> space, bool continuation) {
+    if (tls_) {
+        return tls_->stream.async_read_some(net::buffer(space.data(), space.size()), use_tuple);
+    }
+    if (continuation) {
+        return read_more(downstream_, space, downstream_drained_);
+    }
+    return downstream_.async_read_some(receive_buffer(space), use_tuple);
+}
+
+session::io_awaitable session::read_upstream(std::span<char> space, bool continuation) {
+    if (upstream_->tls) {
+        return upstream_->tls->stream.async_read_some(net::buffer(space.data(), space.size()),
+                                                      use_tuple);
+    }
+    if (continuation) {
+        return read_more(upstream_->socket, space, upstream_drained_);
+    }
+    return upstream_->socket.async_read_some(receive_buffer(space), use_tuple);
+}
+
+template <class Buffers>
+session::io_awaitable session::write_upstream(const Buffers& buffers) {
+    if (upstream_->tls) {
+        return net::async_write(upstream_->tls->stream, buffers, use_tuple);
+    }
+    return net::async_write(upstream_->socket, buffers, use_tuple);
 }
 
 net::awaitable<void> session::serve() {
@@ -220,13 +294,15 @@ net::awaitable<void> session::serve() {
         verdict v = verdict::incomplete;
         while (v == verdict::incomplete) {
             const std::span<char> space = head_space(rs, v);
-            if (v == verdict::incomplete && idle_) {
-                const auto [ec, n] =
-                    co_await downstream_.async_read_some(receive_buffer(space), use_tuple);
-                downstream_drained_ = n < space.size();
-                v = took_head_bytes(rs, ec, n);
-            } else if (v == verdict::incomplete) {
-                const auto [ec, n] = co_await read_more(downstream_, space, downstream_drained_);
+            if (v == verdict::incomplete) {
+                // The first read of a next request does not wait for readiness first: the wait
+                // would cost an epoll_ctl per request (see read_more).
+                const bool first = idle_;
+                auto read = read_client(space, !first);
+                const auto [ec, n] = co_await std::move(read);
+                if (first) {
+                    downstream_drained_ = n < space.size();
+                }
                 v = took_head_bytes(rs, ec, n);
             }
         }
@@ -366,7 +442,8 @@ session::verdict session::prepare_request(request_state& rs) {
     log_endpoint_ = ep.name;
 
     out_.clear();
-    write_upstream_request(req, {client_ip_, request_id_, !has_request_id, ep.name}, out_);
+    write_upstream_request(
+        req, {client_ip_, request_id_, !has_request_id, ep.name, tls_ != nullptr}, out_);
     in_.consume(req.head_bytes);
     return take_body_in_hand(rs);
 }
@@ -561,7 +638,35 @@ net::awaitable<session::fault> session::connect() {
     worker_.target_succeeded(target_);
     error_code ignored;
     upstream_->socket.set_option(tcp::no_delay(true), ignored);
+    if (shared_.endpoints[target_.endpoint].tls) {
+        co_return co_await upstream_handshake();
+    }
     co_return fault::none;
+}
+
+net::awaitable<session::fault> session::upstream_handshake() {
+    const endpoint& ep = shared_.endpoints[target_.endpoint];
+    upstream_->tls = std::make_unique<tls_connection>(ep.tls, upstream_->socket);
+    std::string why;
+    if (prepare_client(*upstream_->tls, ep.tls_name, ep.tls_verify, why)) {
+        arm(shared_.timeouts.tls_handshake);
+        const auto [ec] =
+            co_await upstream_->tls->stream.async_handshake(ssl::stream_base::client, use_tuple);
+        disarm();
+        if (!ec) {
+            co_return fault::none;
+        }
+        if (aborted_) {
+            co_return fault::client_gone;
+        }
+        why = timed_out_ ? "timed out" : describe_handshake_error(ec, *upstream_->tls);
+    }
+    // A certificate that does not verify is a configuration matter the operator must see; the
+    // address is not marked down, as a refused connection's would be.
+    spdlog::warn("TLS handshake with {} ({}) failed: {}", ep.name,
+                 target_.address.address().to_string(), why);
+    upstream_.reset();
+    co_return fault::upstream_tls;
 }
 
 net::awaitable<session::fault> session::send_request(request_state& rs) {
@@ -571,7 +676,8 @@ net::awaitable<session::fault> session::send_request(request_state& rs) {
     // arms the write); a retry on a fresh connection starts it again.
     upstream_sent_at_ = arm(shared_.timeouts.upstream_response);
     client_wait_ = clock::duration::zero();
-    const auto [ec, n] = co_await net::async_write(upstream_->socket, head, use_tuple);
+    auto write = write_upstream(head);
+    const auto [ec, n] = co_await std::move(write);
     disarm();
     if (ec) {
         if (aborted_) {
@@ -592,7 +698,8 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
         if (in_.size() == 0) {
             const auto space = in_.prepare(buffer_pool::block_bytes);
             arm(shared_.timeouts.idle);
-            const auto [ec, n] = co_await read_more(downstream_, space, downstream_drained_);
+            auto read = read_client(space, true);
+            const auto [ec, n] = co_await std::move(read);
             disarm();
             // A slow upload is the client's time, not the upstream's.
             client_wait_ += clock::now() - armed_at_;
@@ -620,8 +727,8 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             last = r.done;
         }
         arm(shared_.timeouts.upstream_response);
-        const auto [ec, n] =
-            co_await net::async_write(upstream_->socket, net::buffer(in_.data(), chunk), use_tuple);
+        auto write = write_upstream(net::buffer(in_.data(), chunk));
+        const auto [ec, n] = co_await std::move(write);
         disarm();
         if (ec) {
             co_return timed_out_ ? fault::upstream_timeout : fault::upstream_write;
@@ -685,14 +792,11 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
         if (space.empty()) {
             co_return fault::upstream_protocol;
         }
-        std::tuple<error_code, std::size_t> got;
-        if (received) {
-            got = co_await read_more(upstream_->socket, space, upstream_drained_);
-        } else {
-            got = co_await upstream_->socket.async_read_some(receive_buffer(space), use_tuple);
-            upstream_drained_ = std::get<1>(got) < space.size();
+        auto read = read_upstream(space, received);
+        const auto [ec, n] = co_await std::move(read);
+        if (!received) {
+            upstream_drained_ = n < space.size();
         }
-        const auto [ec, n] = got;
         if (ec) {
             if (aborted_) {
                 co_return fault::client_gone;
@@ -756,7 +860,8 @@ net::awaitable<bool> session::stream_response(const response_framing& res) {
         }
         const auto space = up_.prepare(buffer_pool::block_bytes);
         arm(shared_.timeouts.upstream_response);
-        const auto [ec, n] = co_await read_more(upstream_->socket, space, upstream_drained_);
+        auto read = read_upstream(space, true);
+        const auto [ec, n] = co_await std::move(read);
         disarm();
         if (ec) {
             if (res.body == http1::body_kind::until_close && ec == net::error::eof) {
@@ -816,6 +921,18 @@ session::write_awaitable session::write_downstream(std::span<const char> a,
                                                    std::span<const char> b) {
     arm(shared_.timeouts.idle);
     record_.bytes_out += a.size() + b.size();
+    if (tls_) {
+        // Asio's TLS stream writes one buffer per record and system call.
+        if (!a.empty() && !b.empty() && b.size() <= tls_join_bytes) {
+            tls_out_.assign(a.data(), a.size());
+            tls_out_.append(b.data(), b.size());
+            return net::async_write(tls_->stream, net::buffer(tls_out_), use_tuple);
+        }
+        return net::async_write(tls_->stream,
+                                std::array<net::const_buffer, 2>{net::buffer(a.data(), a.size()),
+                                                                 net::buffer(b.data(), b.size())},
+                                use_tuple);
+    }
     return net::async_write(downstream_,
                             std::array<net::const_buffer, 2>{net::buffer(a.data(), a.size()),
                                                              net::buffer(b.data(), b.size())},

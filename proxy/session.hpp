@@ -22,7 +22,8 @@ namespace switchyard::proxy {
 
 // Starts serving a client connection on the worker's thread; the session lives as long as its
 // coroutine. The connection is a new one, or a parked one whose next request has arrived.
-void spawn_session(worker& w, client_connection conn);
+// `tls`: it came in on the TLS listener, and its handshake comes first.
+void spawn_session(worker& w, client_connection conn, bool tls = false);
 
 // Requests are served in small steps: serve() reads a head, and prepare_request(), not a
 // coroutine, parses, classifies, routes and rewrites it, so no suspension can happen while the
@@ -31,7 +32,7 @@ void spawn_session(worker& w, client_connection conn);
 // what goes wrong there is a `fault` with one answer in one table (answer_for in session.cpp).
 class session final : public session_base {
 public:
-    session(worker& w, client_connection conn);
+    session(worker& w, client_connection conn, bool tls);
     ~session();
 
     boost::asio::awaitable<void> run();
@@ -51,6 +52,7 @@ private:
         bad_body,           // 400: chunked framing of the request body
         body_too_large,     // 413
         connect_failed,     // 502, the endpoint is marked down
+        upstream_tls,       // 502: the TLS handshake with the endpoint failed (logged why)
         upstream_write,     // 502; retried on a fresh connection when the failed one was reused
         upstream_closed,    // 502; EOF or reset before any response byte: retried likewise for
                             // idempotent requests
@@ -147,10 +149,23 @@ private:
     };
     // Not a coroutine: frames what `up_` holds.
     body_piece next_body_piece(http1::body_kind kind, body_progress& body);
-    using write_awaitable =
-        boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
+    using io_awaitable = boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
+    using write_awaitable = io_awaitable;
     // Writes a then b to the client; the awaitable yields (error, bytes).
     write_awaitable write_downstream(std::span<const char> a, std::span<const char> b);
+    // Not coroutines: a read or write on either connection, over TLS when it has it, handed back
+    // to be awaited (no frame of their own). A first read is one that starts a message; a
+    // continuation read is one in its middle (see read_more in receive_buffer.hpp).
+    io_awaitable read_client(std::span<char> space, bool continuation);
+    io_awaitable read_upstream(std::span<char> space, bool continuation);
+    template <class Buffers>
+    io_awaitable write_upstream(const Buffers& buffers);
+    // The client's TLS handshake; false when it failed (counted, logged at debug).
+    boost::asio::awaitable<bool> handshake();
+    // The upstream's, on a new connection.
+    boost::asio::awaitable<fault> upstream_handshake();
+    // Sends close_notify and waits, briefly, for the client's (RFC 8446 §6.1).
+    boost::asio::awaitable<void> close_tls();
     // Sends an answer of the proxy's own; false when it could not be written.
     boost::asio::awaitable<bool> answer(int status, std::string_view reason, bool close);
     boost::asio::awaitable<void> lingering_close();
@@ -180,6 +195,7 @@ private:
     const shared_state& shared_;
     client_connection client_;
     boost::asio::ip::tcp::socket& downstream_;  // client_.socket
+    std::unique_ptr<tls_connection> tls_;       // over downstream_, from the TLS listener
     upstream_ptr upstream_;
     upstream_target target_;  // of the current request
     io_buffer in_;            // from the client: heads, request bodies, pipelined requests
@@ -188,6 +204,7 @@ private:
     // request are read here (nginx's client_header_buffer_size is 1k too).
     std::array<char, 1024> first_read_{};
     std::string out_;         // the head being sent, either way; capacity kept
+    std::string tls_out_;     // a head and body joined into one TLS record; capacity kept
     std::string request_id_;  // of the current request
     std::string reason_;      // of a 503, which names the slot
     std::string client_ip_;

@@ -11,13 +11,17 @@
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 #include "proxy/resolver.hpp"
+#include "proxy/tls.hpp"
 
 namespace switchyard::proxy {
 
 // An upstream endpoint of a slot, as configured; its addresses are in the resolver's table.
 struct endpoint {
     analysis::slot_index slot = 0;
-    std::string name;  // "backend-blue:8000", as configured; also the Host for HTTP/1.0 requests
+    std::string name;     // "backend-blue:8000", as configured; also the Host for HTTP/1.0 requests
+    tls_context_ptr tls;  // its slot's `tls` context; null for plain TCP
+    std::string tls_name;  // with tls: the SNI and the name its certificate must hold
+    bool tls_verify = true;
 };
 
 // What the workers read and nobody writes once they run, plus the few values shared on purpose.

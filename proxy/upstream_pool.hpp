@@ -17,6 +17,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "proxy/tls.hpp"
+
 namespace switchyard::proxy {
 
 // Where a request goes: an endpoint, and one of its addresses for a new connection.
@@ -30,6 +32,7 @@ struct upstream_connection {
         : socket(std::move(ex)), endpoint(target.endpoint), address(target.address) {}
 
     boost::asio::ip::tcp::socket socket;
+    std::unique_ptr<tls_connection> tls;     // over `socket`, when the endpoint's slot has tls
     std::size_t endpoint;                    // index into the server's endpoint list
     boost::asio::ip::tcp::endpoint address;  // connected to
     std::uint64_t id = 0;                    // set by the pool while idle

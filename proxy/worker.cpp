@@ -18,8 +18,8 @@ using std::chrono::milliseconds;
 // One sweep over the worker's sessions replaces a timer per I/O (which costs a timer-queue
 // insert and cancel per read or write); deadlines fire up to one period late.
 milliseconds tick_period(const config::timeouts_config& t) {
-    const auto shortest =
-        std::min({t.connect, t.request_header, t.upstream_response, t.idle, t.drain});
+    const auto shortest = std::min(
+        {t.connect, t.request_header, t.upstream_response, t.idle, t.drain, t.tls_handshake});
     return std::clamp(shortest / 4, milliseconds(5), milliseconds(250));
 }
 
@@ -51,9 +51,16 @@ std::uint64_t splitmix64(std::uint64_t x) noexcept {
 
 }  // namespace
 
-worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
+worker::listener::listener(net::io_context& io, tcp::acceptor from, bool over_tls)
+    : acceptor(io), backoff(io), tls(over_tls) {
+    // Opened and bound by the server; adopted in this worker's context.
+    const auto protocol = from.local_endpoint().protocol();  // before release(), not after
+    acceptor.assign(protocol, from.release());
+}
+
+worker::worker(shared_state& shared, std::size_t index, listeners from,
                analysis::metrics_shard& metrics, access_log_buffer* access_log,
-               address_snapshot addresses)
+               address_snapshot addresses, tls_context_ptr certificates)
     // Only this thread touches the worker's sockets (other threads post to it), so the reactor's
     // per-descriptor lock is left out; posting still locks.
     : io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
@@ -61,16 +68,18 @@ worker::worker(shared_state& shared, std::size_t index, tcp::acceptor acceptor,
       index_(index),
       metrics_(metrics),
       access_log_(access_log),
-      acceptor_(io_),
       tick_timer_(io_),
       tick_period_(tick_period(shared.timeouts)),
-      accept_backoff_(io_),
+      certificates_(std::move(certificates)),
       addresses_(std::move(addresses)),
       endpoint_states_(shared.endpoints.size()),
       header_storage_(shared.limits.max_headers) {
-    // The listening socket was opened and bound by the server; adopt it in this context.
-    const auto protocol = acceptor.local_endpoint().protocol();  // before release(), not after
-    acceptor_.assign(protocol, acceptor.release());
+    if (from.plain) {
+        listeners_.emplace_back(io_, std::move(*from.plain), false);
+    }
+    if (from.tls) {
+        listeners_.emplace_back(io_, std::move(*from.tls), true);
+    }
     for (std::size_t i = 0; i < shared.endpoints.size(); ++i) {
         pools_.emplace_back(shared.upstream.max_idle, shared.upstream.idle_timeout);
         endpoint_states_[i].down_until.resize(addresses_->endpoints[i].addresses.size());
@@ -88,7 +97,9 @@ worker::~worker() {
 }
 
 void worker::run() {
-    do_accept();
+    for (auto& l : listeners_) {
+        do_accept(l);
+    }
     do_tick();
     io_.run();
     // Drained or stopped: the lines of the last requests go out before the thread ends.
@@ -116,9 +127,11 @@ void worker::stop() {
 
 void worker::close_intake() {
     draining_ = true;
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    accept_backoff_.cancel();
+    for (auto& l : listeners_) {
+        boost::system::error_code ignored;
+        l.acceptor.close(ignored);
+        l.backoff.cancel();
+    }
     for (auto& pool : pools_) {
         pool.clear();
     }
@@ -167,30 +180,31 @@ void worker::for_each_session(F f) {
     }
 }
 
-void worker::do_accept() {
-    acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, tcp::socket socket) {
-        on_accept(ec, std::move(socket));
-    });
+void worker::do_accept(listener& l) {
+    l.acceptor.async_accept(io_,
+                            [this, &l](const boost::system::error_code& ec, tcp::socket socket) {
+                                on_accept(l, ec, std::move(socket));
+                            });
 }
 
-void worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) {
+void worker::on_accept(listener& l, const boost::system::error_code& ec, tcp::socket socket) {
     if (ec) {
-        if (ec == net::error::operation_aborted || !acceptor_.is_open()) {
+        if (ec == net::error::operation_aborted || !l.acceptor.is_open()) {
             return;  // closed by drain or stop
         }
         if (is_local_shortage(ec)) {
             spdlog::error("worker {}: accept failed: {}; retrying in {} ms", index_, ec.message(),
                           accept_backoff_time.count());
-            accept_backoff_.expires_after(accept_backoff_time);
-            accept_backoff_.async_wait([this](const boost::system::error_code& wec) {
-                if (!wec && acceptor_.is_open()) {
-                    do_accept();
+            l.backoff.expires_after(accept_backoff_time);
+            l.backoff.async_wait([this, &l](const boost::system::error_code& wec) {
+                if (!wec && l.acceptor.is_open()) {
+                    do_accept(l);
                 }
             });
             return;
         }
         spdlog::debug("worker {}: accept failed: {}", index_, ec.message());  // e.g. aborted
-        do_accept();
+        do_accept(l);
         return;
     }
     if (draining_) {
@@ -202,9 +216,9 @@ void worker::on_accept(const boost::system::error_code& ec, tcp::socket socket) 
         spdlog::debug("worker {}: max_connections ({}) reached, closing a new connection", index_,
                       shared_.limits.max_connections);
     } else {
-        spawn_session(*this, client_connection(std::move(socket), shared_.connections));
+        spawn_session(*this, client_connection(std::move(socket), shared_.connections), l.tls);
     }
-    do_accept();
+    do_accept(l);
 }
 
 void worker::do_tick() {

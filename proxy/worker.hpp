@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -89,11 +90,19 @@ protected:
 
 class worker {
 public:
+    // The listening sockets the server opened for this worker: the plain one, the TLS one, or
+    // both.
+    struct listeners {
+        std::optional<boost::asio::ip::tcp::acceptor> plain;
+        std::optional<boost::asio::ip::tcp::acceptor> tls;
+    };
+
     // `metrics` and `access_log` (null when the log is off) must outlive the worker: sessions
-    // record into them while the io_context destroys them.
-    worker(shared_state& shared, std::size_t index, boost::asio::ip::tcp::acceptor acceptor,
+    // record into them while the io_context destroys them. `certificates` is the TLS
+    // listener's context, null without one.
+    worker(shared_state& shared, std::size_t index, listeners from,
            analysis::metrics_shard& metrics, access_log_buffer* access_log,
-           address_snapshot addresses);
+           address_snapshot addresses, tls_context_ptr certificates);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -146,6 +155,11 @@ public:
     // Keeps a connection for reuse unless the worker is draining.
     void release(upstream_ptr conn);
 
+    // The TLS listener's context for new connections; null without a TLS listener.
+    const tls_context_ptr& certificates() const noexcept { return certificates_; }
+    // On this worker's thread: new certificates for the connections accepted from now on.
+    void use_certificates(tls_context_ptr ctx) { certificates_ = std::move(ctx); }
+
     // This worker's request metrics: written here only, read by any thread.
     analysis::metrics_shard& metrics() noexcept { return metrics_; }
     // This worker's access log lines; null when access_log.to is off.
@@ -168,10 +182,19 @@ private:
     using parked_list =
         boost::intrusive::list<parked_connection, boost::intrusive::constant_time_size<false>>;
 
+    // A listening socket, with the wait that follows a failed accept.
+    struct listener {
+        listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor from, bool over_tls);
+        boost::asio::ip::tcp::acceptor acceptor;
+        boost::asio::steady_timer backoff;
+        bool tls;
+    };
+
     // The passive-health mark of the target's address; null when the address has gone.
     session_base::clock::time_point* down_mark(const upstream_target& t) noexcept;
-    void do_accept();
-    void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket socket);
+    void do_accept(listener& l);
+    void on_accept(listener& l, const boost::system::error_code& ec,
+                   boost::asio::ip::tcp::socket socket);
     void do_tick();
     // Stops taking new work: closes the listener and the idle upstream connections.
     void close_intake();
@@ -186,10 +209,10 @@ private:
     std::size_t index_;
     analysis::metrics_shard& metrics_;
     access_log_buffer* access_log_;
-    boost::asio::ip::tcp::acceptor acceptor_;
+    std::deque<listener> listeners_;  // a deque: accept handlers hold each one's address
     boost::asio::steady_timer tick_timer_;
     std::chrono::milliseconds tick_period_;
-    boost::asio::steady_timer accept_backoff_;
+    tls_context_ptr certificates_;
     session_list sessions_;
     parked_list parked_;  // by parking time, oldest first
     std::int32_t warm_idle_ = 0;

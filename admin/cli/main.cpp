@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,7 @@
 
 #include "admin/admin_server.hpp"
 #include "admin/cli/commands.hpp"
+#include "admin/prometheus.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 #include "proxy/server.hpp"
@@ -110,12 +112,24 @@ int run_proxy(const config::config& cfg,
         admin::admin_server admin(
             cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); },
             [&proxy] { return proxy.addresses(); });
+        std::optional<admin::tls_collector> tls_metrics;
+        if (cfg.tls) {
+            tls_metrics.emplace([shards] { return analysis::merge_tls_failures(shards); });
+            admin.add_metrics(*tls_metrics);
+        }
         proxy.start();
         admin.start();
         // The bound ports, so that port 0 in the configuration can be found (tests, scripts).
+        std::string listening;
+        if (cfg.plain_listener) {
+            listening = config::address{cfg.listen.host, proxy.port()}.to_string();
+        }
+        if (cfg.tls) {
+            listening += (listening.empty() ? "TLS " : " and TLS ") +
+                         config::address{cfg.tls->listen.host, proxy.tls_port()}.to_string();
+        }
         spdlog::info("switchyard {} listening on {} (admin on {}), {} active", SWITCHYARD_VERSION,
-                     config::address{cfg.listen.host, proxy.port()}.to_string(),
-                     config::address{cfg.admin.listen.host, admin.port()}.to_string(),
+                     listening, config::address{cfg.admin.listen.host, admin.port()}.to_string(),
                      cfg.slots[split.load().active].name);
         if (banner) {
             banner(proxy.port(), admin.port());
