@@ -333,7 +333,7 @@ std::pair<int, std::string> promtool_check(const std::string& text) {
     return {status, output};
 }
 
-TEST(prometheus, shard_collector_and_control_metrics_pass_promtool) {
+TEST(prometheus, shard_collector_control_and_tls_metrics_pass_promtool) {
     using std::chrono::microseconds;
     const auto shard = std::make_unique<analysis::metrics_shard>();
     const std::vector<const analysis::metrics_shard*> pointers{shard.get()};
@@ -354,16 +354,27 @@ TEST(prometheus, shard_collector_and_control_metrics_pass_promtool) {
     control.count_rollback("latency_p95");
     control.count_check("error_rate", "passed");
     control.count_webhook("pre_rollout", "failed");
-    const std::array<const prometheus::Collectable*, 2> sources{&collector, &control.collectable()};
+    shard->tls_handshake_failed(analysis::tls_failure::protocol_version);
+    shard->tls_handshake_failed(analysis::tls_failure::protocol_version);
+    const tls_collector tls([&] { return analysis::merge_tls_failures(pointers); });
+    const std::array<const prometheus::Collectable*, 3> sources{&collector, &control.collectable(),
+                                                                &tls};
     const std::string text = serialize(sources);
+    EXPECT_NE(text.find("switchyard_tls_handshake_errors_total{reason=\"protocol_version\"} 2"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("switchyard_tls_handshake_errors_total{reason=\"timeout\"} 0"),
+              std::string::npos)
+        << text;
 
-    // Every family of both sources is there, so promtool judges each of them.
+    // Every family of every source is there, so promtool judges each of them.
     for (const std::string family :
          {"switchyard_http_requests_total", "switchyard_http_request_duration_seconds",
           "switchyard_upstream_response_seconds", "switchyard_upstream_errors_total",
           "switchyard_http_requests_in_flight", "switchyard_slot_weight", "switchyard_active_slot",
           "switchyard_rollout_phase", "switchyard_rollouts_total", "switchyard_rollbacks_total",
-          "switchyard_analysis_checks_total", "switchyard_webhook_deliveries_total"}) {
+          "switchyard_analysis_checks_total", "switchyard_webhook_deliveries_total",
+          "switchyard_tls_handshake_errors_total"}) {
         EXPECT_NE(text.find("# TYPE " + family + " "), std::string::npos) << family;
     }
     const auto [status, output] = promtool_check(text);

@@ -1040,3 +1040,106 @@ TEST(format_error, includes_line_when_known) {
 
 }  // namespace
 }  // namespace switchyard::config
+
+namespace switchyard::config {
+namespace {
+
+// Two slots, green's endpoint spoken to over TLS with `settings` (a flow map's body).
+std::string green_tls(const std::string& settings) {
+    return "slots:\n"
+           "  blue:  { endpoints: [\"backend-blue:8000\"] }\n"
+           "  green:\n"
+           "    endpoints: [\"backend-green:8443\"]\n"
+           "    tls: { " +
+           settings + " }\n";
+}
+
+TEST(config_tls, listener_and_upstream_tls_round_trip) {
+    temp_file cert("certificate");
+    temp_file key("key");
+    temp_file ca("ca");
+    const config c =
+        parse_ok("tls: { listen: 127.0.0.1:8443, cert: " + cert.path() + ", key: " + key.path() +
+                 ", min_version: \"1.3\" }\n"
+                 "timeouts: { tls_handshake: 3s }\n"
+                 "slots:\n"
+                 "  blue:  { endpoints: [\"backend-blue:8000\"] }\n"
+                 "  green:\n"
+                 "    endpoints: [\"backend-green:8443\"]\n"
+                 "    tls: { ca: " +
+                 ca.path() + ", sni: app.internal }\n");
+    ASSERT_TRUE(c.tls.has_value());
+    EXPECT_EQ(c.tls->listen, (address{"127.0.0.1", 8443}));
+    EXPECT_EQ(c.tls->cert, cert.path());
+    EXPECT_EQ(c.tls->key, key.path());
+    EXPECT_EQ(c.tls->min_version, tls_version::v1_3);
+    EXPECT_EQ(c.timeouts.tls_handshake, 3s);
+    EXPECT_TRUE(c.plain_listener);
+    EXPECT_FALSE(c.slots[0].tls.has_value());
+    ASSERT_TRUE(c.slots[1].tls.has_value());
+    EXPECT_TRUE(c.slots[1].tls->verify);  // verifies unless told otherwise
+    EXPECT_EQ(c.slots[1].tls->ca, ca.path());
+    EXPECT_EQ(c.slots[1].tls->sni, "app.internal");
+}
+
+TEST(config_tls, defaults) {
+    const config c = parse_ok(two_slots);
+    EXPECT_FALSE(c.tls.has_value());
+    EXPECT_EQ(c.timeouts.tls_handshake, 10s);
+    temp_file cert("certificate");
+    const config t = parse_ok(std::string("tls: { cert: ") + cert.path() + ", key: " + cert.path() +
+                              " }\n" + two_slots);
+    EXPECT_EQ(t.tls->listen, (address{"0.0.0.0", 8443}));
+    EXPECT_EQ(t.tls->min_version, tls_version::v1_2);
+    const config u = parse_ok(green_tls("verify: false"));
+    ASSERT_TRUE(u.slots[1].tls.has_value());
+    EXPECT_FALSE(u.slots[1].tls->verify);
+}
+
+TEST(config_tls, an_unreadable_certificate_names_its_key_and_line) {
+    const auto result = parse_config(std::string(two_slots) +
+                                     "tls:\n"
+                                     "  cert: /nonexistent/fullchain.pem\n");
+    const config_error* cert = error_at(result, "tls.cert");
+    ASSERT_NE(cert, nullptr) << dump(result);
+    EXPECT_EQ(cert->line, 5);
+    EXPECT_NE(cert->message.find("/nonexistent/fullchain.pem"), std::string::npos);
+    const config_error* key = error_at(result, "tls.key");
+    ASSERT_NE(key, nullptr) << dump(result);
+    EXPECT_NE(key->message.find("missing key"), std::string::npos);
+}
+
+TEST(config_tls, tls_below_1_2_is_not_offered) {
+    temp_file cert("certificate");
+    const auto e = only_error(std::string("tls: { cert: ") + cert.path() + ", key: " + cert.path() +
+                              ", min_version: \"1.1\" }\n" + two_slots);
+    EXPECT_EQ(e.path, "tls.min_version");
+    EXPECT_EQ(e.line, 1);
+    EXPECT_NE(e.message.find("\"1.2\""), std::string::npos) << e.message;
+}
+
+TEST(config_tls, listen_off_needs_a_tls_listener) {
+    const auto e = only_error(std::string("listen: off\n") + two_slots);
+    EXPECT_EQ(e.path, "listen");
+    EXPECT_EQ(e.line, 1);
+    temp_file cert("certificate");
+    const config c = parse_ok(std::string("listen: off\ntls: { cert: ") + cert.path() +
+                              ", key: " + cert.path() + " }\n" + two_slots);
+    EXPECT_FALSE(c.plain_listener);
+}
+
+TEST(config_tls, the_tls_listener_needs_an_address_of_its_own) {
+    temp_file cert("certificate");
+    const auto e = only_error(std::string("listen: 0.0.0.0:8443\ntls: { cert: ") + cert.path() +
+                              ", key: " + cert.path() + " }\n" + two_slots);
+    EXPECT_EQ(e.path, "tls.listen");
+}
+
+TEST(config_tls, unknown_upstream_tls_key_is_an_error) {
+    const auto e = only_error(green_tls("verfy: false"));
+    EXPECT_EQ(e.path, "slots.green.tls.verfy");
+    EXPECT_NE(e.message.find("verify"), std::string::npos) << e.message;
+}
+
+}  // namespace
+}  // namespace switchyard::config
