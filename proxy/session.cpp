@@ -139,7 +139,9 @@ void session::set_idle(bool idle, clock::time_point now) noexcept {
     if (idle != idle_) {
         idle_ = idle;
         idle_since_ = idle ? now : clock::time_point::max();
-        worker_.session_idle(idle);
+        if (!tls_) {
+            worker_.session_idle(idle);  // TLS sessions never park, so they take no warm place
+        }
     }
     if (!idle) {
         parking_ = false;  // a park() that came too late to cancel the read
@@ -348,8 +350,9 @@ void session::begin_request() {
     in_.give_back(worker_.buffers());  // only when nothing pipelined is in it
     record_ = {};
     started_at_ = arm(first_ || !idle ? shared_.timeouts.request_header : shared_.timeouts.idle);
-    // Past the worker's number of warm sessions, a connection waits for its next request parked.
-    if (idle && !first_ && worker_.parking_idle()) {
+    // Past the worker's number of warm sessions, a connection waits for its next request parked
+    // (never one over TLS: see park()).
+    if (idle && !first_ && !tls_ && worker_.parking_idle()) {
         parking_ = true;
     }
     set_idle(idle, started_at_);

@@ -268,6 +268,20 @@ TEST_F(tls_test, terminates_tls_and_tells_the_upstream_the_request_came_over_htt
     EXPECT_EQ(blue_.requests().back().header("X-Forwarded-Proto"), "http");
 }
 
+// A plain connection idle between requests may be parked as a bare socket; one over TLS must
+// not be, whatever the number of idle connections: its state is in its TLS stream.
+TEST_F(tls_test, many_idle_tls_connections_all_keep_their_sessions) {
+    running_proxy proxy(tls_config());
+    std::vector<std::unique_ptr<tls_client>> clients;
+    for (int i = 0; i < 200; ++i) {  // past the worker's 128 warm sessions
+        clients.push_back(std::make_unique<tls_client>(proxy.server().tls_port(), pki_.ca()));
+        ASSERT_EQ(clients.back()->get().status, 200);
+    }
+    for (auto& c : clients) {
+        EXPECT_EQ(c->get().status, 200);
+    }
+}
+
 TEST_F(tls_test, a_client_offering_h2_gets_http_1_1) {
     running_proxy proxy(tls_config());
     tls_client client(proxy.server().tls_port(), pki_.ca(), "localhost", true);
