@@ -626,6 +626,44 @@ TEST(config_parse, upstream_keep_alive_may_be_off) {
     EXPECT_EQ(c.upstream.idle_timeout, 30s);
 }
 
+TEST(config_parse, upgrade_allows_websocket_by_default) {
+    const config c = parse_ok(two_slots);
+    EXPECT_EQ(c.upgrade.allow, std::vector<std::string>{"websocket"});
+    EXPECT_EQ(c.timeouts.tunnel_idle, 1h);
+}
+
+TEST(config_parse, upgrade_allow_is_a_list_of_protocol_names_in_lower_case) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "upgrade: { allow: [WebSocket, my-proto, websocket] }\n"
+                              "timeouts: { tunnel_idle: 200ms }\n");
+    EXPECT_EQ(c.upgrade.allow, (std::vector<std::string>{"websocket", "my-proto"}));
+    EXPECT_EQ(c.timeouts.tunnel_idle, 200ms);
+    EXPECT_TRUE(
+        parse_ok(std::string(two_slots) + "upgrade: { allow: [] }\n").upgrade.allow.empty());
+}
+
+TEST(config_parse, upgrade_refuses_h2c_and_bad_names) {
+    config_error e = only_error(std::string(two_slots) + "upgrade:\n  allow: [websocket, H2C]\n");
+    EXPECT_EQ(e.path, "upgrade.allow[1]");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_EQ(e.message,
+              "h2c cannot be allowed: HTTP/2 is not offered, so an upgrade to it is always "
+              "refused");
+
+    e = only_error(std::string(two_slots) + "upgrade: { allow: [\"websocket/13\"] }\n");
+    EXPECT_EQ(e.path, "upgrade.allow[0]");
+    EXPECT_EQ(e.message, "expected a protocol name such as websocket, got \"websocket/13\"");
+
+    e = only_error(std::string(two_slots) + "upgrade: { allow: websocket }\n");
+    EXPECT_EQ(e.path, "upgrade.allow");
+    EXPECT_EQ(e.message,
+              "expected a list of protocol names such as [websocket], got \"websocket\"");
+
+    e = only_error(std::string(two_slots) + "upgrade: { alow: [websocket] }\n");
+    EXPECT_EQ(e.path, "upgrade.alow");
+    EXPECT_EQ(e.message, "unknown key \"alow\"; did you mean \"allow\"?");
+}
+
 TEST(config_parse, resolve_interval_is_at_least_100ms) {
     const config_error e =
         only_error(std::string(two_slots) + "upstream: { resolve_interval: 10ms }\n");
