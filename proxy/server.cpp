@@ -52,6 +52,7 @@ server::server(const config::config& cfg, analysis::split_state& split,
     shared_.timeouts = cfg.timeouts;
     shared_.limits = cfg.limits;
     shared_.upstream = cfg.upstream;
+    shared_.upgrade = cfg.upgrade;
     std::vector<config::address> names;
     for (std::size_t s = 0; s < cfg.slots.size(); ++s) {
         for (const auto& a : cfg.slots[s].endpoints) {

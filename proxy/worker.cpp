@@ -18,8 +18,8 @@ using std::chrono::milliseconds;
 // One sweep over the worker's sessions replaces a timer per I/O (which costs a timer-queue
 // insert and cancel per read or write); deadlines fire up to one period late.
 milliseconds tick_period(const config::timeouts_config& t) {
-    const auto shortest =
-        std::min({t.connect, t.request_header, t.upstream_response, t.idle, t.drain});
+    const auto shortest = std::min(
+        {t.connect, t.request_header, t.upstream_response, t.idle, t.drain, t.tunnel_idle});
     return std::clamp(shortest / 4, milliseconds(5), milliseconds(250));
 }
 
