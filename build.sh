@@ -21,6 +21,7 @@ packages=(
     prometheus-cpp-dev  # the /metrics text (core library only)
     prometheus  # promtool and the server: the /metrics test, deploy/'s config and dashboard tests
     python3  # the interpreter of tests/deploy (/usr/bin/python3, standard library only)
+    python3-websockets  # client and servers of tests/proxy/websocket_test.py
     docker-compose  # `docker-compose config`, which checks deploy/docker-compose.yml
     curl  # deploy/release.sh asks the admin API with it
     clang libclang-rt-14-dev llvm-14  # libFuzzer targets: clang 14, libFuzzer, llvm-symbolizer
