@@ -289,8 +289,10 @@ slots:
 active: blue                       # the slot that takes all traffic when no rollout runs
 state_file: /var/lib/switchyard/state.json     # active slot, weights and rollout survive restarts
 access_log: { to: off, format: json }          # off | stdout | stderr | a file path; json | combined
-timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s, drain: 30s }
+timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s, drain: 30s,
+            tunnel_idle: 1h }
 limits: { max_header_bytes: 64KiB, max_headers: 100, max_body_bytes: 0, max_connections: 10000 }   # body 0 = unlimited, streamed
+upgrade: { allow: [websocket] }    # Upgrade protocols tunnelled after a 101; [] refuses all
 analysis:
   method: threshold                # threshold (per interval) | sequential (anytime-valid, every second; becomes the default once it is shown better)
   alpha: 1%                        # sequential: bound on the false-rollback probability over the whole rollout
@@ -324,6 +326,7 @@ webhooks:
     EXPECT_EQ(c.rollout.smoke.requests, 200u);
     EXPECT_EQ(c.webhooks.pre_rollout.size(), 1u);
     EXPECT_EQ(c.webhooks.events.size(), 1u);
+    EXPECT_EQ(c.upgrade.allow, std::vector<std::string>{"websocket"});
 }
 
 // The acceptance case: a misspelt top-level key and a bad endpoint are both reported, each with
