@@ -21,6 +21,7 @@ packages=(
     prometheus-cpp-dev  # the /metrics text (core library only)
     prometheus  # promtool and the server: the /metrics test, deploy/'s config and dashboard tests
     python3  # the interpreter of tests/deploy (/usr/bin/python3, standard library only)
+    python3-websockets  # client and servers of tests/proxy/websocket_test.py
     docker-compose  # `docker-compose config`, which checks deploy/docker-compose.yml
     curl  # deploy/release.sh asks the admin API with it; the TLS tests use it as a client
     openssl  # the TLS tests make their CA and certificates with the openssl command

@@ -402,6 +402,9 @@ json::value controller::status() const {
     const analysis::traffic_split split = split_.load();
     const std::int64_t to = last_second_;  // the window holds the seconds before this one
     const proxy::address_snapshot table = addresses_ ? addresses_() : nullptr;
+    // Merged now, not at the last tick: whether the old slot still holds tunnels is what a user
+    // polls for before stopping it.
+    const auto totals = metrics_ ? metrics_() : analysis::per_slot<analysis::slot_totals>{};
     json::object slots;
     for (analysis::slot_index s = 0; s < analysis::slot_count; ++s) {
         json::array endpoints;
@@ -437,6 +440,7 @@ json::value controller::status() const {
             {"latency_p95_seconds",
              static_cast<double>(span.stats.upstream_quantile(0.95).count()) / 1e6},
             {"window_seconds", span.seconds},
+            {"tunnels_open", totals[s].tunnels_open},
         };
     }
     json::array events;

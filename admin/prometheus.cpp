@@ -164,7 +164,7 @@ prometheus::Counter& counter_series(prometheus::Family<prometheus::Counter>& f, 
 
 std::vector<MetricFamily> slot_families(const scrape_input& in) {
     std::vector<MetricFamily> out;
-    out.reserve(7);
+    out.reserve(9);
     out.push_back(requests_total(in));
     out.push_back(latency_family(in, "switchyard_http_request_duration_seconds",
                                  "Time from the first byte of the request read to the last byte "
@@ -185,6 +185,20 @@ std::vector<MetricFamily> slot_families(const scrape_input& in) {
     out.push_back(
         slot_gauge(in, "switchyard_active_slot", "1 on the active slot.",
                    [&](analysis::slot_index s) { return in.split.active == s ? 1.0 : 0.0; }));
+    // A tunnel stays on the slot it was opened on whatever the split says since: a slot whose
+    // weight is 0 is free to stop once its tunnels_open is 0.
+    out.push_back(
+        slot_gauge(in, "switchyard_tunnels_open",
+                   "Upgraded connections (WebSocket and other tunnels) open, by the slot they "
+                   "were opened on.",
+                   [&](analysis::slot_index s) { return as_value(in.totals[s].tunnels_open); }));
+    auto tunnels =
+        family("switchyard_tunnels_total", "Upgraded connections opened.", MetricType::Counter);
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+        auto& m = tunnels.metric.emplace_back(series(in.slot_names[s]));
+        m.counter.value = as_value(in.totals[s].tunnels_total);
+    }
+    out.push_back(std::move(tunnels));
     return out;
 }
 

@@ -131,6 +131,10 @@ per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
             const std::uint64_t finished = c.finished.load();
             const std::uint64_t started = c.started.load();
             t.in_flight += started > finished ? started - finished : 0;
+            const std::uint64_t closed = c.tunnels_closed.load();  // before opened, as above
+            const std::uint64_t opened = c.tunnels_opened.load();
+            t.tunnels_open += opened > closed ? opened - closed : 0;
+            t.tunnels_total += opened;
             for (std::size_t i = 0; i < c.by_status.size(); ++i) {
                 t.by_status[i] += c.by_status[i].load();
             }

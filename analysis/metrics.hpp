@@ -139,6 +139,9 @@ struct slot_counters {
     counter finished;
     latency_counters duration;  // request_record::latency
     latency_counters upstream;  // request_record::upstream_time, when present
+    // Tunnels (connections switched to another protocol by a 101): open = opened - closed.
+    counter tunnels_opened;
+    counter tunnels_closed;
 };
 
 // What one worker records. Written by that worker only; read by any thread. Cache-line aligned
@@ -147,6 +150,9 @@ class alignas(64) metrics_shard {
 public:
     void request_started(slot_index slot) noexcept { slots_[slot].started.add(); }
     void request_finished(slot_index slot, const request_record& r) noexcept;
+    // A tunnel opened on `slot` (after its request was recorded, with status 101), and its end.
+    void tunnel_opened(slot_index slot) noexcept { slots_[slot].tunnels_opened.add(); }
+    void tunnel_closed(slot_index slot) noexcept { slots_[slot].tunnels_closed.add(); }
     const slot_counters& slot(slot_index s) const noexcept { return slots_[s]; }
 
     // Once per failed handshake, never per request.
@@ -171,6 +177,8 @@ struct slot_totals {
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
     std::uint64_t in_flight = 0;
+    std::uint64_t tunnels_open = 0;
+    std::uint64_t tunnels_total = 0;  // opened since start
     latency_totals duration;
     latency_totals upstream;
 

@@ -33,7 +33,7 @@ void BM_write_upstream_request(benchmark::State& state) {
         return;
     }
     const proxy::request_context ctx{sample::client_ip, sample::request_id, true,
-                                     "app-green-1:8080"};
+                                     "app-green-1:8080", false, {}};
     std::string out;
     for (auto _ : state) {
         out.clear();

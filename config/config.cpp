@@ -138,6 +138,23 @@ bool has_control_character(std::string_view text) {
                        [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
+// RFC 9110 §5.6.2 tchar.
+bool is_tchar(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_protocol_name(std::string_view text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), is_tchar);
+}
+
+std::string ascii_lower(std::string text) {
+    std::transform(text.begin(), text.end(), text.begin(), [](char c) {
+        return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    });
+    return text;
+}
+
 template <class T>
 void assign(T& out, std::optional<T> value) {
     if (value) {
@@ -485,6 +502,7 @@ private:
     std::optional<std::string> readable_file(const YAML::Node& v, const place& at);
     void parse_limits(const YAML::Node& v, const place& at, limits_config& out);
     void parse_upstream(const YAML::Node& v, const place& at, upstream_config& out);
+    void parse_upgrade(const YAML::Node& v, const place& at, upgrade_config& out);
     void parse_analysis(const YAML::Node& v, const place& at, analysis_config& out);
     void parse_checks(const YAML::Node& v, const place& at, std::vector<check_config>& out);
     std::optional<check_config> parse_check(const YAML::Node& v, const place& at);
@@ -522,7 +540,7 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     std::optional<place> listen_at;
     each_key(root, top,
              {"listen", "workers", "admin", "slots", "active", "state_file", "access_log", "tls",
-              "timeouts", "limits", "upstream", "analysis", "rollout", "webhooks"},
+              "timeouts", "limits", "upstream", "upgrade", "analysis", "rollout", "webhooks"},
              [&](const std::string& key, const YAML::Node& v, const place& at) {
                  if (key == "listen") {
                      listen_at = at;
@@ -554,6 +572,8 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      parse_limits(v, at, out.limits);
                  } else if (key == "upstream") {
                      parse_upstream(v, at, out.upstream);
+                 } else if (key == "upgrade") {
+                     parse_upgrade(v, at, out.upgrade);
                  } else if (key == "analysis") {
                      parse_analysis(v, at, out.analysis);
                  } else if (key == "rollout") {
@@ -817,7 +837,8 @@ void parser::parse_access_log(const YAML::Node& v, const place& at, access_log_c
 
 void parser::parse_timeouts(const YAML::Node& v, const place& at, timeouts_config& out) {
     each_key(v, at,
-             {"connect", "request_header", "upstream_response", "idle", "drain", "tls_handshake"},
+             {"connect", "request_header", "upstream_response", "idle", "drain", "tls_handshake",
+              "tunnel_idle"},
              [&](const std::string& key, const YAML::Node& value, const place& key_at) {
                  // A zero timeout would expire every connection at once.
                  auto d = duration_value(value, key_at, true);
@@ -833,6 +854,8 @@ void parser::parse_timeouts(const YAML::Node& v, const place& at, timeouts_confi
                      assign(out.drain, d);
                  } else if (key == "tls_handshake") {
                      assign(out.tls_handshake, d);
+                 } else if (key == "tunnel_idle") {
+                     assign(out.tunnel_idle, d);
                  }
              });
 }
@@ -873,6 +896,45 @@ void parser::parse_upstream(const YAML::Node& v, const place& at, upstream_confi
                      }
                  }
              });
+}
+
+void parser::parse_upgrade(const YAML::Node& v, const place& at, upgrade_config& out) {
+    each_key(
+        v, at, {"allow"}, [&](const std::string&, const YAML::Node& value, const place& key_at) {
+            std::vector<std::string> allow;
+            bool ok = true;
+            const bool is_list = each_item(
+                value, key_at, "a list of protocol names such as [websocket]",
+                [&](const YAML::Node& item, const place& item_at) {
+                    auto name = non_empty_string(item, item_at, "a protocol name");
+                    if (!name) {
+                        ok = false;
+                        return;
+                    }
+                    // Matched against the protocol-name of an Upgrade token, without its
+                    // version (RFC 9110 §7.8): a token, no "/".
+                    if (!is_protocol_name(*name)) {
+                        fail(item_at,
+                             "expected a protocol name such as websocket, got " + quote(*name));
+                        ok = false;
+                        return;
+                    }
+                    std::string lower = ascii_lower(*name);
+                    if (lower == "h2c") {
+                        fail(item_at,
+                             "h2c cannot be allowed: HTTP/2 is not offered, so an upgrade "
+                             "to it is always refused");
+                        ok = false;
+                        return;
+                    }
+                    if (std::find(allow.begin(), allow.end(), lower) == allow.end()) {
+                        allow.push_back(std::move(lower));
+                    }
+                });
+            if (is_list && ok) {
+                out.allow = std::move(allow);
+            }
+        });
 }
 
 void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_config& out) {

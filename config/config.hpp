@@ -72,6 +72,9 @@ struct timeouts_config {
     duration idle{std::chrono::seconds(60)};
     duration drain{std::chrono::seconds(30)};
     duration tls_handshake{std::chrono::seconds(10)};
+    // A tunnel (an upgraded connection) with no byte either way for this long is closed
+    // (HAProxy's `timeout tunnel`).
+    duration tunnel_idle{std::chrono::hours(1)};
 };
 
 struct limits_config {
@@ -79,6 +82,13 @@ struct limits_config {
     std::uint32_t max_headers = 100;
     std::uint64_t max_body_bytes = 0;  // 0 = unlimited, streamed
     std::uint32_t max_connections = 10000;
+};
+
+// Protocols a client may switch to through the proxy with Upgrade (RFC 9110 §7.8): the request
+// keeps its Upgrade, and a 101 from the upstream turns the connection into a tunnel. Protocol
+// names in lower case; empty refuses every upgrade. h2c is never one of them.
+struct upgrade_config {
+    std::vector<std::string> allow{"websocket"};
 };
 
 // Keep-alive connections from each worker to each upstream endpoint (nginx `keepalive`,
@@ -207,6 +217,7 @@ struct config {
     timeouts_config timeouts;
     limits_config limits;
     upstream_config upstream;
+    upgrade_config upgrade;
     analysis_config analysis;
     rollout_config rollout;
     webhooks_config webhooks;

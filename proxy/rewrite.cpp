@@ -97,7 +97,64 @@ void split_absolute(std::string_view target, std::string_view& authority, std::s
     path = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
 }
 
+// Appends "Upgrade: <the protocols of the request that `allow` allows>" and Connection: upgrade.
+void append_upgrade(std::string& out, std::span<const http1::header_field> fields,
+                    std::span<const std::string> allow) {
+    out.append("Connection: upgrade\r\nUpgrade: ");
+    bool first = true;
+    for (const auto& f : fields) {
+        if (!iequals(f.name, "upgrade")) {
+            continue;
+        }
+        http1::for_each_list_token(f.value, [&](std::string_view protocol) {
+            if (upgrade_allowed(protocol, allow)) {
+                out.append(first ? "" : ", ").append(protocol);
+                first = false;
+            }
+        });
+    }
+    out.append(crlf);
+}
+
+// True when an Upgrade field of `fields` names a protocol `allow` allows.
+bool names_allowed_upgrade(std::span<const http1::header_field> fields,
+                           std::span<const std::string> allow) noexcept {
+    bool found = false;
+    for (const auto& f : fields) {
+        if (iequals(f.name, "upgrade")) {
+            http1::for_each_list_token(f.value, [&](std::string_view protocol) {
+                found = found || upgrade_allowed(protocol, allow);
+            });
+        }
+    }
+    return found;
+}
+
 }  // namespace
+
+bool upgrade_allowed(std::string_view protocol, std::span<const std::string> allow) noexcept {
+    // RFC 9110 §7.8: protocol = protocol-name ["/" protocol-version].
+    const std::string_view name = protocol.substr(0, protocol.find('/'));
+    if (iequals(name, "h2c")) {
+        return false;
+    }
+    for (const std::string& a : allow) {
+        if (iequals(name, a)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool wants_upgrade(const http1::request_head& req, std::span<const std::string> allow) noexcept {
+    return req.version_minor == 1 && !allow.empty() && req.connection.has_other &&
+           named_by_connection(req.fields, "upgrade") && names_allowed_upgrade(req.fields, allow);
+}
+
+bool switches_to_allowed(const http1::response_head& res,
+                         std::span<const std::string> allow) noexcept {
+    return names_allowed_upgrade(res.fields, allow);
+}
 
 void write_upstream_request(const http1::request_head& req, const request_context& ctx,
                             std::string& out) {
@@ -133,6 +190,9 @@ void write_upstream_request(const http1::request_head& req, const request_contex
             continue;
         }
         append_field(out, name, f.value);
+    }
+    if (!ctx.upgrade.empty()) {
+        append_upgrade(out, req.fields, ctx.upgrade);
     }
 
     if (req.body == http1::body_kind::length) {
@@ -171,6 +231,10 @@ void write_downstream_response(const http1::response_head& res, const response_c
     bool has_request_id = false;
     for (const auto& f : res.fields) {
         const auto& name = f.name;
+        if (ctx.upgrade && iequals(name, "upgrade")) {
+            append_field(out, name, f.value);  // the protocol switched to, for the client
+            continue;
+        }
         if (is_removed(name, res.connection, res.fields)) {
             continue;
         }
@@ -200,7 +264,11 @@ void write_downstream_response(const http1::response_head& res, const response_c
     if (!has_request_id && !ctx.request_id.empty()) {
         append_field(out, "X-Request-Id", ctx.request_id);
     }
-    append_connection(out, ctx.close, ctx.client_http10);
+    if (ctx.upgrade) {
+        out.append("Connection: upgrade\r\n");
+    } else {
+        append_connection(out, ctx.close, ctx.client_http10);
+    }
     out.append(crlf);
 }
 

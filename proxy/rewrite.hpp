@@ -4,6 +4,7 @@
 // fields users of nginx and HAProxy expect. Pure functions into a caller-owned string, whose
 // capacity is kept between requests, so a warmed-up session does not allocate here.
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -18,15 +19,32 @@ struct request_context {
     bool add_request_id = false;     // the request had no X-Request-Id
     std::string_view fallback_host;  // Host to send when the request had none (HTTP/1.0)
     bool tls = false;                // it came over TLS: X-Forwarded-Proto: https
+    // Not empty when wants_upgrade(req, upgrade) held: the protocols of its Upgrade that this
+    // list allows are forwarded, with Connection: upgrade (RFC 9110 §7.8).
+    std::span<const std::string> upgrade;
 };
+
+// True when `protocol`, an element of an Upgrade field ("websocket", "websocket/13"), names one
+// of `allow` (protocol names in lower case), ignoring case and version. Never h2c: HTTP/2 is
+// not offered, so an upgrade to it is refused whatever the list says.
+bool upgrade_allowed(std::string_view protocol, std::span<const std::string> allow) noexcept;
+
+// True when an HTTP/1.1 request asks to switch protocols (RFC 9110 §7.8: an Upgrade field, and
+// "upgrade" in Connection, which RFC 9110 §7.6.1 requires) to one that `allow` allows. An
+// HTTP/1.0 request's Upgrade is ignored, as §7.8 requires of a server.
+bool wants_upgrade(const http1::request_head& req, std::span<const std::string> allow) noexcept;
+
+// True when a 101's Upgrade field names a protocol `allow` allows: the one it switched to.
+bool switches_to_allowed(const http1::response_head& res,
+                         std::span<const std::string> allow) noexcept;
 
 // Appends the upstream request head (always HTTP/1.1, keep-alive) to `out`.
 // Removed: Connection and every field it names, Keep-Alive, Proxy-Connection, TE, Trailer,
-// Upgrade, Expect (the proxy answers 100-continue itself, as Envoy does), and the client's
-// X-Forwarded-Proto / X-Forwarded-Host. Framing is re-emitted from the parse: one Content-Length,
-// or Transfer-Encoding: chunked. Added: X-Forwarded-For (appended), X-Forwarded-Proto,
-// X-Forwarded-Host, Via, X-Request-Id when absent. An absolute-form target becomes origin-form,
-// with Host from its authority (RFC 9112 §3.2.2).
+// Upgrade (unless ctx.upgrade keeps it), Expect (the proxy answers 100-continue itself, as Envoy
+// does), and the client's X-Forwarded-Proto / X-Forwarded-Host. Framing is re-emitted from the
+// parse: one Content-Length, or Transfer-Encoding: chunked. Added: X-Forwarded-For (appended),
+// X-Forwarded-Proto, X-Forwarded-Host, Via, X-Request-Id when absent. An absolute-form target
+// becomes origin-form, with Host from its authority (RFC 9112 §3.2.2).
 void write_upstream_request(const http1::request_head& req, const request_context& ctx,
                             std::string& out);
 
@@ -34,6 +52,9 @@ struct response_context {
     std::string_view request_id;  // X-Request-Id to add when the upstream sent none
     bool close = false;           // the proxy closes the client connection after this response
     bool client_http10 = false;   // the client spoke HTTP/1.0: no chunked framing for it
+    // A 101 that opens a tunnel: its Upgrade is kept and Connection says upgrade (RFC 9110
+    // §7.8), instead of the close or keep-alive the proxy decides for other responses.
+    bool upgrade = false;
 };
 
 // Appends the downstream response head (HTTP/1.1 status line) to `out`. Removes the hop-by-hop

@@ -74,6 +74,7 @@ server::server(const config::config& cfg, analysis::split_state& split,
     shared_.timeouts = cfg.timeouts;
     shared_.limits = cfg.limits;
     shared_.upstream = cfg.upstream;
+    shared_.upgrade = cfg.upgrade;
     std::vector<config::address> names;
     for (std::size_t s = 0; s < cfg.slots.size(); ++s) {
         const auto& slot = cfg.slots[s];

@@ -9,6 +9,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -51,6 +53,23 @@ bool is_peer_gone(const error_code& ec) noexcept {
 net::awaitable<void> serve(std::unique_ptr<session> s) {
     co_await s->run();
 }
+
+// Counts a tunnel open on its slot for as long as it lives, however it ends (the shard outlives
+// the worker whose io_context destroys the frame at shutdown).
+class open_tunnel {
+public:
+    open_tunnel(analysis::metrics_shard& metrics, analysis::slot_index slot) noexcept
+        : metrics_(metrics), slot_(slot) {
+        metrics_.tunnel_opened(slot_);
+    }
+    ~open_tunnel() { metrics_.tunnel_closed(slot_); }
+    open_tunnel(const open_tunnel&) = delete;
+    open_tunnel& operator=(const open_tunnel&) = delete;
+
+private:
+    analysis::metrics_shard& metrics_;
+    analysis::slot_index slot_;
+};
 
 }  // namespace
 
@@ -151,7 +170,9 @@ void session::set_idle(bool idle, clock::time_point now) noexcept {
 void session::expire() {
     // The deadline stays in the past until the session arms or disarms: a cancel that finds
     // the operation already completed (its handler queued) is repeated on the next tick, so no
-    // later I/O of the same step runs without a deadline.
+    // later I/O of the same step runs without a deadline. A tunnel has a read in flight each
+    // way: both are cancelled here, and timed_out_ stays set (tunnel_activity does not clear
+    // it), so a direction whose read had already completed stops at its next step.
     timed_out_ = true;
     cancel_io();
 }
@@ -162,12 +183,23 @@ void session::drain() {
         error_code ignored;
         downstream_.cancel(ignored);
     }
-    // Otherwise the request in flight finishes and its answer says Connection: close.
+    // Otherwise the request in flight finishes and its answer says Connection: close. A tunnel
+    // is left open: it has no message boundary to stop at, so it runs until the drain deadline,
+    // when abort() closes it.
 }
 
 void session::abort() {
     aborted_ = true;
     cancel_io();
+    if (tunnel_) {
+        // worker::stop stops the loop right after: the coroutine may never resume to close the
+        // tunnel, and its peers must not wait for the io_context's destruction to learn of it.
+        error_code ignored;
+        downstream_.close(ignored);
+        if (upstream_) {
+            upstream_->socket.close(ignored);
+        }
+    }
 }
 
 void session::park() {
@@ -217,7 +249,8 @@ net::awaitable<void> session::run() {
         worker_.park(std::move(client_), idle_since);
         co_return;
     }
-    if (!aborted_) {
+    // A tunnel has ended both ways, or failed: nothing to linger for.
+    if (!aborted_ && !tunnel_) {
         if (tls_) {
             co_await close_tls();
         } else {
@@ -323,6 +356,16 @@ net::awaitable<void> session::serve() {
         }
         const fault f = co_await exchange(rs);
         if (f == fault::none) {
+            if (rs.tunnel) {
+                // The request ended with its 101: recorded and logged now, so that the tunnel's
+                // lifetime counts as neither its latency nor a request in flight.
+                recorded.reset();
+                if (log_pending_) {
+                    log_request();
+                }
+                co_await tunnel(rs.slot);
+                co_return;
+            }
             if (rs.close) {
                 co_return;
             }
@@ -445,8 +488,11 @@ session::verdict session::prepare_request(request_state& rs) {
     log_endpoint_ = ep.name;
 
     out_.clear();
+    const std::span<const std::string> upgrade =
+        rs.upgrade ? std::span<const std::string>(shared_.upgrade.allow)
+                   : std::span<const std::string>();
     write_upstream_request(
-        req, {client_ip_, request_id_, !has_request_id, ep.name, tls_ != nullptr}, out_);
+        req, {client_ip_, request_id_, !has_request_id, ep.name, tls_ != nullptr, upgrade}, out_);
     in_.consume(req.head_bytes);
     return take_body_in_hand(rs);
 }
@@ -459,6 +505,9 @@ bool session::classify(const http1::request_head& req, request_state& rs) {
     rs.expect_continue = req.expect_continue;
     rs.body_read = req.body == http1::body_kind::none;
     rs.keep_alive = req.keep_alive;
+    // Only a Connection field naming something other than close or keep-alive can ask for an
+    // Upgrade: a plain request pays this one branch.
+    rs.upgrade = req.connection.has_other && wants_upgrade(req, shared_.upgrade.allow);
     client_http10_ = req.version_minor == 0;
     record_.bytes_in = req.head_bytes;
     if (worker_.access_log() != nullptr) {
@@ -572,6 +621,19 @@ net::awaitable<session::fault> session::exchange(request_state& rs) {
     }
     if (replayable) {
         in_.consume(rs.initial);
+    }
+    if (f == fault::none && res.tunnel) {
+        // The 101 goes to the client now. Bytes after it in up_, and bytes the client sent after
+        // its head in in_, are the tunnel's first, relayed before anything read later.
+        up_.consume(res.head_bytes);
+        const auto [ec, n] = co_await write_downstream(out_, {});
+        if (ec) {
+            upstream_.reset();
+            co_return fault::client_gone;
+        }
+        record_.status = 101;
+        rs.tunnel = true;
+        co_return fault::none;  // upstream_ stays with the session, never pooled
     }
     if (f == fault::none && !co_await stream_response(res)) {
         f = fault::cut_short;
@@ -773,8 +835,22 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
                     prepare_response(res, rs, out);
                     co_return fault::none;
                 }
-                if (res.status == 101) {  // we never offer Upgrade upstream
-                    co_return fault::upstream_protocol;
+                if (res.status == 101) {
+                    // A switch is valid only in answer to an Upgrade the proxy forwarded, to a
+                    // protocol it offered (RFC 9110 §15.2.2, §7.8).
+                    if (!rs.upgrade || !switches_to_allowed(res, shared_.upgrade.allow)) {
+                        co_return fault::upstream_protocol;
+                    }
+                    disarm();
+                    // The upstream's time ends at the 101 head: the tunnel is not its latency.
+                    record_upstream_time();
+                    out_.clear();
+                    response_context ctx;
+                    ctx.request_id = request_id_;
+                    ctx.upgrade = true;
+                    write_downstream_response(res, ctx, out_);
+                    out = {http1::body_kind::none, 0, res.head_bytes, false, true};
+                    co_return fault::none;
                 }
                 // Interim answers: 100 is ours to give (see Expect above); others, such as
                 // 103 Early Hints, go to HTTP/1.1 clients (RFC 9110 §15.2).
@@ -968,6 +1044,89 @@ net::awaitable<void> session::lingering_close() {
         discarded += n;
     }
     disarm();
+}
+
+void session::tunnel_activity() noexcept {
+    deadline_ = clock::now() + shared_.timeouts.tunnel_idle;
+}
+
+void session::tunnel_failed(const error_code& ec) {
+    if (!is_peer_gone(ec)) {
+        spdlog::debug("{}: tunnel failed: {}", request_id_, ec.message());
+    }
+    tunnel_failed_ = true;
+    cancel_io();  // the other direction's read or write; it stops at its next step otherwise
+}
+
+net::awaitable<void> session::tunnel(analysis::slot_index slot) {
+    using namespace net::experimental::awaitable_operators;
+    const open_tunnel counted(worker_.metrics(), slot);
+    tunnel_ = true;
+    timed_out_ = false;
+    tunnel_activity();
+    // One frame per direction, for the life of the tunnel (not per request).
+    auto to_upstream = relay(true);
+    auto to_client = relay(false);
+    auto both = std::move(to_upstream) && std::move(to_client);
+    co_await std::move(both);
+    disarm();
+    error_code ignored;
+    upstream_->socket.close(ignored);
+}
+
+session::io_awaitable session::write_client(net::const_buffer b) {
+    if (tls_) {
+        return net::async_write(tls_->stream, b, use_tuple);
+    }
+    return net::async_write(downstream_, b, use_tuple);
+}
+
+net::awaitable<void> session::relay(bool to_upstream) {
+    io_buffer& buffer = to_upstream ? in_ : up_;
+    for (;;) {
+        if (buffer.size() > 0) {
+            const net::const_buffer pending = net::buffer(buffer.data(), buffer.size());
+            auto write = to_upstream ? write_upstream(pending) : write_client(pending);
+            const auto [wec, wn] = co_await std::move(write);
+            if (tunnel_ending()) {
+                co_return;
+            }
+            if (wec) {
+                tunnel_failed(wec);
+                co_return;
+            }
+            buffer.consume(wn);
+            tunnel_activity();
+        }
+        const auto space = buffer.prepare(buffer_pool::block_bytes);
+        auto read = to_upstream ? read_client(space, true) : read_upstream(space, true);
+        const auto [ec, n] = co_await std::move(read);
+        if (tunnel_ending()) {
+            co_return;
+        }
+        if (ec == net::error::eof || ec == ssl::error::stream_truncated) {
+            // A half-close: pass it on and keep relaying the other way until it ends too
+            // (RFC 9293 §3.6; RFC 6455 §7 leaves the closing handshake to the endpoints). TLS
+            // has no half-close that Asio can send while the other direction reads: the
+            // close_notify would wait for the peer's. Over TLS the tunnel ends both ways.
+            const bool to_tls = to_upstream ? upstream_->tls != nullptr : tls_ != nullptr;
+            if (to_tls) {
+                tunnel_failed_ = true;
+                cancel_io();
+                co_return;
+            }
+            error_code ignored;
+            tcp::socket& to = to_upstream ? upstream_->socket : downstream_;
+            to.shutdown(tcp::socket::shutdown_send, ignored);
+            co_return;
+        }
+        if (ec) {
+            tunnel_failed(ec);
+            co_return;
+        }
+        buffer.commit(n);
+        tunnel_activity();
+    }
 }
 
 }  // namespace switchyard::proxy

@@ -88,8 +88,10 @@ private:
         bool expect_continue = false;
         bool body_read = true;  // every body byte has been read from the client
         bool keep_alive = true;
-        bool close = false;  // the connection closes after the answer or response
-        int status = 0;      // verdict::answer
+        bool close = false;    // the connection closes after the answer or response
+        bool upgrade = false;  // asks for an Upgrade the proxy tunnels (wants_upgrade)
+        bool tunnel = false;   // the upstream switched protocols: the connection is a tunnel now
+        int status = 0;        // verdict::answer
         std::string_view reason;
     };
 
@@ -99,6 +101,7 @@ private:
         std::uint64_t content_length = 0;
         std::size_t head_bytes = 0;
         bool keep_alive = true;  // the upstream connection may be reused after it
+        bool tunnel = false;     // a 101 to an upgrade the proxy tunnels; its head is in out_
     };
 
     // Serves requests until the connection is to close or park.
@@ -170,6 +173,25 @@ private:
     boost::asio::awaitable<bool> answer(int status, std::string_view reason, bool close);
     boost::asio::awaitable<void> lingering_close();
 
+    // After a 101: relays bytes both ways until both directions have ended (each end's EOF is
+    // passed on as a half-close, or ends both directions when the other side speaks TLS), either
+    // fails, tunnel_idle passes with no byte either way, or abort() cuts it (HAProxy's tunnel
+    // mode). The upstream connection is never pooled after.
+    boost::asio::awaitable<void> tunnel(analysis::slot_index slot);
+    // One direction of a tunnel: what its buffer holds first (`in_` for the client's bytes that
+    // came with the request head, `up_` for the upstream's that came with the 101), then what
+    // its source sends.
+    boost::asio::awaitable<void> relay(bool to_upstream);
+    // Not a coroutine: a write to the client with no deadline or count of its own (the
+    // tunnel's).
+    io_awaitable write_client(boost::asio::const_buffer b);
+    // A byte moved through the tunnel: its idle deadline starts again. Unlike arm(), it leaves
+    // timed_out_ alone: once expire() has cut a tunnel, neither direction goes on.
+    void tunnel_activity() noexcept;
+    bool tunnel_ending() const noexcept { return timed_out_ || aborted_ || tunnel_failed_; }
+    // One direction failed: the other is cut too.
+    void tunnel_failed(const boost::system::error_code& ec);
+
     // Records a routed request into the worker's metrics when it ends, however it ends.
     class recorded_request;
 
@@ -222,6 +244,8 @@ private:
     bool timed_out_ = false;
     bool aborted_ = false;
     bool client_http10_ = false;
+    bool tunnel_ = false;         // the connection is a tunnel (after a 101)
+    bool tunnel_failed_ = false;  // a direction of the tunnel failed
     // Access log of the current request, kept only when the log is on: the head's views die
     // with its buffer, so its fields are copied (capacity reused from request to request).
     bool log_pending_ = false;

@@ -29,6 +29,7 @@ struct shared_state {
     config::timeouts_config timeouts;
     config::limits_config limits;
     config::upstream_config upstream;
+    config::upgrade_config upgrade;
     std::vector<endpoint> endpoints;
     analysis::per_slot<std::vector<std::size_t>> slot_endpoints;  // endpoint indexes per slot
     analysis::per_slot<std::string> slot_names;

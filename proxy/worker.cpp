@@ -19,7 +19,8 @@ using std::chrono::milliseconds;
 // insert and cancel per read or write); deadlines fire up to one period late.
 milliseconds tick_period(const config::timeouts_config& t) {
     const auto shortest = std::min(
-        {t.connect, t.request_header, t.upstream_response, t.idle, t.drain, t.tls_handshake});
+        {t.connect, t.request_header, t.upstream_response, t.idle, t.drain, t.tls_handshake,
+         t.tunnel_idle});
     return std::clamp(shortest / 4, milliseconds(5), milliseconds(250));
 }
 

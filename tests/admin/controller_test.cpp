@@ -150,6 +150,8 @@ TEST(controller, status_shows_slots_endpoints_weights_and_rates) {
     EXPECT_EQ(blue.at("error_rate"), 0.0);
     EXPECT_GT(blue.at("latency_p95_seconds").as_double(), 0.0);
     EXPECT_GE(blue.at("window_seconds").as_int64(), 1);
+    EXPECT_EQ(blue.at("tunnels_open"), 0);
+    EXPECT_EQ(status.at("slots").at("green").at("tunnels_open"), 0);
     EXPECT_EQ(status.at("rollout").at("phase"), "idle");
 }
 

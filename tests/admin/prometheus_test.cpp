@@ -74,19 +74,23 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
     totals[0].upstream.buckets[latency_buckets::index(3000)] = 2;
     totals[0].upstream.sum_micros = 4 * 200 + 1007 + 1008 + 2 * 3000;
     totals[1].in_flight = 2;
+    totals[0].tunnels_open = 1;
+    totals[0].tunnels_total = 4;
     const fixed_families families(slot_families({{"blue", "green"}, totals, {0, 10}}));
     const std::array<const prometheus::Collectable*, 1> sources{&families};
     const std::string text = "\n" + serialize(sources);
 
     // Every family, once, in the documented order.
-    const std::array<std::string, 7> types{
+    const std::array<std::string, 9> types{
         "# TYPE switchyard_http_requests_total counter",
         "# TYPE switchyard_http_request_duration_seconds histogram",
         "# TYPE switchyard_upstream_response_seconds histogram",
         "# TYPE switchyard_upstream_errors_total counter",
         "# TYPE switchyard_http_requests_in_flight gauge",
         "# TYPE switchyard_slot_weight gauge",
-        "# TYPE switchyard_active_slot gauge"};
+        "# TYPE switchyard_active_slot gauge",
+        "# TYPE switchyard_tunnels_open gauge",
+        "# TYPE switchyard_tunnels_total counter"};
     std::size_t previous = 0;
     for (const auto& type : types) {
         const auto at = text.find("\n" + type + "\n");
@@ -94,7 +98,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         EXPECT_GT(at, previous) << type;
         previous = at;
     }
-    EXPECT_EQ(lines_starting(text, "# TYPE "), 7) << text;
+    EXPECT_EQ(lines_starting(text, "# TYPE "), 9) << text;
 
     const std::string requests = "switchyard_http_requests_total";
     EXPECT_EQ(sample_value(text, requests + R"({slot="blue",code="200"})"), 7);
@@ -147,6 +151,10 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
     EXPECT_EQ(sample_value(text, R"(switchyard_slot_weight{slot="green"})"), 10);
     EXPECT_EQ(sample_value(text, R"(switchyard_active_slot{slot="blue"})"), 1);
     EXPECT_EQ(sample_value(text, R"(switchyard_active_slot{slot="green"})"), 0);
+    EXPECT_EQ(sample_value(text, R"(switchyard_tunnels_open{slot="blue"})"), 1);
+    EXPECT_EQ(sample_value(text, R"(switchyard_tunnels_open{slot="green"})"), 0);
+    EXPECT_EQ(sample_value(text, R"(switchyard_tunnels_total{slot="blue"})"), 4);
+    EXPECT_EQ(sample_value(text, R"(switchyard_tunnels_total{slot="green"})"), 0);
 }
 
 // One request as the proxy records it.
@@ -372,7 +380,8 @@ TEST(prometheus, shard_collector_control_and_tls_metrics_pass_promtool) {
          {"switchyard_http_requests_total", "switchyard_http_request_duration_seconds",
           "switchyard_upstream_response_seconds", "switchyard_upstream_errors_total",
           "switchyard_http_requests_in_flight", "switchyard_slot_weight", "switchyard_active_slot",
-          "switchyard_rollout_phase", "switchyard_rollouts_total", "switchyard_rollbacks_total",
+          "switchyard_tunnels_open", "switchyard_tunnels_total", "switchyard_rollout_phase",
+          "switchyard_rollouts_total", "switchyard_rollbacks_total",
           "switchyard_analysis_checks_total", "switchyard_webhook_deliveries_total",
           "switchyard_tls_handshake_errors_total"}) {
         EXPECT_NE(text.find("# TYPE " + family + " "), std::string::npos) << family;

@@ -345,6 +345,24 @@ TEST(metrics_shard, in_flight_is_started_minus_finished) {
     EXPECT_EQ(totals[1].in_flight, 0U);
 }
 
+TEST(metrics_shard, tunnels_open_and_total_merge_across_shards) {
+    auto a = std::make_unique<metrics_shard>();
+    auto b = std::make_unique<metrics_shard>();
+    a->tunnel_opened(0);
+    a->tunnel_opened(0);
+    a->tunnel_closed(0);
+    b->tunnel_opened(0);
+    b->tunnel_opened(1);
+    b->tunnel_closed(1);
+    const metrics_shard* shards[] = {a.get(), b.get()};
+    const auto totals = merge(shards);
+    EXPECT_EQ(totals[0].tunnels_open, 2U);
+    EXPECT_EQ(totals[0].tunnels_total, 3U);
+    EXPECT_EQ(totals[1].tunnels_open, 0U);
+    EXPECT_EQ(totals[1].tunnels_total, 1U);
+    EXPECT_EQ(totals[0].requests(), 0U);  // a tunnel is not a request of its own
+}
+
 TEST(metrics_shard, merge_of_shards_equals_one_shard) {
     std::vector<std::unique_ptr<metrics_shard>> shards;
     for (int i = 0; i < 4; ++i) {

@@ -289,8 +289,10 @@ slots:
 active: blue                       # the slot that takes all traffic when no rollout runs
 state_file: /var/lib/switchyard/state.json     # active slot, weights and rollout survive restarts
 access_log: { to: off, format: json }          # off | stdout | stderr | a file path; json | combined
-timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s, drain: 30s }
+timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s, drain: 30s,
+            tunnel_idle: 1h }
 limits: { max_header_bytes: 64KiB, max_headers: 100, max_body_bytes: 0, max_connections: 10000 }   # body 0 = unlimited, streamed
+upgrade: { allow: [websocket] }    # Upgrade protocols tunnelled after a 101; [] refuses all
 analysis:
   method: threshold                # threshold (per interval) | sequential (anytime-valid, every second; becomes the default once it is shown better)
   alpha: 1%                        # sequential: bound on the false-rollback probability over the whole rollout
@@ -324,6 +326,7 @@ webhooks:
     EXPECT_EQ(c.rollout.smoke.requests, 200u);
     EXPECT_EQ(c.webhooks.pre_rollout.size(), 1u);
     EXPECT_EQ(c.webhooks.events.size(), 1u);
+    EXPECT_EQ(c.upgrade.allow, std::vector<std::string>{"websocket"});
 }
 
 // The acceptance case: a misspelt top-level key and a bad endpoint are both reported, each with
@@ -624,6 +627,44 @@ TEST(config_parse, upstream_keep_alive_may_be_off) {
     const config c = parse_ok(std::string(two_slots) + "upstream: { max_idle: 0 }\n");
     EXPECT_EQ(c.upstream.max_idle, 0u);
     EXPECT_EQ(c.upstream.idle_timeout, 30s);
+}
+
+TEST(config_parse, upgrade_allows_websocket_by_default) {
+    const config c = parse_ok(two_slots);
+    EXPECT_EQ(c.upgrade.allow, std::vector<std::string>{"websocket"});
+    EXPECT_EQ(c.timeouts.tunnel_idle, 1h);
+}
+
+TEST(config_parse, upgrade_allow_is_a_list_of_protocol_names_in_lower_case) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "upgrade: { allow: [WebSocket, my-proto, websocket] }\n"
+                              "timeouts: { tunnel_idle: 200ms }\n");
+    EXPECT_EQ(c.upgrade.allow, (std::vector<std::string>{"websocket", "my-proto"}));
+    EXPECT_EQ(c.timeouts.tunnel_idle, 200ms);
+    EXPECT_TRUE(
+        parse_ok(std::string(two_slots) + "upgrade: { allow: [] }\n").upgrade.allow.empty());
+}
+
+TEST(config_parse, upgrade_refuses_h2c_and_bad_names) {
+    config_error e = only_error(std::string(two_slots) + "upgrade:\n  allow: [websocket, H2C]\n");
+    EXPECT_EQ(e.path, "upgrade.allow[1]");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_EQ(e.message,
+              "h2c cannot be allowed: HTTP/2 is not offered, so an upgrade to it is always "
+              "refused");
+
+    e = only_error(std::string(two_slots) + "upgrade: { allow: [\"websocket/13\"] }\n");
+    EXPECT_EQ(e.path, "upgrade.allow[0]");
+    EXPECT_EQ(e.message, "expected a protocol name such as websocket, got \"websocket/13\"");
+
+    e = only_error(std::string(two_slots) + "upgrade: { allow: websocket }\n");
+    EXPECT_EQ(e.path, "upgrade.allow");
+    EXPECT_EQ(e.message,
+              "expected a list of protocol names such as [websocket], got \"websocket\"");
+
+    e = only_error(std::string(two_slots) + "upgrade: { alow: [websocket] }\n");
+    EXPECT_EQ(e.path, "upgrade.alow");
+    EXPECT_EQ(e.message, "unknown key \"alow\"; did you mean \"allow\"?");
 }
 
 TEST(config_parse, resolve_interval_is_at_least_100ms) {

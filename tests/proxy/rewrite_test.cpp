@@ -540,6 +540,75 @@ TEST(rewrite_downstream_response, says_keep_alive_to_http10_client_kept_open) {
     EXPECT_FALSE(h11.has("Connection"));
 }
 
+// --- Upgrade (RFC 9110 §7.8) ---
+
+const std::vector<std::string> websocket_only{"websocket"};
+
+TEST(rewrite_upgrade, a_protocol_is_allowed_by_its_name_ignoring_case_and_version) {
+    EXPECT_TRUE(upgrade_allowed("websocket", websocket_only));
+    EXPECT_TRUE(upgrade_allowed("WebSocket", websocket_only));
+    EXPECT_TRUE(upgrade_allowed("websocket/13", websocket_only));
+    EXPECT_FALSE(upgrade_allowed("websockets", websocket_only));
+    EXPECT_FALSE(upgrade_allowed("websocket", {}));
+    const std::vector<std::string> with_h2c{"h2c", "websocket"};
+    EXPECT_FALSE(upgrade_allowed("h2c", with_h2c));  // HTTP/2 is not offered, listed or not
+    EXPECT_FALSE(upgrade_allowed("H2C/2", with_h2c));
+}
+
+TEST(rewrite_upgrade, wants_upgrade_needs_connection_upgrade_an_allowed_protocol_and_http11) {
+    const parsed_request asks(
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Upgrade\r\nUpgrade: "
+        "websocket\r\n\r\n");
+    EXPECT_TRUE(wants_upgrade(asks.head(), websocket_only));
+    EXPECT_FALSE(wants_upgrade(asks.head(), {}));
+    const parsed_request no_connection("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n");
+    EXPECT_FALSE(wants_upgrade(no_connection.head(), websocket_only));
+    const parsed_request other(
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n");
+    EXPECT_FALSE(wants_upgrade(other.head(), websocket_only));
+    const parsed_request http10(
+        "GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n");
+    EXPECT_FALSE(wants_upgrade(http10.head(), websocket_only));
+}
+
+TEST(rewrite_upgrade, keeps_the_allowed_protocols_and_says_connection_upgrade) {
+    request_context ctx = default_request_context();
+    ctx.upgrade = websocket_only;
+    const auto h = upstream_head(
+        "GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, X-Hop\r\nX-Hop: 1\r\n"
+        "Upgrade: h2c, foo/2, websocket\r\nSec-WebSocket-Key: k\r\n\r\n",
+        ctx);
+    EXPECT_EQ(h.count("Connection"), 1U);
+    EXPECT_EQ(h.value("Connection"), "upgrade");
+    EXPECT_EQ(h.count("Upgrade"), 1U);
+    EXPECT_EQ(h.value("Upgrade"), "websocket");
+    EXPECT_FALSE(h.has("X-Hop"));
+    EXPECT_EQ(h.value("Sec-WebSocket-Key"), "k");
+}
+
+TEST(rewrite_upgrade, a_101_keeps_upgrade_and_says_connection_upgrade) {
+    response_context ctx{"req-1", false, false, true};
+    const auto h = downstream_head(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: x\r\n\r\n",
+        ctx);
+    EXPECT_EQ(h.start_line, "HTTP/1.1 101 Switching Protocols");
+    EXPECT_EQ(h.value("Upgrade"), "websocket");
+    EXPECT_EQ(h.count("Connection"), 1U);
+    EXPECT_EQ(h.value("Connection"), "upgrade");
+    EXPECT_EQ(h.value("Sec-WebSocket-Accept"), "x");
+    EXPECT_FALSE(h.has("Content-Length"));
+
+    const parsed_response res(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: upgrade\r\n\r\n");
+    EXPECT_TRUE(switches_to_allowed(res.head(), websocket_only));
+    const parsed_response other(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n");
+    EXPECT_FALSE(switches_to_allowed(other.head(), std::vector<std::string>{"h2c"}));
+    const parsed_response none("HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    EXPECT_FALSE(switches_to_allowed(none.head(), websocket_only));
+}
+
 TEST(rewrite_downstream_response, keeps_end_to_end_fields_in_order) {
     const auto h = downstream_head(
         "HTTP/1.1 201 Created\r\n"
