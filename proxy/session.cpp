@@ -103,9 +103,10 @@ void spawn_session(worker& w, client_connection conn) {
 session::session(worker& w, client_connection conn)
     : worker_(w),
       shared_(w.shared()),
+      settings_(w.settings()),
       client_(std::move(conn)),
       downstream_(client_.socket),
-      chunked_(shared_.limits.max_header_bytes) {
+      chunked_(settings_->limits.max_header_bytes) {
     worker_.add(*this);
 }
 
@@ -262,16 +263,26 @@ net::awaitable<void> session::serve() {
     }
 }
 
+void session::refresh_settings() noexcept {
+    // A pointer compare per request; the copy, an atomic increment shared with the other
+    // workers, only on the first request after a reload.
+    if (settings_ != worker_.settings()) {
+        settings_ = worker_.settings();
+    }
+}
+
 void session::begin_request() {
     // The first request of a connection has request_header from the accept; later ones wait up
     // to idle for their first byte, then get request_header (RFC 9112 §9.5 leaves both to us;
     // these are nginx's client_header_timeout and keepalive_timeout).
     const bool idle = in_.size() == 0;
+    refresh_settings();
     up_.clear();
     up_.give_back(worker_.buffers());
     in_.give_back(worker_.buffers());  // only when nothing pipelined is in it
     record_ = {};
-    started_at_ = arm(first_ || !idle ? shared_.timeouts.request_header : shared_.timeouts.idle);
+    started_at_ =
+        arm(first_ || !idle ? settings_->timeouts.request_header : settings_->timeouts.idle);
     // Past the worker's number of warm sessions, a connection waits for its next request parked.
     if (idle && !first_ && worker_.parking_idle()) {
         parking_ = true;
@@ -292,7 +303,7 @@ std::span<char> session::head_space(request_state& rs, verdict& v) {
     }
     // Without a block (between requests) the first bytes land in first_read_; a block is
     // borrowed only once they have come.
-    const auto space = in_.attached() ? in_.prepare(shared_.limits.max_header_bytes)
+    const auto space = in_.attached() ? in_.prepare(settings_->limits.max_header_bytes)
                                       : std::span<char>(first_read_);
     if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
         v = refuse_head(rs, 431, http1::describe(http1::parse_error::head_too_large));
@@ -312,14 +323,14 @@ session::verdict session::took_head_bytes(request_state& rs, const error_code& e
     }
     if (!in_.attached()) {
         in_.borrow(worker_.buffers());
-        std::memcpy(in_.prepare(shared_.limits.max_header_bytes).data(), first_read_.data(), n);
+        std::memcpy(in_.prepare(settings_->limits.max_header_bytes).data(), first_read_.data(), n);
     }
     in_.commit(n);
     if (idle_) {
         started_at_ = clock::now();
         set_idle(false, started_at_);
         if (!first_) {
-            arm(shared_.timeouts.request_header);
+            arm(settings_->timeouts.request_header);
         }
     }
     return verdict::incomplete;
@@ -333,7 +344,10 @@ session::verdict session::refuse_head(request_state& rs, int status,
 }
 
 session::verdict session::prepare_request(request_state& rs) {
-    const auto& limits = shared_.limits;
+    // The request is parsed, routed and sent on the settings in force as its bytes arrive, and
+    // keeps them to its end: a reload while it is in flight does not touch it.
+    refresh_settings();
+    const auto& limits = settings_->limits;
     http1::request_head req;
     http1::parse_error perr = http1::parse_error::none;
     const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
@@ -362,7 +376,7 @@ session::verdict session::prepare_request(request_state& rs) {
         rs.close = !rs.body_read || !rs.keep_alive;
         return verdict::answer;
     }
-    const endpoint& ep = shared_.endpoints[target_.endpoint];
+    const endpoint& ep = settings_->endpoints[target_.endpoint];
     log_endpoint_ = ep.name;
 
     out_.clear();
@@ -402,7 +416,7 @@ std::optional<session::fault_answer> session::refusal_for(
     if (req.expect_other) {
         return fault_answer{417, "only 100-continue is supported in Expect"};
     }
-    const std::uint64_t max_body = shared_.limits.max_body_bytes;
+    const std::uint64_t max_body = settings_->limits.max_body_bytes;
     if (max_body != 0 && req.body == http1::body_kind::length && req.content_length > max_body) {
         return answer_for(fault::body_too_large);
     }
@@ -422,7 +436,7 @@ session::verdict session::take_body_in_hand(request_state& rs) {
         if (r.error != http1::parse_error::none) {
             return refuse(rs, answer_for(fault::bad_body));  // nothing was sent upstream
         }
-        const std::uint64_t max_body = shared_.limits.max_body_bytes;
+        const std::uint64_t max_body = settings_->limits.max_body_bytes;
         if (max_body != 0 && chunked_.payload_bytes() > max_body) {
             return refuse(rs, answer_for(fault::body_too_large));
         }
@@ -460,7 +474,7 @@ net::awaitable<session::fault> session::exchange(request_state& rs) {
     response_framing res;
     fault f = fault::none;
     for (int attempt = 0;; ++attempt) {
-        upstream_ = attempt == 0 ? worker_.pool(target_.endpoint).take(target_.address) : nullptr;
+        upstream_ = attempt == 0 ? worker_.take_pooled(target_) : nullptr;
         const bool reused = upstream_ != nullptr;
         if (!reused) {
             f = co_await connect();
@@ -488,7 +502,7 @@ net::awaitable<session::fault> session::exchange(request_state& rs) {
             break;
         }
         spdlog::debug("{}: pooled connection to {} was closed, retrying on a new one", request_id_,
-                      shared_.endpoints[target_.endpoint].name);
+                      settings_->endpoints[target_.endpoint].name);
     }
     if (replayable) {
         in_.consume(rs.initial);
@@ -541,14 +555,14 @@ void session::log_request() {
 
 net::awaitable<session::fault> session::connect() {
     upstream_ = std::make_unique<upstream_connection>(downstream_.get_executor(), target_);
-    arm(shared_.timeouts.connect);
+    arm(settings_->timeouts.connect);
     const auto [ec] = co_await upstream_->socket.async_connect(target_.address, use_tuple);
     disarm();
     if (ec) {
         if (aborted_) {
             co_return fault::client_gone;
         }
-        spdlog::warn("connect to {} ({}) failed: {}", shared_.endpoints[target_.endpoint].name,
+        spdlog::warn("connect to {} ({}) failed: {}", settings_->endpoints[target_.endpoint].name,
                      target_.address.address().to_string(),
                      timed_out_ ? "timed out" : ec.message());
         // Out of descriptors or memory here is our shortage, not the endpoint's failure.
@@ -569,7 +583,7 @@ net::awaitable<session::fault> session::send_request(request_state& rs) {
                                                 net::buffer(in_.data(), rs.initial)};
     // The upstream's time starts as the head is handed to the socket (the same clock reading
     // arms the write); a retry on a fresh connection starts it again.
-    upstream_sent_at_ = arm(shared_.timeouts.upstream_response);
+    upstream_sent_at_ = arm(settings_->timeouts.upstream_response);
     client_wait_ = clock::duration::zero();
     const auto [ec, n] = co_await net::async_write(upstream_->socket, head, use_tuple);
     disarm();
@@ -587,11 +601,11 @@ net::awaitable<session::fault> session::send_request(request_state& rs) {
 }
 
 net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
-    const auto& limits = shared_.limits;
+    const auto& limits = settings_->limits;
     while (!rs.body_read) {
         if (in_.size() == 0) {
             const auto space = in_.prepare(buffer_pool::block_bytes);
-            arm(shared_.timeouts.idle);
+            arm(settings_->timeouts.idle);
             const auto [ec, n] = co_await read_more(downstream_, space, downstream_drained_);
             disarm();
             // A slow upload is the client's time, not the upstream's.
@@ -619,7 +633,7 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             chunk = r.consumed;
             last = r.done;
         }
-        arm(shared_.timeouts.upstream_response);
+        arm(settings_->timeouts.upstream_response);
         const auto [ec, n] =
             co_await net::async_write(upstream_->socket, net::buffer(in_.data(), chunk), use_tuple);
         disarm();
@@ -638,13 +652,13 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
 
 net::awaitable<session::fault> session::read_response_head(request_state& rs,
                                                            response_framing& out) {
-    const auto& limits = shared_.limits;
+    const auto& limits = settings_->limits;
     const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
     up_.clear();
     up_.borrow(worker_.buffers());
     bool received = false;
     // One deadline for the whole head, from the moment the request was sent.
-    arm(shared_.timeouts.upstream_response);
+    arm(settings_->timeouts.upstream_response);
     for (;;) {
         if (up_.size() > 0) {
             // `res` points into up_ and the worker's field storage: used up before any co_await.
@@ -675,7 +689,7 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
                     if (std::get<0>(co_await write_downstream(out_, {}))) {
                         co_return fault::client_gone;
                     }
-                    arm(shared_.timeouts.upstream_response);
+                    arm(settings_->timeouts.upstream_response);
                 }
                 up_.consume(head_bytes);
                 continue;
@@ -755,7 +769,7 @@ net::awaitable<bool> session::stream_response(const response_framing& res) {
             co_return true;
         }
         const auto space = up_.prepare(buffer_pool::block_bytes);
-        arm(shared_.timeouts.upstream_response);
+        arm(settings_->timeouts.upstream_response);
         const auto [ec, n] = co_await read_more(upstream_->socket, space, upstream_drained_);
         disarm();
         if (ec) {
@@ -814,7 +828,7 @@ session::body_piece session::next_body_piece(http1::body_kind kind, body_progres
 // no frame of its own. async_write copies the buffer sequence before this returns.
 session::write_awaitable session::write_downstream(std::span<const char> a,
                                                    std::span<const char> b) {
-    arm(shared_.timeouts.idle);
+    arm(settings_->timeouts.idle);
     record_.bytes_out += a.size() + b.size();
     return net::async_write(downstream_,
                             std::array<net::const_buffer, 2>{net::buffer(a.data(), a.size()),

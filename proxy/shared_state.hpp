@@ -1,15 +1,19 @@
 #pragma once
-// What a worker shares with the server and the other workers: the configuration it reads and the
-// endpoints it routes to. Its own header, so that worker.hpp need not include server.hpp.
+// What a worker shares with the server and the other workers: the settings it reads, published
+// as immutable snapshots, and the few values shared on purpose. Its own header, so that
+// worker.hpp need not include server.hpp.
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
+#include "proxy/access_log.hpp"
 #include "proxy/resolver.hpp"
 
 namespace switchyard::proxy {
@@ -18,18 +22,47 @@ namespace switchyard::proxy {
 struct endpoint {
     analysis::slot_index slot = 0;
     std::string name;  // "backend-blue:8000", as configured; also the Host for HTTP/1.0 requests
+
+    friend bool operator==(const endpoint&, const endpoint&) = default;
 };
 
-// What the workers read and nobody writes once they run, plus the few values shared on purpose.
-struct shared_state {
+// The access log's destination and one buffer per worker, replaced together when a reload
+// changes access_log. Each worker flushes its buffer before it lets go of the set.
+struct access_log_outputs {
+    access_log_outputs(const config::access_log_config& cfg, std::size_t workers) : sink(cfg.to) {
+        for (std::size_t i = 0; i < workers; ++i) {
+            buffers.emplace_back(sink, cfg.format);
+        }
+    }
+
+    access_log_sink sink;
+    std::deque<access_log_buffer> buffers;  // by worker index
+};
+
+// Everything a reload can change that the workers read (README, "Reloading"). Never changed
+// once published: the server builds a new one and posts it to every worker, which swaps it in
+// on its own thread between requests. A session keeps the one its request was routed with, so
+// a request in flight finishes on the settings it started with.
+struct live_settings {
     config::timeouts_config timeouts;
     config::limits_config limits;
     config::upstream_config upstream;
-    std::vector<endpoint> endpoints;
+    std::vector<endpoint> endpoints;  // the first slot's, then the second's
     analysis::per_slot<std::vector<std::size_t>> slot_endpoints;  // endpoint indexes per slot
+    // Changes only when the endpoint list does: an endpoint index, a pooled connection or an
+    // address table of another generation means nothing under this one.
+    std::uint64_t generation = 0;
+    // The names of `endpoints`, looked up on its own thread; asked to look again after a
+    // connect failure. One that is no longer current has been stopped: asking it does nothing.
+    std::shared_ptr<upstream_resolver> resolver;
+    std::shared_ptr<access_log_outputs> access_log;  // null when access_log.to is off
+};
+using settings_snapshot = std::shared_ptr<const live_settings>;
+
+// What the workers share for as long as the server runs.
+struct shared_state {
     analysis::per_slot<std::string> slot_names;
     analysis::split_state* split = nullptr;
-    upstream_resolver* resolver = nullptr;  // asked to look again after a connect failure
     // Open client connections across workers: touched once per connection, never per request.
     mutable std::atomic<std::uint32_t> connections{0};
 };
