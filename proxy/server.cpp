@@ -135,10 +135,11 @@ void server::reload(const config::config& next) {
     const settings_snapshot before = settings_;
     settings_snapshot s = build_settings(next, before.get(), workers_.size());
 
-    // TLS: the certificate contexts of the TLS listener are loaded from `next` and swapped in
-    // here, after every part that can fail has been had (throw before this point to refuse the
-    // reload) and before the workers are told: a handshake that starts after the posts below
-    // uses the new certificates, one in progress finishes on the old ones.
+    // TLS: load the TLS listener's certificate contexts from `next` here and swap them in.
+    // Throwing here still refuses the reload with nothing changed (what build_settings made is
+    // dropped unpublished), and the swap comes before the workers are told: a handshake that
+    // starts after the posts below uses the new certificates, one in progress finishes on the
+    // old ones. (config::compare names the TLS keys: tls.listen needs a restart.)
 
     const bool new_resolver = s->resolver != before->resolver;
     if (new_resolver) {
