@@ -1,5 +1,7 @@
 #include "admin/admin_server.hpp"
 
+#include "config/changes.hpp"
+
 #include "admin/listen.hpp"
 #include "admin/prometheus.hpp"
 #include "admin/rollout_json.hpp"
@@ -107,11 +109,12 @@ bool constant_time_equals(std::string_view a, std::string_view b) noexcept {
 // --- admin_api ---
 
 admin_api::admin_api(const config::config& cfg, controller& control, std::function<bool()> ready,
-                     std::function<std::string()> scrape)
+                     std::function<std::string()> scrape, std::function<admin_response()> reload)
     : token_(cfg.admin.token),
       control_(control),
       ready_(std::move(ready)),
-      scrape_(std::move(scrape)) {}
+      scrape_(std::move(scrape)),
+      reload_(std::move(reload)) {}
 
 int admin_api::slot_by_name(std::string_view name) const noexcept {
     for (std::size_t i = 0; i < analysis::slot_count; ++i) {
@@ -182,6 +185,15 @@ admin_response admin_api::handle(std::string_view method, std::string_view targe
                                         : path == "/rollback" ? "rollback"
                                                               : path.substr(9);
         return post ? rollout_action(action, query, body) : not_allowed("POST");
+    }
+    if (path == "/reload") {
+        if (!post) {
+            return not_allowed("POST");
+        }
+        return reload_ ? reload_()
+                       : error(409,
+                               "no configuration file to reload: switchyard was not "
+                               "started with -c FILE");
     }
     if (path == "/healthz") {
         return get ? text("ok\n") : not_allowed("GET");
@@ -301,15 +313,88 @@ admin_response admin_api::weights() const {
 
 struct admin_server::impl {
     impl(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready,
-         analysis::metrics_source metrics, proxy::address_source addresses)
+         analysis::metrics_source metrics, proxy::address_source addresses, reload_source reload)
         : counters(analysis::phase_names),
           control(cfg, split, metrics, counters, io.get_executor(), std::move(addresses)),
           collector({cfg.slots.at(0).name, cfg.slots.at(1).name}, metrics, split),
-          api(cfg, control, std::move(ready), [this] { return serialize(metric_sources); }),
+          api(
+              cfg, control, std::move(ready), [this] { return serialize(metric_sources); },
+              [this] { return reload_now(); }),
           acceptor(io),
           request_timeout(cfg.timeouts.request_header),
-          idle_timeout(cfg.timeouts.idle) {
+          idle_timeout(cfg.timeouts.idle),
+          running(cfg),
+          source(std::move(reload)) {
         metric_sources = {&collector, &counters.collectable()};
+    }
+
+    // The one reload path (README, "Reloading"), on the admin thread: re-reads the file, and
+    // either puts it in force or changes nothing. Logs what it answers.
+    admin_response reload_now() {
+        const std::string& path = source.config_path;
+        if (path.empty()) {
+            spdlog::error("reload: no configuration file to reload (started without -c FILE)");
+            return error(
+                409, "no configuration file to reload: switchyard was not started with -c FILE");
+        }
+        auto refuse = [&path](std::vector<std::string> lines) {
+            json::array errors;
+            for (auto& line : lines) {
+                spdlog::error("reload of {} refused, the running configuration stays: {}", path,
+                              line);
+                errors.emplace_back(std::move(line));
+            }
+            json::object body = error_json("invalid configuration");
+            body["errors"] = std::move(errors);
+            return json_answer(400, body);
+        };
+        const config::load_result loaded = config::load_config_file(path);
+        if (!loaded.value) {
+            std::vector<std::string> lines;
+            for (const auto& e : loaded.errors) {
+                lines.push_back(config::format_error(path, e));
+            }
+            return refuse(std::move(lines));
+        }
+        const config::config_changes changes = config::compare(running, *loaded.value);
+        config::config next = config::live_part(running, *loaded.value);
+        // The same refusal as at the start: a token-less admin API beyond loopback.
+        if (!config::is_loopback(next.admin.listen) && next.admin.token.empty()) {
+            return refuse({path + ": admin.token: admin.listen " + next.admin.listen.to_string() +
+                           " is reachable beyond loopback: set admin.token or admin.token_file"});
+        }
+        try {
+            if (source.apply_proxy) {
+                source.apply_proxy(next);
+            }
+        } catch (const std::exception& e) {
+            return refuse({path + ": " + e.what()});
+        }
+        control.reload(next);
+        // The token authorises the calls after this one; the answer to this one goes out anyway.
+        api.set_token(next.admin.token);
+        request_timeout = next.timeouts.request_header;
+        idle_timeout = next.timeouts.idle;
+        running = std::move(next);
+
+        json::array changed;
+        json::array restart;
+        std::string changed_text;
+        std::string restart_text;
+        for (const auto& key : changes.changed) {
+            changed.emplace_back(key);
+            changed_text += (changed_text.empty() ? "" : ", ") + key;
+        }
+        for (const auto& key : changes.restart_required) {
+            restart.emplace_back(key);
+            restart_text += (restart_text.empty() ? "" : ", ") + key;
+        }
+        spdlog::info("reloaded {}: changed: {}; restart required: {}", path,
+                     changed_text.empty() ? "nothing" : changed_text,
+                     restart_text.empty() ? "nothing" : restart_text + " (left as running)");
+        return json_answer(200, json::object{{"reloaded", true},
+                                             {"changed", std::move(changed)},
+                                             {"restart_required", std::move(restart)}});
     }
 
     net::awaitable<void> serve(tcp::socket socket) {
@@ -375,14 +460,16 @@ struct admin_server::impl {
     tcp::acceptor acceptor;
     std::chrono::milliseconds request_timeout;
     std::chrono::milliseconds idle_timeout;
+    config::config running;  // what is in force: the start's, then each reload's
+    reload_source source;
     std::thread thread;
 };
 
 admin_server::admin_server(const config::config& cfg, analysis::split_state& split,
                            std::function<bool()> ready, analysis::metrics_source metrics,
-                           proxy::address_source addresses)
+                           proxy::address_source addresses, reload_source reload)
     : impl_(std::make_unique<impl>(cfg, split, std::move(ready), std::move(metrics),
-                                   std::move(addresses))) {
+                                   std::move(addresses), std::move(reload))) {
     impl_->control.restore();
     try {
         listen_on(impl_->acceptor, cfg.admin.listen);
@@ -405,6 +492,17 @@ void admin_server::start() {
     impl_->control.start();
     net::co_spawn(impl_->io, impl_->accept_loop(), net::detached);
     impl_->thread = std::thread([this] { impl_->io.run(); });
+}
+
+void admin_server::reload() {
+    net::post(impl_->io, [this] {
+        // An exception here would end the admin thread: log it instead.
+        try {
+            impl_->reload_now();
+        } catch (const std::exception& e) {
+            spdlog::error("reload failed: {}", e.what());
+        }
+    });
 }
 
 void admin_server::stop() {

@@ -27,9 +27,12 @@ struct admin_response {
 // answer JSON {"error": "..."}. Used from the admin thread only.
 class admin_api {
 public:
-    // `scrape` writes the /metrics text.
+    // `scrape` writes the /metrics text; `reload` answers POST /reload (absent: 409).
     admin_api(const config::config& cfg, controller& control, std::function<bool()> ready,
-              std::function<std::string()> scrape);
+              std::function<std::string()> scrape, std::function<admin_response()> reload = {});
+
+    // A reload's admin.token: it authorises the calls after the one that reloaded.
+    void set_token(std::string token) { token_ = std::move(token); }
 
     // `authorization` is the Authorization field value ("" when absent).
     admin_response handle(std::string_view method, std::string_view target,
@@ -49,6 +52,16 @@ private:
     controller& control_;
     std::function<bool()> ready_;
     std::function<std::string()> scrape_;
+    std::function<admin_response()> reload_;
+};
+
+// What POST /reload and SIGHUP re-read, and where the data plane's part of a reload goes
+// (README, "Reloading").
+struct reload_source {
+    std::string config_path;  // the file switchyard was started with; empty: nothing to reload
+    // The data plane's part: proxy::server::reload. Throws std::runtime_error, having changed
+    // nothing, when the configuration cannot be put in force.
+    std::function<void(const config::config&)> apply_proxy;
 };
 
 class admin_server {
@@ -57,9 +70,10 @@ public:
     // force before the proxy serves. Throws std::runtime_error naming the address or the path
     // when either cannot be used.
     // `addresses` gives /status where the endpoint names point (the proxy's resolver).
+    // `reload` says what POST /reload and reload() re-read and apply.
     admin_server(const config::config& cfg, analysis::split_state& split,
                  std::function<bool()> ready, analysis::metrics_source metrics = {},
-                 proxy::address_source addresses = {});
+                 proxy::address_source addresses = {}, reload_source reload = {});
     ~admin_server();
     admin_server(const admin_server&) = delete;
     admin_server& operator=(const admin_server&) = delete;
@@ -70,6 +84,9 @@ public:
     void start();
     void stop();
     std::uint16_t port() const noexcept { return port_; }
+    // SIGHUP; any thread. Re-reads the configuration file on the admin thread, as POST /reload
+    // does, and logs the outcome: one reload path, on one thread.
+    void reload();
 
 private:
     struct impl;

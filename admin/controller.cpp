@@ -101,6 +101,44 @@ void controller::stop() {
     tick_timer_.cancel();
 }
 
+void controller::reload(const config::config& next) {
+    // The last health of an endpoint that stays in its slot is still news; a new one has none.
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+        const auto& before = cfg_.slots[s].endpoints;
+        const auto& now = next.slots[s].endpoints;
+        std::vector<endpoint_health> health(now.size());
+        for (std::size_t i = 0; i < now.size(); ++i) {
+            const auto it = std::find(before.begin(), before.end(), now[i]);
+            if (it != before.end()) {
+                health[i] = health_[s][static_cast<std::size_t>(it - before.begin())];
+            }
+        }
+        health_[s] = std::move(health);
+    }
+    cfg_ = next;
+    config::rollout_config rollout = cfg_.rollout;
+    if (!overrides_.empty()) {
+        auto parsed = config::parse_rollout_overrides(overrides_, cfg_.rollout);
+        if (parsed.value) {
+            rollout = std::move(*parsed.value);
+        }
+    }
+    const auto before = machine_.state().config;
+    machine_.reconfigure(now(), cfg_.analysis, rollout);
+    tick_period_ = tick_period_for(cfg_.analysis);  // from the next tick
+    const auto& state = machine_.state();
+    if (analysis::is_running(state.current)) {
+        if (!(state.config == before)) {
+            spdlog::info(
+                "rollout {}: reloaded settings apply from the next interval; still {} "
+                "at {}%, step {} of {}",
+                state.id, analysis::name_of(state.current), state.weight, state.step + 1,
+                state.config.steps.size());
+        }
+        persist();
+    }
+}
+
 net::awaitable<void> controller::tick_loop() {
     while (!stopped_) {
         tick_timer_.expires_after(tick_period_);
@@ -197,9 +235,9 @@ void controller::maybe_validate() {
     }
     plan.health = state.config.health;
     if (addresses_) {
-        const std::size_t offset = first_in_table(plan.slot);
-        plan.locate = [source = addresses_, offset](std::size_t i) {
-            return source()->endpoints.at(offset + i);
+        // By address, not index: a reload during the validation may move the slot's endpoints.
+        plan.locate = [this, slot = plan.slot, names = plan.endpoints[plan.slot]](std::size_t i) {
+            return locate(slot, names.at(i));
         };
     }
     if (request->full) {
@@ -321,7 +359,11 @@ controller::answer controller::start_rollout(std::string_view overrides) {
         body["errors"] = std::move(errors);
         return {400, std::move(body)};
     }
-    return act(machine_.start(now(), next_rollout_id(), *parsed.value, split_.load()));
+    auto started = machine_.start(now(), next_rollout_id(), *parsed.value, split_.load());
+    if (started.refused.empty()) {
+        overrides_ = std::string(overrides);  // applied again over the settings of a reload
+    }
+    return act(std::move(started));
 }
 
 controller::answer controller::act(analysis::command_result r) {
@@ -377,8 +419,8 @@ json::value controller::rollout_status() const {
         {"last_transition",
          s.id.empty() ? json::value() : json::value(format_time(s.last_transition))},
         {"reason", s.reason},
-        {"interval_seconds", static_cast<double>(cfg_.analysis.interval.count()) / 1000.0},
-        {"threshold", cfg_.analysis.threshold},
+        {"interval_seconds", static_cast<double>(machine_.analysis().interval.count()) / 1000.0},
+        {"threshold", machine_.analysis().threshold},
         {"failed_in_a_row", machine_.failed_in_a_row()},
         {"inconclusive_in_a_row", machine_.inconclusive_in_a_row()},
         {"checks", std::move(checks)},
@@ -391,6 +433,18 @@ json::value controller::rollout_status() const {
                                 {names_[s.stable], j->stable_requests}};
     }
     return o;
+}
+
+proxy::endpoint_addresses controller::locate(analysis::slot_index slot,
+                                             const config::address& at) const {
+    const auto& endpoints = cfg_.slots[slot].endpoints;
+    const auto it = std::find(endpoints.begin(), endpoints.end(), at);
+    const proxy::address_snapshot table = addresses_();
+    const std::size_t i = first_in_table(slot) + static_cast<std::size_t>(it - endpoints.begin());
+    if (it == endpoints.end() || i >= table->endpoints.size()) {
+        return {{}, "removed from the slot by a reload"};
+    }
+    return table->endpoints[i];
 }
 
 std::size_t controller::first_in_table(analysis::slot_index slot) const noexcept {

@@ -59,6 +59,12 @@ public:
     void start();
     // Stops the ticks; executor thread.
     void stop();
+    // A reload (README, "Reloading"); executor thread. `next` is what the proxy now runs with,
+    // the keys that need a restart as they were. A rollout keeps its phase, step and weights;
+    // the new analysis and rollout settings apply from the next interval, with the overrides it
+    // was started with applied over the new rollout settings again. An endpoint that stays in
+    // its slot keeps its last health.
+    void reload(const config::config& next);
 
     // --- the admin API; executor thread only ---
     const slot_names& names() const noexcept { return names_; }
@@ -98,6 +104,8 @@ private:
     std::string next_rollout_id();
     // Where endpoint 0 of `slot` stands in the resolver's address table.
     std::size_t first_in_table(analysis::slot_index slot) const noexcept;
+    // Where the proxy sends endpoint `at` of `slot` now; no addresses once a reload removed it.
+    proxy::endpoint_addresses locate(analysis::slot_index slot, const config::address& at) const;
 
     config::config cfg_;
     slot_names names_;
@@ -115,6 +123,7 @@ private:
     event_hooks hooks_;
     analysis::per_slot<std::vector<endpoint_health>> health_;  // per slot, per endpoint
     std::string validating_;                                   // the rollout whose validation runs
+    std::string overrides_;  // the body of the POST /rollout that started the current rollout
     std::uint32_t ids_ = 0;
     bool stopped_ = false;
 };

@@ -122,6 +122,52 @@ void rollout_machine::new_window() noexcept {
     window_base_.reset();  // the next tick starts it from the totals of that moment
 }
 
+void rollout_machine::adopt_pending_analysis() {
+    if (pending_analysis_) {
+        analysis_ = std::move(*pending_analysis_);
+        pending_analysis_.reset();
+    }
+}
+
+void rollout_machine::reconfigure(instant now, config::analysis_config analysis,
+                                  const config::rollout_config& rollout) {
+    pending_analysis_ = std::move(analysis);
+    if (!window_base_ || !is_running(state_.current)) {
+        adopt_pending_analysis();  // no interval in progress
+    }
+    if (!is_running(state_.current)) {
+        return;  // state().config records the last rollout as it ran; the next one starts anew
+    }
+    config::rollout_config next = rollout;
+    next.strategy = state_.config.strategy;  // a canary does not turn blue-green half way
+    const std::uint32_t weight = state_.weight;
+    const bool fresh_wait = state_.current == phase::waiting && state_.resume_to == phase::idle;
+    if (fresh_wait || weight == 0) {
+        state_.step = 0;  // nothing moved yet: the rollout starts at the new first step
+    } else {
+        // The weight in force stays the current step, so that the next one is the new list's
+        // first above it, and `step` keeps naming the weight in force.
+        next.steps.clear();
+        for (const std::uint32_t w : rollout.steps) {
+            if (w < weight) {
+                next.steps.push_back(w);
+            }
+        }
+        state_.step = next.steps.size();
+        next.steps.push_back(weight);
+        for (const std::uint32_t w : rollout.steps) {
+            if (w > weight) {
+                next.steps.push_back(w);
+            }
+        }
+    }
+    const bool new_bake = next.bake != state_.config.bake;
+    state_.config = std::move(next);
+    if (new_bake && state_.current == phase::baking) {
+        resume_bake(now);
+    }
+}
+
 void rollout_machine::await_approval(instant now, machine_output& out, std::string reason) {
     new_window();
     emit(now, out, "awaiting-approval", phase::awaiting_approval,
@@ -223,6 +269,7 @@ command_result rollout_machine::start(instant now, std::string id,
     state_.started = now.wall;
     state_.resume_to = phase::idle;
     reset_judgement();
+    adopt_pending_analysis();
     const bool blue_green = rollout.strategy == config::rollout_strategy::blue_green;
     emit(now, r.out, "started", phase::waiting,
          std::string(config::strategy_name(rollout.strategy)) +
@@ -453,6 +500,7 @@ machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& t
     // Every interval starts from the totals of the moment the previous one ended or the split
     // changed, so no window mixes traffic from before and after a change.
     if (!window_base_ && is_running(state_.current)) {
+        adopt_pending_analysis();
         window_base_ = totals;
         window_started_ = now.steady;
     }

@@ -177,6 +177,17 @@ public:
     // left out.
     machine_output restore(rollout_state saved, instant now);
 
+    // A reload (README, "Reloading"). `analysis` applies from the next judgement interval: the
+    // one in progress is judged on the settings it began with. A running rollout takes `rollout`
+    // for what is still ahead of it and keeps its phase, step, weight and its runs of failed and
+    // inconclusive judgements; its strategy stays. New steps keep the weight in force as the
+    // current step and go on with the new list's steps above it; a new bake counts from the
+    // promotion (at least one interval from now). Emits nothing: the split does not change.
+    void reconfigure(instant now, config::analysis_config analysis,
+                     const config::rollout_config& rollout);
+    // The analysis settings judging now (a reload's wait for the next interval).
+    const config::analysis_config& analysis() const noexcept { return analysis_; }
+
 private:
     struct fast_sample {
         std::chrono::steady_clock::time_point at;
@@ -208,11 +219,14 @@ private:
         return state_.config.strategy == config::rollout_strategy::blue_green;
     }
     void new_window() noexcept;
+    // Puts a reload's analysis settings in force, before a window opens.
+    void adopt_pending_analysis();
     void reset_judgement() noexcept;
     bool fast_rollback_due(instant now, const slot_totals& canary, std::string& reason);
     std::string refuse(std::string_view action) const;
 
     config::analysis_config analysis_;
+    std::optional<config::analysis_config> pending_analysis_;  // a reload's, for the next window
     rollout_state state_;
     // The judgement window: the totals it started from, and when.
     std::optional<per_slot<slot_totals>> window_base_;

@@ -30,6 +30,8 @@ struct admin_config {
     address listen{"127.0.0.1", 8081};
     std::string token;       // from `token`, or read from `token_file` at load time
     std::string token_file;  // empty when the token was given inline or not at all
+
+    friend bool operator==(const admin_config&, const admin_config&) = default;
 };
 
 // TLS to a slot's endpoints (`slots.NAME.tls`). The certificate is verified unless `verify` is
@@ -39,6 +41,8 @@ struct upstream_tls_config {
     bool verify = true;
     std::string ca;   // empty: the system's trust store
     std::string sni;  // empty: the endpoint's host, unless it is an IP address
+
+    friend bool operator==(const upstream_tls_config&, const upstream_tls_config&) = default;
 };
 
 // One of the two slots; `name` is its key under `slots:` (blue and green by convention).
@@ -46,6 +50,8 @@ struct slot_config {
     std::string name;
     std::vector<address> endpoints;  // at least one
     std::optional<upstream_tls_config> tls;
+
+    friend bool operator==(const slot_config&, const slot_config&) = default;
 };
 
 enum class tls_version { v1_2, v1_3 };
@@ -56,6 +62,8 @@ struct tls_config {
     std::string cert;  // PEM: the certificate, then its chain
     std::string key;   // PEM
     tls_version min_version = tls_version::v1_2;
+
+    friend bool operator==(const tls_config&, const tls_config&) = default;
 };
 
 enum class log_format { json, combined };
@@ -63,6 +71,8 @@ enum class log_format { json, combined };
 struct access_log_config {
     std::string to = "off";  // off | stdout | stderr | a file path
     log_format format = log_format::json;
+
+    friend bool operator==(const access_log_config&, const access_log_config&) = default;
 };
 
 struct timeouts_config {
@@ -75,6 +85,8 @@ struct timeouts_config {
     // A tunnel (an upgraded connection) with no byte either way for this long is closed
     // (HAProxy's `timeout tunnel`).
     duration tunnel_idle{std::chrono::hours(1)};
+
+    friend bool operator==(const timeouts_config&, const timeouts_config&) = default;
 };
 
 struct limits_config {
@@ -82,6 +94,8 @@ struct limits_config {
     std::uint32_t max_headers = 100;
     std::uint64_t max_body_bytes = 0;  // 0 = unlimited, streamed
     std::uint32_t max_connections = 10000;
+
+    friend bool operator==(const limits_config&, const limits_config&) = default;
 };
 
 // Protocols a client may switch to through the proxy with Upgrade (RFC 9110 §7.8): the request
@@ -89,6 +103,8 @@ struct limits_config {
 // names in lower case; empty refuses every upgrade. h2c is never one of them.
 struct upgrade_config {
     std::vector<std::string> allow{"websocket"};
+
+    friend bool operator==(const upgrade_config&, const upgrade_config&) = default;
 };
 
 // Keep-alive connections from each worker to each upstream endpoint (nginx `keepalive`,
@@ -98,6 +114,8 @@ struct upstream_config {
     duration idle_timeout{std::chrono::seconds(30)};  // closed after this long unused
     duration fail_timeout{std::chrono::seconds(5)};  // an address that refused is skipped this long
     duration resolve_interval{std::chrono::seconds(5)};  // names are looked up again this often
+
+    friend bool operator==(const upstream_config&, const upstream_config&) = default;
 };
 
 // What a check judges. Latencies are the upstream's own time (README, "Metrics").
@@ -130,6 +148,8 @@ struct check_config {
     check_kind kind = check_kind::max;
     double limit = 0;  // max / min: the bound; max_ratio_to_stable: the ratio
     double floor = 0;  // max_ratio_to_stable: the least stable value compared against
+
+    friend bool operator==(const check_config&, const check_config&) = default;
 };
 
 // The four checks used when `checks` is left out: error rate at most 5%, p95 at most 2 s, and
@@ -142,6 +162,8 @@ struct fast_rollback_config {
     double error_rate = 0.5;
     std::uint32_t min_requests = 10;
     duration window{std::chrono::seconds(1)};
+
+    friend bool operator==(const fast_rollback_config&, const fast_rollback_config&) = default;
 };
 
 enum class analysis_method { threshold };
@@ -157,6 +179,8 @@ struct analysis_config {
     std::uint32_t inconclusive_limit = 5;
     fast_rollback_config fast_rollback;
     std::vector<check_config> checks = default_checks();
+
+    friend bool operator==(const analysis_config&, const analysis_config&) = default;
 };
 
 enum class rollout_strategy { canary, blue_green };
@@ -165,6 +189,8 @@ std::string_view strategy_name(rollout_strategy s) noexcept;  // "canary", "blue
 struct health_config {
     std::string path = "/health";
     duration deadline{std::chrono::seconds(30)};
+
+    friend bool operator==(const health_config&, const health_config&) = default;
 };
 
 // Blue-green only: requests the proxy sends to both slots before the switch, judged by the
@@ -172,6 +198,8 @@ struct health_config {
 struct smoke_config {
     std::uint32_t requests = 0;  // 0 = no smoke run
     std::vector<std::string> paths{"/"};
+
+    friend bool operator==(const smoke_config&, const smoke_config&) = default;
 };
 
 struct rollout_config {
@@ -181,6 +209,8 @@ struct rollout_config {
     duration bake{std::chrono::minutes(5)};
     health_config health;
     smoke_config smoke;
+
+    friend bool operator==(const rollout_config&, const rollout_config&) = default;
 };
 
 // An http:// URL, parsed once at load.
@@ -188,6 +218,8 @@ struct http_url {
     std::string text;    // as written
     address at;          // host and port (80 when absent)
     std::string target;  // path and query, "/" when absent
+
+    friend bool operator==(const http_url&, const http_url&) = default;
 };
 
 // "http://host[:port][/path][?query]" (RFC 3986 §3); nullopt for anything else.
@@ -196,11 +228,15 @@ std::optional<http_url> parse_http_url(std::string_view text);
 struct webhook_config {
     http_url url;
     duration timeout{std::chrono::seconds(10)};
+
+    friend bool operator==(const webhook_config&, const webhook_config&) = default;
 };
 
 struct webhooks_config {
     std::vector<webhook_config> pre_rollout;
     std::vector<webhook_config> events;
+
+    friend bool operator==(const webhooks_config&, const webhooks_config&) = default;
 };
 
 // `workers: auto` is stored as 0 and resolved to the core count by the caller.

@@ -111,13 +111,15 @@ std::shared_ptr<name_lookup> system_lookup() {
 }
 
 upstream_resolver::upstream_resolver(std::vector<config::address> endpoints,
-                                     clock::duration interval, std::shared_ptr<name_lookup> lookup)
+                                     clock::duration interval, std::shared_ptr<name_lookup> lookup,
+                                     std::uint64_t generation)
     : endpoints_(std::move(endpoints)),
       // Bounded so that last_round_ + interval cannot overflow into the past.
       interval_(std::min<clock::duration>(interval, std::chrono::hours(24))),
       lookup_(std::move(lookup)),
+      generation_(generation),
       current_(std::make_shared<address_table>(
-          address_table{std::vector<endpoint_addresses>(endpoints_.size())})) {}
+          address_table{std::vector<endpoint_addresses>(endpoints_.size()), generation})) {}
 
 upstream_resolver::~upstream_resolver() {
     stop();
@@ -125,6 +127,7 @@ upstream_resolver::~upstream_resolver() {
 
 address_snapshot upstream_resolver::lookup_round(const address_table& before) {
     auto next = std::make_shared<address_table>();
+    next->generation = generation_;
     next->endpoints.reserve(endpoints_.size());
     std::map<std::string, lookup_result> found;  // a host named by several endpoints: one lookup
     const bool first = last_round_ == clock::time_point{};

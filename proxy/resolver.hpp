@@ -57,6 +57,9 @@ struct endpoint_addresses {
 // then the second's). Never changed once published.
 struct address_table {
     std::vector<endpoint_addresses> endpoints;
+    // The endpoint list's generation (live_settings::generation) this table was looked up for:
+    // a worker ignores a table of another list.
+    std::uint64_t generation = 0;
 };
 using address_snapshot = std::shared_ptr<const address_table>;
 // Where a reader on another thread (the admin API) gets the current table.
@@ -66,9 +69,10 @@ class upstream_resolver {
 public:
     using clock = std::chrono::steady_clock;
 
-    // `endpoints` in the order of the configuration. IP literals are never looked up.
+    // `endpoints` in the order of the configuration. IP literals are never looked up. Every table
+    // published carries `generation`.
     upstream_resolver(std::vector<config::address> endpoints, clock::duration interval,
-                      std::shared_ptr<name_lookup> lookup);
+                      std::shared_ptr<name_lookup> lookup, std::uint64_t generation = 0);
     ~upstream_resolver();
     upstream_resolver(const upstream_resolver&) = delete;
     upstream_resolver& operator=(const upstream_resolver&) = delete;
@@ -101,6 +105,7 @@ private:
     std::vector<config::address> endpoints_;
     clock::duration interval_;
     std::shared_ptr<name_lookup> lookup_;
+    std::uint64_t generation_;
     std::function<void(const address_snapshot&)> publish_;
 
     mutable std::mutex mutex_;

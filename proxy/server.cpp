@@ -67,58 +67,18 @@ tcp::acceptor open_listener(net::io_context& io, const tcp::endpoint& at,
 }  // namespace
 
 server::server(const config::config& cfg, analysis::split_state& split,
-               std::shared_ptr<name_lookup> lookup) {
+               std::shared_ptr<name_lookup> lookup)
+    : lookup_(lookup ? std::move(lookup) : system_lookup()) {
     if (cfg.slots.size() != analysis::slot_count) {
         throw std::runtime_error("exactly two slots are needed");
     }
-    shared_.timeouts = cfg.timeouts;
-    shared_.limits = cfg.limits;
-    shared_.upstream = cfg.upstream;
-    shared_.upgrade = cfg.upgrade;
-    std::vector<config::address> names;
-    for (std::size_t s = 0; s < cfg.slots.size(); ++s) {
-        const auto& slot = cfg.slots[s];
-        tls_context_ptr upstream_tls;
-        if (slot.tls) {
-            std::string why;
-            upstream_tls = make_client_context(*slot.tls, why);
-            if (!upstream_tls) {
-                throw std::runtime_error("slots." + slot.name + ".tls: " + why);
-            }
-        }
-        for (const auto& a : slot.endpoints) {
-            shared_.slot_endpoints[s].push_back(shared_.endpoints.size());
-            endpoint& ep = shared_.endpoints.emplace_back();
-            ep.slot = static_cast<analysis::slot_index>(s);
-            ep.name = a.to_string();
-            if (upstream_tls) {
-                ep.tls = upstream_tls;
-                ep.tls_name = slot.tls->sni.empty() ? a.host : slot.tls->sni;
-                ep.tls_verify = slot.tls->verify;
-            }
-            names.push_back(a);
-        }
-    }
-    tls_context_ptr certificates;
-    if (cfg.tls) {
-        std::string why;
-        certificates = make_server_context(*cfg.tls, why);
-        if (!certificates) {
-            throw std::runtime_error("tls: " + why);
-        }
-    }
-    resolver_ = std::make_unique<upstream_resolver>(std::move(names), cfg.upstream.resolve_interval,
-                                                    lookup ? std::move(lookup) : system_lookup());
-    resolver_->resolve_now();
-    shared_.resolver = resolver_.get();
     shared_.slot_names = {cfg.slots[0].name, cfg.slots[1].name};
     shared_.split = &split;
 
     const unsigned count =
         cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());
-    if (cfg.access_log.to != "off") {
-        access_log_ = std::make_unique<access_log_sink>(cfg.access_log.to);
-    }
+    settings_ = build_settings(cfg, nullptr, count);
+    access_log_config_ = cfg.access_log;
 
     net::io_context setup;
     std::optional<tcp::endpoint> plain_at;
@@ -132,10 +92,6 @@ server::server(const config::config& cfg, analysis::split_state& split,
         tls_port_ = tls_at->port();
     }
     for (unsigned i = 0; i < count; ++i) {
-        access_log_buffer* log = nullptr;
-        if (access_log_) {
-            log = &access_log_buffers_.emplace_back(*access_log_, cfg.access_log.format);
-        }
         worker::listeners from;
         if (plain_at) {
             from.plain = open_listener(setup, *plain_at, cfg.listen);
@@ -144,21 +100,125 @@ server::server(const config::config& cfg, analysis::split_state& split,
             from.tls = open_listener(setup, *tls_at, cfg.tls->listen);
         }
         workers_.push_back(std::make_unique<worker>(shared_, i, std::move(from),
-                                                    metrics_.emplace_back(), log,
-                                                    resolver_->current(), certificates));
+                                                    metrics_.emplace_back(), settings_,
+                                                    settings_->resolver->current()));
     }
 }
 
-std::optional<std::string> server::reload_certificates(const config::tls_config& cfg) {
-    std::string why;
-    auto certificates = make_server_context(cfg, why);
-    if (!certificates) {
-        return why;
+settings_snapshot server::build_settings(const config::config& cfg, const live_settings* before,
+                                         std::size_t workers) const {
+    auto s = std::make_shared<live_settings>();
+    s->timeouts = cfg.timeouts;
+    s->limits = cfg.limits;
+    s->upstream = cfg.upstream;
+    s->upgrade = cfg.upgrade;
+    if (cfg.tls) {
+        std::string why;
+        s->certificates = make_server_context(*cfg.tls, why);
+        if (!s->certificates) {
+            throw std::runtime_error("tls: " + why);
+        }
     }
+    std::vector<config::address> names;
+    for (std::size_t slot = 0; slot < cfg.slots.size(); ++slot) {
+        const auto& sc = cfg.slots[slot];
+        s->slot_tls[slot] = sc.tls;
+        if (before != nullptr && before->slot_tls[slot] == sc.tls) {
+            s->slot_tls_context[slot] = before->slot_tls_context[slot];
+        } else if (sc.tls) {
+            std::string why;
+            s->slot_tls_context[slot] = make_client_context(*sc.tls, why);
+            if (!s->slot_tls_context[slot]) {
+                throw std::runtime_error("slots." + sc.name + ".tls: " + why);
+            }
+        }
+        for (const auto& a : sc.endpoints) {
+            s->slot_endpoints[slot].push_back(s->endpoints.size());
+            endpoint& ep = s->endpoints.emplace_back();
+            ep.slot = static_cast<analysis::slot_index>(slot);
+            ep.name = a.to_string();
+            if (sc.tls) {
+                ep.tls = s->slot_tls_context[slot];
+                ep.tls_name = sc.tls->sni.empty() ? a.host : sc.tls->sni;
+                ep.tls_verify = sc.tls->verify;
+            }
+            names.push_back(a);
+        }
+    }
+    const bool same_endpoints = before != nullptr && s->endpoints == before->endpoints;
+    s->generation = before == nullptr ? 0 : before->generation + (same_endpoints ? 0 : 1);
+    // The access log first: it is what can fail, and nothing has been looked up yet.
+    if (before != nullptr && cfg.access_log == access_log_config_) {
+        s->access_log = before->access_log;
+    } else if (cfg.access_log.to != "off") {
+        s->access_log = std::make_shared<access_log_outputs>(cfg.access_log, workers);
+    }
+    if (same_endpoints && cfg.upstream.resolve_interval == before->upstream.resolve_interval) {
+        s->resolver = before->resolver;
+    } else {
+        // A name that does not resolve is logged, not fatal, at a reload as at the start.
+        s->resolver = std::make_shared<upstream_resolver>(
+            std::move(names), cfg.upstream.resolve_interval, lookup_, s->generation);
+        s->resolver->resolve_now();
+    }
+    return s;
+}
+
+void server::start_resolver(upstream_resolver& resolver) {
+    // Each worker swaps a new table in on its own thread, between requests.
+    resolver.start([this](const address_snapshot& table) {
+        for (auto& w : workers_) {
+            net::post(w->context(), [w = w.get(), table] { w->use_addresses(table); });
+        }
+    });
+}
+
+void server::reload(const config::config& next) {
+    if (next.slots.size() != analysis::slot_count) {
+        throw std::runtime_error("exactly two slots are needed");
+    }
+    const std::lock_guard lock(mutex_);
+    if (stopped_) {
+        return;  // draining: nothing is published any more
+    }
+    const settings_snapshot before = settings_;
+    settings_snapshot s = build_settings(next, before.get(), workers_.size());
+
+    // build_settings read the certificates again (a failure threw, changing nothing): a
+    // handshake that starts after the posts below uses the new ones, one in progress finishes
+    // on the old ones.
+
+    const bool new_resolver = s->resolver != before->resolver;
+    if (new_resolver) {
+        // Joined, so it publishes nothing more: a table it posted is queued before the settings
+        // below, and one of an old endpoint list is ignored by its generation anyway.
+        before->resolver->stop();
+    }
+    const address_snapshot table = s->resolver->current();
+    settings_ = s;
+    access_log_config_ = next.access_log;
+    // The settings and their table go together, in one post per worker: a worker never holds an
+    // endpoint list and a table of different lengths.
     for (auto& w : workers_) {
-        net::post(w->context(), [w = w.get(), certificates] { w->use_certificates(certificates); });
+        net::post(w->context(), [w = w.get(), s, table] { w->use_settings(s, table); });
     }
-    return std::nullopt;
+    if (new_resolver && !threads_.empty()) {
+        start_resolver(*s->resolver);  // after the posts: its tables follow the settings
+    }
+}
+
+std::chrono::milliseconds server::drain_timeout() const {
+    const std::lock_guard lock(mutex_);
+    return settings_->timeouts.drain;
+}
+
+address_snapshot server::addresses() const {
+    settings_snapshot s;
+    {
+        const std::lock_guard lock(mutex_);
+        s = settings_;
+    }
+    return s->resolver->current();
 }
 
 server::~server() {
@@ -174,30 +234,34 @@ std::vector<const analysis::metrics_shard*> server::metrics_shards() const {
 }
 
 bool server::reopen_access_log() {
-    return access_log_ ? access_log_->reopen() : true;
+    const std::lock_guard lock(mutex_);
+    return settings_->access_log ? settings_->access_log->sink.reopen() : true;
 }
 
 void server::start() {
+    const std::lock_guard lock(mutex_);
     for (auto& w : workers_) {
         threads_.emplace_back([&w] { w->run(); });
     }
-    // Each worker swaps a new table in on its own thread, between requests.
-    resolver_->start([this](const address_snapshot& table) {
-        for (auto& w : workers_) {
-            net::post(w->context(), [w = w.get(), table] { w->use_addresses(table); });
-        }
-    });
+    start_resolver(*settings_->resolver);
 }
 
 void server::drain(std::chrono::milliseconds deadline) {
-    if (stopped_) {
-        return;
+    settings_snapshot settings;
+    {
+        // A reload after this point publishes nothing; one in progress has finished.
+        const std::lock_guard lock(mutex_);
+        if (stopped_) {
+            return;
+        }
+        stopped_ = true;
+        settings = settings_;
     }
-    stopped_ = true;
+    upstream_resolver& resolver = *settings->resolver;
     // Publishes nothing more to the workers; a lookup in progress is waited for at the end.
-    resolver_->request_stop();
+    resolver.request_stop();
     if (threads_.empty()) {
-        resolver_->stop();
+        resolver.stop();
         return;
     }
     for (auto& w : workers_) {
@@ -233,7 +297,7 @@ void server::drain(std::chrono::milliseconds deadline) {
         t.join();
     }
     threads_.clear();
-    resolver_->stop();
+    resolver.stop();
 }
 
 }  // namespace switchyard::proxy

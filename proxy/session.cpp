@@ -130,11 +130,12 @@ void spawn_session(worker& w, client_connection conn, bool tls) {
 session::session(worker& w, client_connection conn, bool tls)
     : worker_(w),
       shared_(w.shared()),
+      settings_(w.settings()),
       client_(std::move(conn)),
       downstream_(client_.socket),
-      chunked_(shared_.limits.max_header_bytes) {
+      chunked_(settings_->limits.max_header_bytes) {
     if (tls) {
-        tls_ = std::make_unique<tls_connection>(worker_.certificates(), downstream_);
+        tls_ = std::make_unique<tls_connection>(settings_->certificates, downstream_);
     }
     worker_.add(*this);
 }
@@ -261,7 +262,7 @@ net::awaitable<void> session::run() {
 }
 
 net::awaitable<bool> session::handshake() {
-    arm(shared_.timeouts.tls_handshake);
+    arm(settings_->timeouts.tls_handshake);
     const auto [ec] = co_await tls_->stream.async_handshake(ssl::stream_base::server, use_tuple);
     disarm();
     if (!ec) {
@@ -383,16 +384,26 @@ net::awaitable<void> session::serve() {
     }
 }
 
+void session::refresh_settings() noexcept {
+    // A pointer compare per request; the copy, an atomic increment shared with the other
+    // workers, only on the first request after a reload.
+    if (settings_ != worker_.settings()) {
+        settings_ = worker_.settings();
+    }
+}
+
 void session::begin_request() {
     // The first request of a connection has request_header from the accept; later ones wait up
     // to idle for their first byte, then get request_header (RFC 9112 §9.5 leaves both to us;
     // these are nginx's client_header_timeout and keepalive_timeout).
     const bool idle = in_.size() == 0;
+    refresh_settings();
     up_.clear();
     up_.give_back(worker_.buffers());
     in_.give_back(worker_.buffers());  // only when nothing pipelined is in it
     record_ = {};
-    started_at_ = arm(first_ || !idle ? shared_.timeouts.request_header : shared_.timeouts.idle);
+    started_at_ =
+        arm(first_ || !idle ? settings_->timeouts.request_header : settings_->timeouts.idle);
     // Past the worker's number of warm sessions, a connection waits for its next request parked
     // (never one over TLS: see park()).
     if (idle && !first_ && !tls_ && worker_.parking_idle()) {
@@ -414,7 +425,7 @@ std::span<char> session::head_space(request_state& rs, verdict& v) {
     }
     // Without a block (between requests) the first bytes land in first_read_; a block is
     // borrowed only once they have come.
-    const auto space = in_.attached() ? in_.prepare(shared_.limits.max_header_bytes)
+    const auto space = in_.attached() ? in_.prepare(settings_->limits.max_header_bytes)
                                       : std::span<char>(first_read_);
     if (space.empty()) {  // the parser reports head_too_large first; kept as a backstop
         v = refuse_head(rs, 431, http1::describe(http1::parse_error::head_too_large));
@@ -434,14 +445,14 @@ session::verdict session::took_head_bytes(request_state& rs, const error_code& e
     }
     if (!in_.attached()) {
         in_.borrow(worker_.buffers());
-        std::memcpy(in_.prepare(shared_.limits.max_header_bytes).data(), first_read_.data(), n);
+        std::memcpy(in_.prepare(settings_->limits.max_header_bytes).data(), first_read_.data(), n);
     }
     in_.commit(n);
     if (idle_) {
         started_at_ = clock::now();
         set_idle(false, started_at_);
         if (!first_) {
-            arm(shared_.timeouts.request_header);
+            arm(settings_->timeouts.request_header);
         }
     }
     return verdict::incomplete;
@@ -455,7 +466,10 @@ session::verdict session::refuse_head(request_state& rs, int status,
 }
 
 session::verdict session::prepare_request(request_state& rs) {
-    const auto& limits = shared_.limits;
+    // The request is parsed, routed and sent on the settings in force as its bytes arrive, and
+    // keeps them to its end: a reload while it is in flight does not touch it.
+    refresh_settings();
+    const auto& limits = settings_->limits;
     http1::request_head req;
     http1::parse_error perr = http1::parse_error::none;
     const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
@@ -484,12 +498,12 @@ session::verdict session::prepare_request(request_state& rs) {
         rs.close = !rs.body_read || !rs.keep_alive;
         return verdict::answer;
     }
-    const endpoint& ep = shared_.endpoints[target_.endpoint];
+    const endpoint& ep = settings_->endpoints[target_.endpoint];
     log_endpoint_ = ep.name;
 
     out_.clear();
     const std::span<const std::string> upgrade =
-        rs.upgrade ? std::span<const std::string>(shared_.upgrade.allow)
+        rs.upgrade ? std::span<const std::string>(settings_->upgrade.allow)
                    : std::span<const std::string>();
     write_upstream_request(
         req, {client_ip_, request_id_, !has_request_id, ep.name, tls_ != nullptr, upgrade}, out_);
@@ -507,7 +521,7 @@ bool session::classify(const http1::request_head& req, request_state& rs) {
     rs.keep_alive = req.keep_alive;
     // Only a Connection field naming something other than close or keep-alive can ask for an
     // Upgrade: a plain request pays this one branch.
-    rs.upgrade = req.connection.has_other && wants_upgrade(req, shared_.upgrade.allow);
+    rs.upgrade = req.connection.has_other && wants_upgrade(req, settings_->upgrade.allow);
     client_http10_ = req.version_minor == 0;
     record_.bytes_in = req.head_bytes;
     if (worker_.access_log() != nullptr) {
@@ -531,7 +545,7 @@ std::optional<session::fault_answer> session::refusal_for(
     if (req.expect_other) {
         return fault_answer{417, "only 100-continue is supported in Expect"};
     }
-    const std::uint64_t max_body = shared_.limits.max_body_bytes;
+    const std::uint64_t max_body = settings_->limits.max_body_bytes;
     if (max_body != 0 && req.body == http1::body_kind::length && req.content_length > max_body) {
         return answer_for(fault::body_too_large);
     }
@@ -551,7 +565,7 @@ session::verdict session::take_body_in_hand(request_state& rs) {
         if (r.error != http1::parse_error::none) {
             return refuse(rs, answer_for(fault::bad_body));  // nothing was sent upstream
         }
-        const std::uint64_t max_body = shared_.limits.max_body_bytes;
+        const std::uint64_t max_body = settings_->limits.max_body_bytes;
         if (max_body != 0 && chunked_.payload_bytes() > max_body) {
             return refuse(rs, answer_for(fault::body_too_large));
         }
@@ -589,7 +603,7 @@ net::awaitable<session::fault> session::exchange(request_state& rs) {
     response_framing res;
     fault f = fault::none;
     for (int attempt = 0;; ++attempt) {
-        upstream_ = attempt == 0 ? worker_.pool(target_.endpoint).take(target_.address) : nullptr;
+        upstream_ = attempt == 0 ? worker_.take_pooled(target_) : nullptr;
         const bool reused = upstream_ != nullptr;
         if (!reused) {
             f = co_await connect();
@@ -617,7 +631,7 @@ net::awaitable<session::fault> session::exchange(request_state& rs) {
             break;
         }
         spdlog::debug("{}: pooled connection to {} was closed, retrying on a new one", request_id_,
-                      shared_.endpoints[target_.endpoint].name);
+                      settings_->endpoints[target_.endpoint].name);
     }
     if (replayable) {
         in_.consume(rs.initial);
@@ -683,14 +697,14 @@ void session::log_request() {
 
 net::awaitable<session::fault> session::connect() {
     upstream_ = std::make_unique<upstream_connection>(downstream_.get_executor(), target_);
-    arm(shared_.timeouts.connect);
+    arm(settings_->timeouts.connect);
     const auto [ec] = co_await upstream_->socket.async_connect(target_.address, use_tuple);
     disarm();
     if (ec) {
         if (aborted_) {
             co_return fault::client_gone;
         }
-        spdlog::warn("connect to {} ({}) failed: {}", shared_.endpoints[target_.endpoint].name,
+        spdlog::warn("connect to {} ({}) failed: {}", settings_->endpoints[target_.endpoint].name,
                      target_.address.address().to_string(),
                      timed_out_ ? "timed out" : ec.message());
         // Out of descriptors or memory here is our shortage, not the endpoint's failure.
@@ -703,18 +717,18 @@ net::awaitable<session::fault> session::connect() {
     worker_.target_succeeded(target_);
     error_code ignored;
     upstream_->socket.set_option(tcp::no_delay(true), ignored);
-    if (shared_.endpoints[target_.endpoint].tls) {
+    if (settings_->endpoints[target_.endpoint].tls) {
         co_return co_await upstream_handshake();
     }
     co_return fault::none;
 }
 
 net::awaitable<session::fault> session::upstream_handshake() {
-    const endpoint& ep = shared_.endpoints[target_.endpoint];
+    const endpoint& ep = settings_->endpoints[target_.endpoint];
     upstream_->tls = std::make_unique<tls_connection>(ep.tls, upstream_->socket);
     std::string why;
     if (prepare_client(*upstream_->tls, ep.tls_name, ep.tls_verify, why)) {
-        arm(shared_.timeouts.tls_handshake);
+        arm(settings_->timeouts.tls_handshake);
         const auto [ec] =
             co_await upstream_->tls->stream.async_handshake(ssl::stream_base::client, use_tuple);
         disarm();
@@ -739,7 +753,7 @@ net::awaitable<session::fault> session::send_request(request_state& rs) {
                                                 net::buffer(in_.data(), rs.initial)};
     // The upstream's time starts as the head is handed to the socket (the same clock reading
     // arms the write); a retry on a fresh connection starts it again.
-    upstream_sent_at_ = arm(shared_.timeouts.upstream_response);
+    upstream_sent_at_ = arm(settings_->timeouts.upstream_response);
     client_wait_ = clock::duration::zero();
     auto write = write_upstream(head);
     const auto [ec, n] = co_await std::move(write);
@@ -758,11 +772,11 @@ net::awaitable<session::fault> session::send_request(request_state& rs) {
 }
 
 net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
-    const auto& limits = shared_.limits;
+    const auto& limits = settings_->limits;
     while (!rs.body_read) {
         if (in_.size() == 0) {
             const auto space = in_.prepare(buffer_pool::block_bytes);
-            arm(shared_.timeouts.idle);
+            arm(settings_->timeouts.idle);
             auto read = read_client(space, true);
             const auto [ec, n] = co_await std::move(read);
             disarm();
@@ -791,7 +805,7 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
             chunk = r.consumed;
             last = r.done;
         }
-        arm(shared_.timeouts.upstream_response);
+        arm(settings_->timeouts.upstream_response);
         auto write = write_upstream(net::buffer(in_.data(), chunk));
         const auto [ec, n] = co_await std::move(write);
         disarm();
@@ -810,13 +824,13 @@ net::awaitable<session::fault> session::pump_request_body(request_state& rs) {
 
 net::awaitable<session::fault> session::read_response_head(request_state& rs,
                                                            response_framing& out) {
-    const auto& limits = shared_.limits;
+    const auto& limits = settings_->limits;
     const http1::parse_limits plimits{limits.max_header_bytes, limits.max_headers};
     up_.clear();
     up_.borrow(worker_.buffers());
     bool received = false;
     // One deadline for the whole head, from the moment the request was sent.
-    arm(shared_.timeouts.upstream_response);
+    arm(settings_->timeouts.upstream_response);
     for (;;) {
         if (up_.size() > 0) {
             // `res` points into up_ and the worker's field storage: used up before any co_await.
@@ -838,7 +852,7 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
                 if (res.status == 101) {
                     // A switch is valid only in answer to an Upgrade the proxy forwarded, to a
                     // protocol it offered (RFC 9110 §15.2.2, §7.8).
-                    if (!rs.upgrade || !switches_to_allowed(res, shared_.upgrade.allow)) {
+                    if (!rs.upgrade || !switches_to_allowed(res, settings_->upgrade.allow)) {
                         co_return fault::upstream_protocol;
                     }
                     disarm();
@@ -861,7 +875,7 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
                     if (std::get<0>(co_await write_downstream(out_, {}))) {
                         co_return fault::client_gone;
                     }
-                    arm(shared_.timeouts.upstream_response);
+                    arm(settings_->timeouts.upstream_response);
                 }
                 up_.consume(head_bytes);
                 continue;
@@ -938,7 +952,7 @@ net::awaitable<bool> session::stream_response(const response_framing& res) {
             co_return true;
         }
         const auto space = up_.prepare(buffer_pool::block_bytes);
-        arm(shared_.timeouts.upstream_response);
+        arm(settings_->timeouts.upstream_response);
         auto read = read_upstream(space, true);
         const auto [ec, n] = co_await std::move(read);
         disarm();
@@ -998,7 +1012,7 @@ session::body_piece session::next_body_piece(http1::body_kind kind, body_progres
 // no frame of its own. async_write copies the buffer sequence before this returns.
 session::write_awaitable session::write_downstream(std::span<const char> a,
                                                    std::span<const char> b) {
-    arm(shared_.timeouts.idle);
+    arm(settings_->timeouts.idle);
     record_.bytes_out += a.size() + b.size();
     if (tls_) {
         // Asio's TLS stream writes one buffer per record and system call.
@@ -1047,7 +1061,7 @@ net::awaitable<void> session::lingering_close() {
 }
 
 void session::tunnel_activity() noexcept {
-    deadline_ = clock::now() + shared_.timeouts.tunnel_idle;
+    deadline_ = clock::now() + settings_->timeouts.tunnel_idle;
 }
 
 void session::tunnel_failed(const error_code& ec) {

@@ -212,9 +212,12 @@ private:
     void set_idle(bool idle, clock::time_point now) noexcept;
     // Cancels the I/O in progress on both connections.
     void cancel_io() noexcept;
+    // Takes the worker's settings when a reload has replaced them (README, "Reloading").
+    void refresh_settings() noexcept;
 
     worker& worker_;
     const shared_state& shared_;
+    settings_snapshot settings_;  // of the current request: it finishes on the ones it began on
     client_connection client_;
     boost::asio::ip::tcp::socket& downstream_;  // client_.socket
     std::unique_ptr<tls_connection> tls_;       // over downstream_, from the TLS listener
@@ -254,7 +257,7 @@ private:
     std::string log_user_agent_;
     std::string log_referer_;
     std::string_view log_slot_;      // a slot name of shared_; empty before routing
-    std::string_view log_endpoint_;  // an endpoint name of shared_; empty when none was picked
+    std::string_view log_endpoint_;  // an endpoint name of settings_; empty when none was picked
 };
 
 }  // namespace switchyard::proxy

@@ -23,18 +23,23 @@ namespace switchyard::proxy {
 
 // Where a request goes: an endpoint, and one of its addresses for a new connection.
 struct upstream_target {
-    std::size_t endpoint = 0;  // index into the server's endpoint list
+    std::size_t endpoint = 0;  // index into the endpoint list of `generation`
     boost::asio::ip::tcp::endpoint address;
+    std::uint64_t generation = 0;  // of the endpoint list it was picked from (live_settings)
 };
 
 struct upstream_connection {
     upstream_connection(boost::asio::any_io_executor ex, const upstream_target& target)
-        : socket(std::move(ex)), endpoint(target.endpoint), address(target.address) {}
+        : socket(std::move(ex)),
+          endpoint(target.endpoint),
+          address(target.address),
+          generation(target.generation) {}
 
     boost::asio::ip::tcp::socket socket;
     std::unique_ptr<tls_connection> tls;     // over `socket`, when the endpoint's slot has tls
-    std::size_t endpoint;                    // index into the server's endpoint list
+    std::size_t endpoint;                    // index into the endpoint list of `generation`
     boost::asio::ip::tcp::endpoint address;  // connected to
+    std::uint64_t generation;                // a connection of another generation is not pooled
     std::uint64_t id = 0;                    // set by the pool while idle
     bool watched = false;                    // a wait is in flight on the idle connection
     std::chrono::steady_clock::time_point idle_since;
@@ -56,8 +61,13 @@ public:
     void give_back(upstream_ptr conn);
     // Closes connections idle for longer than the idle timeout, and watches the others.
     void expire(std::chrono::steady_clock::time_point now);
-    // Closes every idle connection (drain, shutdown).
+    // Closes every idle connection (drain, shutdown, an endpoint removed by a reload).
     void clear();
+    // A reload's upstream settings: they apply to the connections kept from now on.
+    void configure(std::uint32_t max_idle, std::chrono::milliseconds idle_timeout) noexcept {
+        max_idle_ = max_idle;
+        idle_timeout_ = idle_timeout;
+    }
     // Closes the idle connections to addresses for which `gone` is true.
     template <class Pred>
     void close_if(Pred gone) {

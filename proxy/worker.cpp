@@ -18,9 +18,8 @@ using std::chrono::milliseconds;
 // One sweep over the worker's sessions replaces a timer per I/O (which costs a timer-queue
 // insert and cancel per read or write); deadlines fire up to one period late.
 milliseconds tick_period(const config::timeouts_config& t) {
-    const auto shortest = std::min(
-        {t.connect, t.request_header, t.upstream_response, t.idle, t.drain, t.tls_handshake,
-         t.tunnel_idle});
+    const auto shortest = std::min({t.connect, t.request_header, t.upstream_response, t.idle,
+                                    t.drain, t.tls_handshake, t.tunnel_idle});
     return std::clamp(shortest / 4, milliseconds(5), milliseconds(250));
 }
 
@@ -60,29 +59,30 @@ worker::listener::listener(net::io_context& io, tcp::acceptor from, bool over_tl
 }
 
 worker::worker(shared_state& shared, std::size_t index, listeners from,
-               analysis::metrics_shard& metrics, access_log_buffer* access_log,
-               address_snapshot addresses, tls_context_ptr certificates)
+               analysis::metrics_shard& metrics, settings_snapshot settings,
+               address_snapshot addresses)
     // Only this thread touches the worker's sockets (other threads post to it), so the reactor's
     // per-descriptor lock is left out; posting still locks.
     : io_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
       shared_(shared),
       index_(index),
       metrics_(metrics),
-      access_log_(access_log),
+      access_log_(settings->access_log ? &settings->access_log->buffers[index] : nullptr),
       tick_timer_(io_),
-      tick_period_(tick_period(shared.timeouts)),
-      certificates_(std::move(certificates)),
+      tick_period_(tick_period(settings->timeouts)),
+      settings_(std::move(settings)),
       addresses_(std::move(addresses)),
-      endpoint_states_(shared.endpoints.size()),
-      header_storage_(shared.limits.max_headers) {
+      endpoint_states_(settings_->endpoints.size()),
+      header_storage_(settings_->limits.max_headers) {
     if (from.plain) {
         listeners_.emplace_back(io_, std::move(*from.plain), false);
     }
     if (from.tls) {
         listeners_.emplace_back(io_, std::move(*from.tls), true);
     }
-    for (std::size_t i = 0; i < shared.endpoints.size(); ++i) {
-        pools_.emplace_back(shared.upstream.max_idle, shared.upstream.idle_timeout);
+    for (std::size_t i = 0; i < settings_->endpoints.size(); ++i) {
+        pools_.emplace_back(settings_->upstream.max_idle, settings_->upstream.idle_timeout);
+        pool_of_.push_back(i);
         endpoint_states_[i].down_until.resize(addresses_->endpoints[i].addresses.size());
     }
     std::random_device rd;
@@ -212,10 +212,10 @@ void worker::on_accept(listener& l, const boost::system::error_code& ec, tcp::so
         return;  // accepted just before the listener closed: the socket closes here
     }
     const auto open = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (open > shared_.limits.max_connections) {
+    if (open > settings_->limits.max_connections) {
         shared_.connections.fetch_sub(1, std::memory_order_relaxed);
         spdlog::debug("worker {}: max_connections ({}) reached, closing a new connection", index_,
-                      shared_.limits.max_connections);
+                      settings_->limits.max_connections);
     } else {
         spawn_session(*this, client_connection(std::move(socket), shared_.connections), l.tls);
     }
@@ -236,7 +236,7 @@ void worker::do_tick() {
                 s.park();
             }
         });
-        close_parked(now - shared_.timeouts.idle);
+        close_parked(now - settings_->timeouts.idle);
         for (auto& pool : pools_) {
             pool.expire(now);
         }
@@ -256,7 +256,7 @@ analysis::slot_index worker::pick_slot() noexcept {
 }
 
 bool worker::pick_target(analysis::slot_index slot, upstream_target& out) noexcept {
-    const auto& indexes = shared_.slot_endpoints[slot];
+    const auto& indexes = settings_->slot_endpoints[slot];
     const auto count = static_cast<std::uint32_t>(indexes.size());
     session_base::clock::time_point now{};
     for (std::uint32_t tried = 0; tried < count; ++tried) {
@@ -276,6 +276,7 @@ bool worker::pick_target(analysis::slot_index slot, upstream_target& out) noexce
             }
             out.endpoint = i;
             out.address = addresses[k];
+            out.generation = settings_->generation;
             return true;
         }
     }
@@ -284,27 +285,35 @@ bool worker::pick_target(analysis::slot_index slot, upstream_target& out) noexce
 
 std::string worker::unavailable_reason(analysis::slot_index slot) const {
     const std::string& name = shared_.slot_names[slot];
-    for (const std::size_t i : shared_.slot_endpoints[slot]) {
+    for (const std::size_t i : settings_->slot_endpoints[slot]) {
         if (!addresses_->endpoints[i].addresses.empty()) {
             return "no healthy endpoint in slot " + name;
         }
     }
-    const std::size_t first = shared_.slot_endpoints[slot].front();
-    return "no endpoint of slot " + name + " resolves (" + shared_.endpoints[first].name + ": " +
+    const std::size_t first = settings_->slot_endpoints[slot].front();
+    return "no endpoint of slot " + name + " resolves (" + settings_->endpoints[first].name + ": " +
            addresses_->endpoints[first].error + ")";
 }
 
 session_base::clock::time_point* worker::down_mark(const upstream_target& t) noexcept {
+    // A reload may have replaced the endpoint list since the target was picked: its index means
+    // nothing now.
+    if (t.generation != settings_->generation) {
+        return nullptr;
+    }
     // The table may have changed since the target was picked: its address may be gone.
     const std::size_t k = index_of(addresses_->endpoints[t.endpoint].addresses, t.address);
     return k == not_found ? nullptr : &endpoint_states_[t.endpoint].down_until[k];
 }
 
 void worker::target_failed(const upstream_target& t) {
-    if (auto* mark = down_mark(t)) {
-        *mark = session_base::clock::now() + shared_.upstream.fail_timeout;
+    if (t.generation != settings_->generation) {
+        return;  // an endpoint list a reload has replaced: its resolver has stopped
     }
-    shared_.resolver->refresh();
+    if (auto* mark = down_mark(t)) {
+        *mark = session_base::clock::now() + settings_->upstream.fail_timeout;
+    }
+    settings_->resolver->refresh();
 }
 
 void worker::target_succeeded(const upstream_target& t) noexcept {
@@ -313,32 +322,131 @@ void worker::target_succeeded(const upstream_target& t) noexcept {
     }
 }
 
+void worker::carry_addresses(std::size_t endpoint, const address_list& before,
+                             const address_list& now) {
+    // An address kept keeps its mark; a new one is tried at once.
+    endpoint_state& state = endpoint_states_[endpoint];
+    std::vector<session_base::clock::time_point> down(now.size());
+    for (std::size_t k = 0; k < now.size(); ++k) {
+        if (const std::size_t was = index_of(before, now[k]); was != not_found) {
+            down[k] = state.down_until[was];
+        }
+    }
+    state.down_until = std::move(down);
+    pools_[pool_of_[endpoint]].close_if(
+        [&now](const tcp::endpoint& at) { return index_of(now, at) == not_found; });
+}
+
 void worker::use_addresses(address_snapshot table) {
+    if (table->generation != settings_->generation) {
+        return;  // looked up for an endpoint list a reload has replaced
+    }
     for (std::size_t i = 0; i < table->endpoints.size(); ++i) {
         const auto& before = addresses_->endpoints[i].addresses;
         const auto& now = table->endpoints[i].addresses;
-        if (now == before) {
-            continue;
+        if (now != before) {
+            carry_addresses(i, before, now);
         }
-        // An address kept keeps its mark; a new one is tried at once.
-        endpoint_state& state = endpoint_states_[i];
-        std::vector<session_base::clock::time_point> down(now.size());
-        for (std::size_t k = 0; k < now.size(); ++k) {
-            if (const std::size_t was = index_of(before, now[k]); was != not_found) {
-                down[k] = state.down_until[was];
-            }
-        }
-        state.down_until = std::move(down);
-        pools_[i].close_if(
-            [&now](const tcp::endpoint& at) { return index_of(now, at) == not_found; });
     }
     addresses_ = std::move(table);
 }
 
+void worker::remap_endpoints(const live_settings& next, const address_table& table) {
+    const live_settings& before = *settings_;
+    std::vector<std::size_t> pool_of(next.endpoints.size(), not_found);
+    std::vector<endpoint_state> states(next.endpoints.size());
+    std::vector<bool> kept(before.endpoints.size(), false);
+    for (std::size_t i = 0; i < next.endpoints.size(); ++i) {
+        const auto it =
+            std::find(before.endpoints.begin(), before.endpoints.end(), next.endpoints[i]);
+        const auto was = static_cast<std::size_t>(it - before.endpoints.begin());
+        if (it == before.endpoints.end() || kept[was]) {
+            continue;
+        }
+        kept[was] = true;
+        pool_of[i] = pool_of_[was];
+        states[i] = std::move(endpoint_states_[was]);
+    }
+    for (std::size_t was = 0; was < kept.size(); ++was) {
+        if (!kept[was]) {
+            pools_[pool_of_[was]].clear();
+            free_pools_.push_back(pool_of_[was]);
+        }
+    }
+    for (std::size_t i = 0; i < pool_of.size(); ++i) {
+        if (pool_of[i] != not_found) {
+            continue;
+        }
+        if (free_pools_.empty()) {
+            pool_of[i] = pools_.size();
+            pools_.emplace_back(next.upstream.max_idle, next.upstream.idle_timeout);
+        } else {
+            pool_of[i] = free_pools_.back();
+            free_pools_.pop_back();
+        }
+        states[i].down_until.assign(table.endpoints[i].addresses.size(), {});
+    }
+    pool_of_ = std::move(pool_of);
+    endpoint_states_ = std::move(states);
+    // The marks of a kept endpoint follow its addresses into the new table.
+    for (std::size_t i = 0; i < next.endpoints.size(); ++i) {
+        const auto it =
+            std::find(before.endpoints.begin(), before.endpoints.end(), next.endpoints[i]);
+        if (it != before.endpoints.end()) {
+            const auto was = static_cast<std::size_t>(it - before.endpoints.begin());
+            const auto& old_addresses = addresses_->endpoints[was].addresses;
+            if (endpoint_states_[i].down_until.size() == old_addresses.size()) {
+                carry_addresses(i, old_addresses, table.endpoints[i].addresses);
+            } else {
+                endpoint_states_[i].down_until.assign(table.endpoints[i].addresses.size(), {});
+            }
+        }
+    }
+}
+
+void worker::use_settings(settings_snapshot next, address_snapshot table) {
+    if (next->generation != settings_->generation) {
+        remap_endpoints(*next, *table);
+        addresses_ = std::move(table);
+    } else {
+        use_addresses(std::move(table));  // a resolver started again, for the same endpoints
+    }
+    for (auto& pool : pools_) {
+        pool.configure(next->upstream.max_idle, next->upstream.idle_timeout);
+    }
+    if (next->access_log != settings_->access_log) {
+        // The lines so far go to the old destination, the next ones to the new.
+        if (access_log_ != nullptr) {
+            access_log_->flush();
+        }
+        access_log_ = next->access_log ? &next->access_log->buffers[index_] : nullptr;
+    }
+    // Never shrunk: a session still on the old settings may parse with the old limit.
+    if (next->limits.max_headers > header_storage_.size()) {
+        header_storage_.resize(next->limits.max_headers);
+    }
+    // The tick in flight keeps its period; the next one takes the new one.
+    tick_period_ = tick_period(next->timeouts);
+    settings_ = std::move(next);
+}
+
+upstream_ptr worker::take_pooled(const upstream_target& t) {
+    if (t.generation != settings_->generation) {
+        return nullptr;
+    }
+    upstream_ptr conn = pools_[pool_of_[t.endpoint]].take(t.address);
+    if (conn) {
+        // Kept across a reload that moved its endpoint: it now serves this generation's index.
+        conn->endpoint = t.endpoint;
+        conn->generation = t.generation;
+    }
+    return conn;
+}
+
 void worker::release(upstream_ptr conn) {
-    if (!draining_ &&
+    if (!draining_ && conn->generation == settings_->generation &&
         index_of(addresses_->endpoints[conn->endpoint].addresses, conn->address) != not_found) {
-        pools_[conn->endpoint].give_back(std::move(conn));
+        pools_[pool_of_[conn->endpoint]].give_back(std::move(conn));
     }
 }
 

@@ -97,12 +97,11 @@ public:
         std::optional<boost::asio::ip::tcp::acceptor> tls;
     };
 
-    // `metrics` and `access_log` (null when the log is off) must outlive the worker: sessions
-    // record into them while the io_context destroys them. `certificates` is the TLS
-    // listener's context, null without one.
+    // `metrics` must outlive the worker: sessions record into it while the io_context destroys
+    // them. `settings` and `addresses` are the first snapshot and its address table.
     worker(shared_state& shared, std::size_t index, listeners from,
-           analysis::metrics_shard& metrics, access_log_buffer* access_log,
-           address_snapshot addresses, tls_context_ptr certificates);
+           analysis::metrics_shard& metrics, settings_snapshot settings,
+           address_snapshot addresses);
     ~worker();
     worker(const worker&) = delete;
     worker& operator=(const worker&) = delete;
@@ -117,6 +116,10 @@ public:
 
     // --- for sessions, on this worker's thread ---
     const shared_state& shared() const noexcept { return shared_; }
+    // The settings in force on this worker. A session compares its own copy with this pointer
+    // per request and copies it only when they differ, after a reload: no shared atomic per
+    // request.
+    const settings_snapshot& settings() const noexcept { return settings_; }
     bool draining() const noexcept { return draining_; }
     void add(session_base& s) noexcept { sessions_.push_back(s); }
 
@@ -139,7 +142,8 @@ public:
     analysis::slot_index pick_slot() noexcept;
     // The next endpoint of `slot` round-robin, and the next of its addresses, skipping addresses
     // that refused a connection in the last `upstream.fail_timeout` and endpoints without any;
-    // false when the slot has none left (503).
+    // false when the slot has none left (503). From the settings in force, whose generation the
+    // target carries: the worker's methods below ignore a target or connection of another one.
     bool pick_target(analysis::slot_index slot, upstream_target& out) noexcept;
     // Why pick_target found nothing in `slot`, for the 503's reason.
     std::string unavailable_reason(analysis::slot_index slot) const;
@@ -148,17 +152,21 @@ public:
     void target_failed(const upstream_target& t);
     void target_succeeded(const upstream_target& t) noexcept;
     // On this worker's thread: a new address table from the resolver. Idle connections to
-    // addresses it no longer holds are closed; busy ones are closed when released.
+    // addresses it no longer holds are closed; busy ones are closed when released. A table of
+    // another endpoint list than the settings in force is ignored.
     void use_addresses(address_snapshot table);
+    // On this worker's thread: a reload's settings and their address table, together (README,
+    // "Reloading"). Sessions take the settings at their next request; a request in flight keeps
+    // its own. When the endpoint list changed, an endpoint that stays (same slot and name) keeps
+    // its idle connections and passive-health marks under its new index, the others' are closed,
+    // and connections in flight are closed when released instead of pooled.
+    void use_settings(settings_snapshot settings, address_snapshot table);
 
-    endpoint_pool& pool(std::size_t endpoint_index) noexcept { return pools_[endpoint_index]; }
-    // Keeps a connection for reuse unless the worker is draining.
+    // An idle connection to the target, or null (none, or the target is of another generation).
+    upstream_ptr take_pooled(const upstream_target& t);
+    // Keeps a connection for reuse unless the worker is draining or it belongs to an endpoint
+    // list no longer in force.
     void release(upstream_ptr conn);
-
-    // The TLS listener's context for new connections; null without a TLS listener.
-    const tls_context_ptr& certificates() const noexcept { return certificates_; }
-    // On this worker's thread: new certificates for the connections accepted from now on.
-    void use_certificates(tls_context_ptr ctx) { certificates_ = std::move(ctx); }
 
     // This worker's request metrics: written here only, read by any thread.
     analysis::metrics_shard& metrics() noexcept { return metrics_; }
@@ -190,8 +198,16 @@ private:
         bool tls;
     };
 
-    // The passive-health mark of the target's address; null when the address has gone.
+    // The passive-health mark of the target's address; null when the address has gone or the
+    // target is of another generation.
     session_base::clock::time_point* down_mark(const upstream_target& t) noexcept;
+    // A new generation's endpoints: moves what stays under its new index (use_settings).
+    void remap_endpoints(const live_settings& next, const address_table& table);
+    // Carries an endpoint's marks from its addresses `before` to `now`; closes its idle
+    // connections to addresses that have gone.
+    void carry_addresses(std::size_t endpoint,
+                         const std::vector<boost::asio::ip::tcp::endpoint>& before,
+                         const std::vector<boost::asio::ip::tcp::endpoint>& now);
     void do_accept(listener& l);
     void on_accept(listener& l, const boost::system::error_code& ec,
                    boost::asio::ip::tcp::socket socket);
@@ -212,11 +228,16 @@ private:
     std::deque<listener> listeners_;  // a deque: accept handlers hold each one's address
     boost::asio::steady_timer tick_timer_;
     std::chrono::milliseconds tick_period_;
-    tls_context_ptr certificates_;
     session_list sessions_;
     parked_list parked_;  // by parking time, oldest first
     std::int32_t warm_idle_ = 0;
-    std::deque<endpoint_pool> pools_;  // a deque: idle-watch handlers hold each pool's address
+    settings_snapshot settings_;
+    // A deque, never shrunk while the worker runs: idle-watch handlers hold each pool's address.
+    // An endpoint's pool is pools_[pool_of_[endpoint]]; a reload that removes an endpoint
+    // clears its pool and keeps it in free_pools_ for the next one added.
+    std::deque<endpoint_pool> pools_;
+    std::vector<std::size_t> pool_of_;
+    std::vector<std::size_t> free_pools_;
     address_snapshot addresses_;
     // Per endpoint: when each of its addresses (in addresses_'s order) may be tried again, and
     // the next address to try.

@@ -13,10 +13,12 @@
 namespace switchyard::cli {
 
 // Runs the proxy and the admin API until SIGINT or SIGTERM, then drains. `banner`, when set,
-// is called once both listen, with their bound ports. Returns the process exit status.
+// is called once both listen, with their bound ports. SIGHUP and POST /reload re-read
+// `config_path`, the file `cfg` came from (none for the demo). Returns the process exit status.
 int run_proxy(
     const config::config& cfg,
-    const std::function<void(std::uint16_t proxy_port, std::uint16_t admin_port)>& banner = {});
+    const std::function<void(std::uint16_t proxy_port, std::uint16_t admin_port)>& banner = {},
+    const std::string& config_path = {});
 
 // `switchyard demo [flags]`: two built-in upstreams behind the proxy, built-in load, and a live
 // canary rollout of green.

@@ -25,7 +25,7 @@ namespace switchyard::cli {
 namespace {
 
 constexpr std::string_view usage = R"(usage:
-  switchyard -c FILE                    run the proxy (logs to stderr)
+  switchyard -c FILE                    run the proxy (logs to stderr); SIGHUP re-reads FILE
   switchyard check -c FILE              validate FILE: exit 0, or print every error and exit 1
   switchyard demo [--green-errors R] [--green-latency D]
                                         a live canary rollout of green in front of two built-in
@@ -81,7 +81,8 @@ void raise_descriptor_limit(std::uint32_t max_connections) {
 }  // namespace
 
 int run_proxy(const config::config& cfg,
-              const std::function<void(std::uint16_t, std::uint16_t)>& banner) {
+              const std::function<void(std::uint16_t, std::uint16_t)>& banner,
+              const std::string& config_path) {
     if (!config::is_loopback(cfg.admin.listen) && cfg.admin.token.empty()) {
         spdlog::error(
             "admin.listen {} is reachable beyond loopback: set admin.token or admin.token_file",
@@ -103,19 +104,24 @@ int run_proxy(const config::config& cfg,
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGUSR1);  // reopen the access log (logrotate's postrotate)
+    sigaddset(&signals, SIGHUP);   // reload the configuration file
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
     std::atomic<bool> draining{false};
     try {
         proxy::server proxy(cfg, split);
         const auto shards = proxy.metrics_shards();
+        // Before the admin server, which scrapes it until it stops.
+        const admin::tls_collector tls_metrics(
+            [shards] { return analysis::merge_tls_failures(shards); });
         admin::admin_server admin(
             cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); },
-            [&proxy] { return proxy.addresses(); });
-        std::optional<admin::tls_collector> tls_metrics;
+            [&proxy] { return proxy.addresses(); },
+            {config_path, [&proxy](const config::config& next) {
+                 proxy.reload(next);
+             }});
         if (cfg.tls) {
-            tls_metrics.emplace([shards] { return analysis::merge_tls_failures(shards); });
-            admin.add_metrics(*tls_metrics);
+            admin.add_metrics(tls_metrics);
         }
         proxy.start();
         admin.start();
@@ -135,13 +141,20 @@ int run_proxy(const config::config& cfg,
             banner(proxy.port(), admin.port());
         }
         int received = 0;
-        while (sigwait(&signals, &received) == 0 && received == SIGUSR1) {
-            proxy.reopen_access_log();
+        while (sigwait(&signals, &received) == 0) {
+            if (received == SIGUSR1) {
+                proxy.reopen_access_log();
+            } else if (received == SIGHUP) {
+                // On the admin thread, the one that answers POST /reload: one reload path.
+                admin.reload();
+            } else {
+                break;
+            }
         }
-        spdlog::info("{}: draining for up to {} ms", strsignal(received),
-                     cfg.timeouts.drain.count());
+        const auto drain = proxy.drain_timeout();  // as the last reload left it
+        spdlog::info("{}: draining for up to {} ms", strsignal(received), drain.count());
         draining = true;
-        proxy.drain(cfg.timeouts.drain);
+        proxy.drain(drain);
         admin.stop();
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());
@@ -223,5 +236,5 @@ int main(int argc, char** argv) {
         std::printf("%s: ok\n", config_path.c_str());
         return 0;
     }
-    return cli::run_proxy(*loaded.value);
+    return cli::run_proxy(*loaded.value, {}, config_path);
 }

@@ -670,6 +670,46 @@ TEST(cli, demo_upstream_fails_exactly_its_error_rate_while_health_answers_200) {
     EXPECT_EQ(head.body, "");
 }
 
+TEST(cli, sighup_reloads_the_file_and_keeps_it_when_it_is_invalid) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    upstream_server moved("moved");
+    temp_dir dir;
+    const std::string log = dir.file("access.log");
+    const std::string config = write_config(dir, blue.port(), green.port(), "state_file: off\n");
+    proxy_process proxy(config);
+
+    // A typo on line 8: logged with its line, and nothing changes.
+    write_config(dir, moved.port(), green.port(), "state_file: off\ntimeouts: { idel: 5s }\n");
+    proxy.process.signal(SIGHUP);
+    ASSERT_TRUE(proxy.process.wait_for([&](const std::string& out) {
+        return out.find(config + ":8: timeouts.idel: unknown key") != std::string::npos;
+    })) << proxy.process.output();
+    EXPECT_NE(proxy.process.output().find("refused, the running configuration stays"),
+              std::string::npos);
+    EXPECT_EQ(get(proxy.port).body, "blue\n");
+
+    // Blue's endpoint moves and the access log starts; the listener stays where it was.
+    write_config(dir, moved.port(), green.port(),
+                 "state_file: off\naccess_log: { to: " + log + " }\n");
+    proxy.process.signal(SIGHUP);
+    ASSERT_TRUE(proxy.process.wait_for([&](const std::string& out) {
+        return out.find("changed: slots.blue.endpoints, access_log;") != std::string::npos;
+    })) << proxy.process.output();
+    const response r = get(proxy.port, "/after-reload");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "moved\n");
+    ASSERT_TRUE(eventually([&] {
+        std::ifstream in(log);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str().find("/after-reload") != std::string::npos;
+    })) << proxy.process.output();
+    EXPECT_EQ(blue.request_count(), 1U);
+    proxy.process.signal(SIGTERM);
+    EXPECT_EQ(proxy.process.wait(), 0) << proxy.process.output();
+}
+
 TEST(cli, demo_upstream_takes_its_settings_from_the_environment_unless_a_flag_is_given) {
     {
         demo_upstream_process failing({"--name", "green", "--listen", "127.0.0.1:0"},

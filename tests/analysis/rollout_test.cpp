@@ -958,3 +958,57 @@ TEST(rollout_machine, phase_names_round_trip) {
 
 }  // namespace
 }  // namespace switchyard::analysis
+
+// --- reload ---
+
+namespace switchyard::analysis {
+namespace {
+
+TEST(rollout_machine_reload, new_steps_keep_the_weight_in_force_and_go_on_above_it) {
+    harness h;
+    h.start();
+    h.validate();
+    ASSERT_TRUE(h.run_until([&] { return h.machine.state().weight == 25; }));
+    const std::size_t events = h.events.size();
+    auto rollout = harness::quick_rollout();
+    rollout.steps = {5, 30, 100};
+    h.machine.reconfigure(h.now, h.machine.analysis(), rollout);
+
+    EXPECT_TRUE(h.events.size() == events);  // nothing moved
+    EXPECT_EQ(h.current(), phase::progressing);
+    EXPECT_EQ(h.machine.state().weight, 25U);
+    EXPECT_EQ(h.machine.state().config.steps, (std::vector<std::uint32_t>{5, 25, 30, 100}));
+    EXPECT_EQ(h.machine.state().step, 1U);
+    ASSERT_TRUE(h.run_until([&] { return h.machine.state().weight != 25; }));
+    EXPECT_EQ(h.machine.state().weight, 30U);
+    EXPECT_EQ(h.last().kind, "step");
+}
+
+TEST(rollout_machine_reload, the_strategy_of_a_running_rollout_stays) {
+    harness h;
+    h.start();
+    auto rollout = harness::quick_rollout();
+    rollout.strategy = config::rollout_strategy::blue_green;
+    rollout.steps = {50, 100};
+    h.machine.reconfigure(h.now, h.machine.analysis(), rollout);
+    EXPECT_EQ(h.machine.state().config.strategy, config::rollout_strategy::canary);
+    EXPECT_EQ(h.machine.state().config.steps, (std::vector<std::uint32_t>{50, 100}));
+    h.validate();
+    EXPECT_EQ(h.machine.state().weight, 50U);  // a fresh rollout starts at the new first step
+}
+
+TEST(rollout_machine_reload, new_analysis_settings_wait_for_the_next_interval) {
+    harness h(without_fast_rollback());
+    h.start();
+    h.validate();
+    h.tick();  // opens the first interval
+    auto analysis = without_fast_rollback();
+    analysis.interval = 20s;
+    h.machine.reconfigure(h.now, analysis, h.machine.state().config);
+    EXPECT_EQ(h.machine.analysis().interval, config::analysis_config{}.interval);
+    ASSERT_TRUE(h.run_until([&] { return h.machine.state().weight == 25; }));
+    EXPECT_EQ(h.machine.analysis().interval, 20s);
+}
+
+}  // namespace
+}  // namespace switchyard::analysis

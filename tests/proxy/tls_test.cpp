@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -361,29 +362,38 @@ TEST_F(tls_test, a_handshake_that_never_comes_times_out_and_is_counted) {
 }
 
 TEST_F(tls_test, reloaded_certificates_serve_new_connections_and_spare_open_ones) {
-    running_proxy proxy(tls_config());
+    auto cfg = tls_config();
+    running_proxy proxy(cfg);
     tls_client before(proxy.server().tls_port(), pki_.ca());
     const long first_serial = before.get().serial;
 
+    // A renewal written over the same files, then a reload: the paths are the same, the files
+    // are read again.
     const auto renewed = pki_.issue("renewed", {"localhost"});
-    config::tls_config next = *tls_config().tls;
-    next.cert = renewed.cert;
-    next.key = renewed.key;
-    EXPECT_EQ(proxy.server().reload_certificates(next), std::nullopt);
+    std::filesystem::copy_file(renewed.cert, cfg.tls->cert,
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(renewed.key, cfg.tls->key,
+                               std::filesystem::copy_options::overwrite_existing);
+    proxy.server().reload(cfg);
     ASSERT_TRUE(eventually([&] {
         return tls_client(proxy.server().tls_port(), pki_.ca()).get().serial != first_serial;
     }));
+    const long renewed_serial = tls_client(proxy.server().tls_port(), pki_.ca()).get().serial;
     EXPECT_EQ(before.get().status, 200);  // the open connection goes on
 
-    // A key that does not match keeps what runs, and says why.
-    config::tls_config mismatched = next;
-    mismatched.key = cert_.key;
-    const auto why = proxy.server().reload_certificates(mismatched);
-    ASSERT_TRUE(why.has_value());
-    EXPECT_NE(why->find(cert_.key), std::string::npos) << *why;
-    EXPECT_NE(why->find("mismatch"), std::string::npos) << *why;
+    // A key that does not match refuses the reload with the reason, and what runs stays.
+    auto mismatched = cfg;
+    mismatched.tls->key = pki_.issue("stranger", {"localhost"}).key;
+    try {
+        proxy.server().reload(mismatched);
+        ADD_FAILURE() << "a mismatched key was taken";
+    } catch (const std::runtime_error& e) {
+        const std::string why = e.what();
+        EXPECT_NE(why.find(mismatched.tls->key), std::string::npos) << why;
+        EXPECT_NE(why.find("mismatch"), std::string::npos) << why;
+    }
     tls_client after(proxy.server().tls_port(), pki_.ca());
-    EXPECT_NE(after.get().serial, first_serial);
+    EXPECT_EQ(after.get().serial, renewed_serial);
 }
 
 // --- TLS to the endpoints of a slot
