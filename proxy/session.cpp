@@ -224,11 +224,7 @@ void session::cancel_io() noexcept {
 net::awaitable<void> session::run() {
     error_code ec;
     downstream_.set_option(tcp::no_delay(true), ec);
-    const auto peer = downstream_.remote_endpoint(ec);
-    if (ec) {
-        co_return;  // reset before we got to it
-    }
-    client_ip_ = peer.address().to_string();
+    client_ip_ = client_.peer.address().to_string();
     if (tls_ && !co_await handshake()) {
         downstream_.close(ec);
         co_return;
@@ -281,7 +277,11 @@ net::awaitable<bool> session::handshake() {
 }
 
 net::awaitable<void> session::close_tls() {
-    arm(lingering_time);
+    // Marked as received, the client's close_notify is not waited for: ours is sent and the
+    // shutdown is done, as nginx and HAProxy do (RFC 8446 §6.1 asks each side to send one, not
+    // to wait for the other's). Waiting would cost a read and a wakeup per connection.
+    SSL_set_shutdown(tls_->stream.native_handle(), SSL_RECEIVED_SHUTDOWN);
+    arm(settings_->timeouts.idle);
     co_await tls_->stream.async_shutdown(use_tuple);
     disarm();
 }

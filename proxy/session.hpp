@@ -167,7 +167,7 @@ private:
     boost::asio::awaitable<bool> handshake();
     // The upstream's, on a new connection.
     boost::asio::awaitable<fault> upstream_handshake();
-    // Sends close_notify and waits, briefly, for the client's (RFC 8446 §6.1).
+    // Sends close_notify (RFC 8446 §6.1), without waiting for the client's.
     boost::asio::awaitable<void> close_tls();
     // Sends an answer of the proxy's own; false when it could not be written.
     boost::asio::awaitable<bool> answer(int status, std::string_view reason, bool close);

@@ -182,7 +182,7 @@ void worker::for_each_session(F f) {
 }
 
 void worker::do_accept(listener& l) {
-    l.acceptor.async_accept(io_,
+    l.acceptor.async_accept(io_, l.peer,
                             [this, &l](const boost::system::error_code& ec, tcp::socket socket) {
                                 on_accept(l, ec, std::move(socket));
                             });
@@ -217,7 +217,8 @@ void worker::on_accept(listener& l, const boost::system::error_code& ec, tcp::so
         spdlog::debug("worker {}: max_connections ({}) reached, closing a new connection", index_,
                       settings_->limits.max_connections);
     } else {
-        spawn_session(*this, client_connection(std::move(socket), shared_.connections), l.tls);
+        spawn_session(*this, client_connection(std::move(socket), l.peer, shared_.connections),
+                      l.tls);
     }
     do_accept(l);
 }

@@ -35,12 +35,16 @@ using session_hook =
 
 // An accepted client connection, counted in shared_state::connections for as long as it is
 // open. The count moves with the socket: from a session to the connection's parked form and back.
+// The peer's address comes from accept, so that no session asks the kernel for it again.
 class client_connection {
 public:
-    client_connection(boost::asio::ip::tcp::socket s, std::atomic<std::uint32_t>& open) noexcept
-        : socket(std::move(s)), open_(&open) {}
+    client_connection(boost::asio::ip::tcp::socket s, const boost::asio::ip::tcp::endpoint& from,
+                      std::atomic<std::uint32_t>& open) noexcept
+        : socket(std::move(s)), peer(from), open_(&open) {}
     client_connection(client_connection&& other) noexcept
-        : socket(std::move(other.socket)), open_(std::exchange(other.open_, nullptr)) {}
+        : socket(std::move(other.socket)),
+          peer(other.peer),
+          open_(std::exchange(other.open_, nullptr)) {}
     client_connection& operator=(client_connection&&) = delete;
     ~client_connection() {
         if (open_ != nullptr) {
@@ -49,6 +53,7 @@ public:
     }
 
     boost::asio::ip::tcp::socket socket;
+    boost::asio::ip::tcp::endpoint peer;
 
 private:
     std::atomic<std::uint32_t>* open_;
@@ -195,6 +200,7 @@ private:
         listener(boost::asio::io_context& io, boost::asio::ip::tcp::acceptor from, bool over_tls);
         boost::asio::ip::tcp::acceptor acceptor;
         boost::asio::steady_timer backoff;
+        boost::asio::ip::tcp::endpoint peer;  // of the accept in progress
         bool tls;
     };
 
