@@ -19,9 +19,9 @@ import math
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +29,10 @@ import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from processes import (LISTENING, Process, binary, eventually, tool,  # noqa: E402
+                       write_two_slot_config)
 
 SOURCE = os.environ.get("SWITCHYARD_SOURCE_DIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -54,40 +58,11 @@ BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
 SANITIZER_PACKAGE = re.compile(r"^lib(asan|ubsan|lsan|tsan)\d+$")
 
 
-def binary():
-    path = os.environ.get("SWITCHYARD_BINARY", "")
-    if not path or not os.access(path, os.X_OK):
-        raise AssertionError(
-            "SWITCHYARD_BINARY must name the built switchyard executable, got %r" % path)
-    return path
-
-
-def tool(path_or_name, package):
-    """The path of a tool the test needs; a missing one fails the test, naming the package."""
-    found = path_or_name if os.path.isabs(path_or_name) else shutil.which(path_or_name)
-    if not found or not os.access(found, os.X_OK):
-        raise AssertionError("%s is missing: apt-get install %s (./build.sh deps)" %
-                             (path_or_name, package))
-    return found
-
-
 def free_port():
     """A port nothing listens on, for a program that cannot be told port 0."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def eventually(predicate, timeout, what):
-    """Polls predicate until it returns something truthy, which is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(0.05)
 
 
 def fetch(port, method, path, body=None, timeout=5):
@@ -115,45 +90,6 @@ def dashboard_targets():
     with open(DASHBOARD) as f:
         dashboard = json.load(f)
     return [(p["title"], t) for p in dashboard["panels"] for t in p.get("targets", [])]
-
-
-class Process:
-    """A child whose stderr goes to a file, so it never blocks on a full pipe."""
-
-    def __init__(self, test, args, env=None, name=None):
-        self.name = name or os.path.basename(args[0])
-        self.log_path = os.path.join(test.tmp, "%s-%d.log" % (self.name, len(test.processes)))
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
-        test.processes.append(self)
-
-    def output(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def wait_for(self, pattern, timeout=15):
-        """The first match of pattern in the output, waiting for it."""
-
-        def found():
-            m = re.search(pattern, self.output())
-            if not m and self.proc.poll() is not None:
-                raise AssertionError("%s exited with %s before logging %r:\n%s" %
-                                     (self.name, self.proc.returncode, pattern, self.output()))
-            return m
-
-        return eventually(found, timeout, "%s to log %r" % (self.name, pattern))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class Traffic:
@@ -223,6 +159,12 @@ class DeployTestCase(unittest.TestCase):
             p.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def start(self, args, name, env=None):
+        """A child process, stopped when the test ends (after the traffic, last first)."""
+        p = Process(self.tmp, args, name, env)
+        self.processes.append(p)
+        return p
+
     def start_traffic(self, port, **kwargs):
         t = Traffic(port, **kwargs)
         self.traffic.append(t)
@@ -232,8 +174,8 @@ class DeployTestCase(unittest.TestCase):
         """A `switchyard demo-upstream` on 127.0.0.1:0, its rate and latency given through the
         environment as in the compose file; returns its port."""
         env = dict(os.environ, DEMO_ERROR_RATE=error_rate, DEMO_LATENCY=latency)
-        p = Process(self, [binary(), "demo-upstream", "--name", name, "--listen", "127.0.0.1:0"],
-                    env=env, name="demo-upstream-" + name)
+        p = self.start([binary(), "demo-upstream", "--name", name, "--listen", "127.0.0.1:0"],
+                       "demo-upstream-" + name, env)
         m = p.wait_for(r"demo-upstream %s listening on 127\.0\.0\.1:(\d+)" % re.escape(name))
         return int(m.group(1))
 
@@ -241,16 +183,9 @@ class DeployTestCase(unittest.TestCase):
         """`switchyard -c` on 127.0.0.1:0 (admin too) in front of the two upstreams; returns
         (proxy port, admin port)."""
         path = os.path.join(self.tmp, "switchyard.yaml")
-        with open(path, "w") as f:
-            f.write("listen: 127.0.0.1:0\n"
-                    "workers: 1\n"
-                    "admin: { listen: 127.0.0.1:0 }\n"
-                    "slots:\n"
-                    "  blue:  { endpoints: [\"127.0.0.1:%d\"] }\n"
-                    "  green: { endpoints: [\"127.0.0.1:%d\"] }\n"
-                    "state_file: off\n" % (blue_port, green_port) + extra)
-        p = Process(self, [binary(), "-c", path], name="switchyard")
-        m = p.wait_for(r"listening on 127\.0\.0\.1:(\d+) \(admin on 127\.0\.0\.1:(\d+)\)")
+        write_two_slot_config(path, blue_port, green_port, extra)
+        p = self.start([binary(), "-c", path], "switchyard")
+        m = p.wait_for(LISTENING)
         return int(m.group(1)), int(m.group(2))
 
     def admin(self, port, method, path, body=None, expect=200):
@@ -365,10 +300,10 @@ class Prometheus(DeployTestCase):
                     "  - job_name: switchyard\n"
                     "    metrics_path: /metrics\n"
                     "    static_configs: [ { targets: [\"127.0.0.1:%d\"] } ]\n" % admin_port)
-        Process(self, [exe, "--config.file=" + config,
-                       "--storage.tsdb.path=" + os.path.join(self.tmp, "data"),
-                       "--web.listen-address=127.0.0.1:%d" % port,
-                       "--log.level=warn"], name="prometheus")
+        self.start([exe, "--config.file=" + config,
+                    "--storage.tsdb.path=" + os.path.join(self.tmp, "data"),
+                    "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
+                   "prometheus")
         self.prom_port = port
 
         def ready():

@@ -25,13 +25,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from processes import Process, binary, tool  # noqa: E402
 
 # testssl's ids for the protocols and the cipher categories of --protocols and --std.
 NOT_OFFERED_PROTOCOLS = ["SSLv2", "SSLv3", "TLS1", "TLS1_1"]
@@ -47,82 +49,15 @@ WEAK_CIPHER_CATEGORIES = {
 FAILING_SEVERITIES = {"HIGH", "CRITICAL"}
 
 
-def binary():
-    path = os.environ.get("SWITCHYARD_BINARY", "")
-    if not path or not os.access(path, os.X_OK):
-        raise AssertionError(
-            "SWITCHYARD_BINARY must name the built switchyard executable, got %r" % path)
-    return path
-
-
-def tool(path_or_name, package):
-    """The path of a tool the test needs; a missing one fails the test, naming the package."""
-    found = path_or_name if os.path.isabs(path_or_name) else shutil.which(path_or_name)
-    if not found or not os.access(found, os.X_OK):
-        raise AssertionError("%s is missing: apt-get install %s (./build.sh deps)" %
-                             (path_or_name, package))
-    return found
-
-
-def eventually(predicate, timeout, what):
-    """Polls predicate until it returns something truthy, which is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(0.05)
-
-
-class Process:
-    """A child whose output goes to a file, so it never blocks on a full pipe."""
-
-    def __init__(self, test, args, name):
-        self.name = name
-        self.log_path = os.path.join(test.tmp, "%s.log" % name)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=subprocess.STDOUT, cwd=test.tmp,
-                                     start_new_session=True)
-        test.addCleanup(self.stop)
-
-    def output(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def wait_for(self, pattern, timeout=15):
-        """The first match of pattern in the output, waiting for it."""
-
-        def found():
-            m = re.search(pattern, self.output())
-            if not m and self.proc.poll() is not None:
-                raise AssertionError("%s exited with %s before logging %r:\n%s" %
-                                     (self.name, self.proc.returncode, pattern, self.output()))
-            return m
-
-        return eventually(found, timeout, "%s to log %r" % (self.name, pattern))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        # Built with the sanitizers, a report in the child's output is a failure even when
-        # the child went on.
-        if "Sanitizer:" in self.output() or "runtime error:" in self.output():
-            raise AssertionError("%s reported:\n%s" % (self.name, self.output()[-5000:]))
-
-
 class Testssl(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="switchyard-testssl-test-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def start(self, args, name):
+        p = Process(self.tmp, args, name)
+        self.addCleanup(p.stop)
+        return p
 
     def openssl(self, *args):
         r = subprocess.run([tool("/usr/bin/openssl", "openssl")] + list(args), cwd=self.tmp,
@@ -159,8 +94,8 @@ class Testssl(unittest.TestCase):
         return (os.path.join(self.tmp, "ca.pem"), chain, os.path.join(self.tmp, "key.pem"))
 
     def demo_upstream(self, name):
-        p = Process(self, [binary(), "demo-upstream", "--name", name, "--listen",
-                           "127.0.0.1:0"], name="demo-upstream-" + name)
+        p = self.start([binary(), "demo-upstream", "--name", name, "--listen", "127.0.0.1:0"],
+                       "demo-upstream-" + name)
         m = p.wait_for(r"demo-upstream %s listening on 127\.0\.0\.1:(\d+)" % re.escape(name))
         return int(m.group(1))
 
@@ -179,7 +114,7 @@ class Testssl(unittest.TestCase):
                     "  blue:  { endpoints: [\"127.0.0.1:%d\"] }\n"
                     "  green: { endpoints: [\"127.0.0.1:%d\"] }\n"
                     "state_file: off\n" % (chain, key, min_version, blue, green))
-        self.proxy = Process(self, [binary(), "-c", path], name="switchyard")
+        self.proxy = self.start([binary(), "-c", path], "switchyard")
         m = self.proxy.wait_for(r"listening on TLS 127\.0\.0\.1:(\d+) \(admin on")
         return int(m.group(1))
 

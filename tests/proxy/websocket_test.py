@@ -15,26 +15,19 @@ import asyncio
 import http.client
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
+import sys
 import tempfile
 import time
 import unittest
 
 import websockets
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from processes import LISTENING, Process, binary, write_two_slot_config  # noqa: E402
+
 # A receive that takes longer means the proxy lost the message: fail rather than hang.
 RECEIVE_TIMEOUT = 10
-
-
-def binary():
-    path = os.environ.get("SWITCHYARD_BINARY", "")
-    if not path or not os.access(path, os.X_OK):
-        raise AssertionError(
-            "SWITCHYARD_BINARY must name the built switchyard executable, got %r" % path)
-    return path
 
 
 def fetch(port, method, path, body=None):
@@ -79,52 +72,17 @@ class WebSocketThroughSwitchyard(unittest.IsolatedAsyncioTestCase):
         self.blue_server, blue_port = await echo_server("blue")
         self.green_server, green_port = await echo_server("green")
         config = os.path.join(self.tmp, "switchyard.yaml")
-        with open(config, "w") as f:
-            f.write("listen: 127.0.0.1:0\n"
-                    "workers: 1\n"
-                    "admin: { listen: 127.0.0.1:0 }\n"
-                    "slots:\n"
-                    "  blue:  { endpoints: [\"127.0.0.1:%d\"] }\n"
-                    "  green: { endpoints: [\"127.0.0.1:%d\"] }\n"
-                    "state_file: off\n"
-                    "upgrade: { allow: [websocket] }\n" % (blue_port, green_port))
-        self.log_path = os.path.join(self.tmp, "switchyard.log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([binary(), "-c", config], stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        pattern = r"listening on 127\.0\.0\.1:(\d+) \(admin on 127\.0\.0\.1:(\d+)\)"
-        found = []
-
-        def started():
-            m = re.search(pattern, self.output())
-            if not m and self.proc.poll() is not None:
-                raise AssertionError("switchyard exited with %s:\n%s" %
-                                     (self.proc.returncode, self.output()))
-            if m:
-                found.append(m)
-            return m is not None
-
-        await eventually(started, "switchyard to start")
-        self.port, self.admin_port = int(found[0].group(1)), int(found[0].group(2))
+        write_two_slot_config(config, blue_port, green_port, "upgrade: { allow: [websocket] }\n")
+        self.proxy = Process(self.tmp, [binary(), "-c", config], "switchyard")
+        # Off the event loop, which the echo servers share.
+        m = await asyncio.to_thread(self.proxy.wait_for, LISTENING)
+        self.port, self.admin_port = int(m.group(1)), int(m.group(2))
 
     async def asyncTearDown(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                # Off the event loop, which the echo servers share.
-                await asyncio.to_thread(self.proc.wait, 40)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        await asyncio.to_thread(self.proxy.stop, 40)
         for server in (self.blue_server, self.green_server):
             server.close()
             await server.wait_closed()
-
-    def output(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
 
     def admin(self, method, path, body=None):
         status, text = fetch(self.admin_port, method, path, body)
