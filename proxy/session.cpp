@@ -1010,8 +1010,7 @@ session::body_piece session::next_body_piece(http1::body_kind kind, body_progres
 
 // Not a coroutine: it arms the deadline and hands back the write itself, so awaiting it costs
 // no frame of its own. async_write copies the buffer sequence before this returns.
-session::write_awaitable session::write_downstream(std::span<const char> a,
-                                                   std::span<const char> b) {
+session::io_awaitable session::write_downstream(std::span<const char> a, std::span<const char> b) {
     arm(settings_->timeouts.idle);
     record_.bytes_out += a.size() + b.size();
     if (tls_) {

@@ -152,10 +152,10 @@ private:
     };
     // Not a coroutine: frames what `up_` holds.
     body_piece next_body_piece(http1::body_kind kind, body_progress& body);
+    // A read or a write handed back to be awaited: it yields (error, bytes).
     using io_awaitable = boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>;
-    using write_awaitable = io_awaitable;
-    // Writes a then b to the client; the awaitable yields (error, bytes).
-    write_awaitable write_downstream(std::span<const char> a, std::span<const char> b);
+    // Writes a then b to the client, under the idle deadline, counted in the request's bytes.
+    io_awaitable write_downstream(std::span<const char> a, std::span<const char> b);
     // Not coroutines: a read or write on either connection, over TLS when it has it, handed back
     // to be awaited (no frame of their own). A first read is one that starts a message; a
     // continuation read is one in its middle (see read_more in receive_buffer.hpp).

@@ -151,8 +151,15 @@ void check_forwarded(const http1::request_head& h) {
         return;  // answered by the proxy itself (405, 417), never forwarded
     }
     constexpr std::string_view fallback_host = "upstream.internal:8080";
+    // As the session does: an Upgrade to an allowed protocol is kept, with Connection: upgrade;
+    // any other is dropped.
+    static const std::array<std::string, 1> allow{"websocket"};
+    const bool upgrade = proxy::wants_upgrade(h, allow);
+    const std::span<const std::string> kept =
+        upgrade ? std::span<const std::string>(allow) : std::span<const std::string>();
     std::string out;
-    proxy::write_upstream_request(h, {"192.0.2.1", "fuzz-request-id", true, fallback_host}, out);
+    proxy::write_upstream_request(
+        h, {"192.0.2.1", "fuzz-request-id", true, fallback_host, false, kept}, out);
 
     std::array<http1::header_field, 2 * wide_limits.max_headers> storage;
     const http1::parse_limits limits{out.size(), storage.size()};
@@ -164,7 +171,11 @@ void check_forwarded(const http1::request_head& h) {
     FUZZ_CHECK(s.version_minor == 1);
     FUZZ_CHECK(s.body == h.body);
     FUZZ_CHECK(s.content_length == h.content_length);
-    FUZZ_CHECK(s.keep_alive && !s.connection.close && !s.connection.has_other);
+    FUZZ_CHECK(s.keep_alive && !s.connection.close && s.connection.has_other == upgrade);
+    FUZZ_CHECK(fuzz::count_fields(s.fields, "upgrade") == (upgrade ? 1U : 0U));
+    if (upgrade) {
+        FUZZ_CHECK(proxy::wants_upgrade(s, allow));  // the next hop sees the same request
+    }
     FUZZ_CHECK(!s.expect_continue && !s.expect_other);
     const std::size_t framing_fields = fuzz::count_fields(s.fields, "content-length") +
                                        fuzz::count_fields(s.fields, "transfer-encoding");
