@@ -32,8 +32,8 @@ void BM_write_upstream_request(benchmark::State& state) {
         state.SkipWithError("the sample request does not parse");
         return;
     }
-    const proxy::request_context ctx{sample::client_ip, sample::request_id, true,
-                                     "app-green-1:8080", false, {}};
+    const proxy::request_context ctx{
+        sample::client_ip, sample::request_id, true, "app-green-1:8080", false, {}};
     std::string out;
     for (auto _ : state) {
         out.clear();

@@ -31,8 +31,8 @@ namespace sample = switchyard::bench;
 void BM_parse_forward_request(benchmark::State& state) {
     std::vector<http1::header_field> storage(http1::parse_limits{}.max_headers);
     const http1::parse_limits limits;
-    const proxy::request_context ctx{sample::client_ip, sample::request_id, true,
-                                     "app-green-1:8080", false, {}};
+    const proxy::request_context ctx{
+        sample::client_ip, sample::request_id, true, "app-green-1:8080", false, {}};
     std::string out;
     for (auto _ : state) {
         http1::request_head req;
