@@ -1013,22 +1013,18 @@ session::body_piece session::next_body_piece(http1::body_kind kind, body_progres
 session::io_awaitable session::write_downstream(std::span<const char> a, std::span<const char> b) {
     arm(settings_->timeouts.idle);
     record_.bytes_out += a.size() + b.size();
-    if (tls_) {
-        // Asio's TLS stream writes one buffer per record and system call.
-        if (!a.empty() && !b.empty() && b.size() <= tls_join_bytes) {
-            tls_out_.assign(a.data(), a.size());
-            tls_out_.append(b.data(), b.size());
-            return net::async_write(tls_->stream, net::buffer(tls_out_), use_tuple);
-        }
-        return net::async_write(tls_->stream,
-                                std::array<net::const_buffer, 2>{net::buffer(a.data(), a.size()),
-                                                                 net::buffer(b.data(), b.size())},
-                                use_tuple);
+    const std::array<net::const_buffer, 2> both{net::buffer(a.data(), a.size()),
+                                                net::buffer(b.data(), b.size())};
+    if (!tls_) {
+        return net::async_write(downstream_, both, use_tuple);
     }
-    return net::async_write(downstream_,
-                            std::array<net::const_buffer, 2>{net::buffer(a.data(), a.size()),
-                                                             net::buffer(b.data(), b.size())},
-                            use_tuple);
+    // Asio's TLS stream writes one buffer per record and system call.
+    if (!a.empty() && !b.empty() && b.size() <= tls_join_bytes) {
+        tls_out_.assign(a.data(), a.size());
+        tls_out_.append(b.data(), b.size());
+        return net::async_write(tls_->stream, net::buffer(tls_out_), use_tuple);
+    }
+    return net::async_write(tls_->stream, both, use_tuple);
 }
 
 net::awaitable<bool> session::answer(int status, std::string_view reason, bool close) {
