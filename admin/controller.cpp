@@ -216,6 +216,9 @@ void controller::apply(const analysis::machine_output& out) {
     }
     if (!out.events.empty()) {
         put_split(machine_.split(), "rollout " + machine_.state().id);
+        // Routes to `canary` and sticky pins read these (README, "Routes").
+        const auto& state = machine_.state();
+        split_.set_rollout(analysis::is_running(state.current), state.canary);
         persist();
         maybe_validate();
     }

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 namespace switchyard::analysis {
 
@@ -35,22 +36,82 @@ struct traffic_split {
     friend bool operator==(const traffic_split&, const traffic_split&) = default;
 };
 
-// The current split, shared by all threads. Writers (the admin API, later the rollout) are rare
-// and serialize among themselves; readers are the workers, once per request.
+// What the data plane reads once per request: the split, and what routing needs to know beside
+// it (README, "Routes", "Sticky sessions", "Hold and maintenance").
+struct traffic_state {
+    traffic_split split;
+    bool rollout = false;      // a rollout runs: waiting through baking
+    slot_index canary = 0;     // with `rollout`: the slot it moves toward
+    bool hold = false;         // POST /hold: new requests wait until POST /release
+    bool maintenance = false;  // POST /maintenance: every request is answered 503
+
+    // The slot a running rollout moves toward; none when no rollout runs.
+    std::optional<slot_index> canary_slot() const noexcept {
+        return rollout ? std::optional<slot_index>(canary) : std::nullopt;
+    }
+    // The slot a running rollout moves away from; the active slot when none runs.
+    slot_index stable_slot() const noexcept {
+        return rollout ? static_cast<slot_index>(canary ^ 1U) : split.active;
+    }
+    friend bool operator==(const traffic_state&, const traffic_state&) = default;
+};
+
+// The current traffic state, shared by all threads. Writers (the admin API and the rollout, on
+// the admin thread) are rare; readers are the workers, once per request, with one load.
 class split_state {
 public:
-    explicit split_state(traffic_split initial) noexcept : word_(pack(initial)) {}
+    explicit split_state(traffic_split initial) noexcept : word_(pack({initial})) {}
 
-    traffic_split load() const noexcept { return unpack(word_.load(std::memory_order_acquire)); }
-    void store(traffic_split s) noexcept { word_.store(pack(s), std::memory_order_release); }
+    traffic_split load() const noexcept { return load_state().split; }
+    traffic_state load_state() const noexcept {
+        return unpack(word_.load(std::memory_order_acquire));
+    }
+    // Each changes its part and keeps the rest.
+    void store(traffic_split s) noexcept {
+        update([s](traffic_state& t) { t.split = s; });
+    }
+    void set_rollout(bool running, slot_index canary) noexcept {
+        update([=](traffic_state& t) {
+            t.rollout = running;
+            t.canary = running ? canary : 0;
+        });
+    }
+    void set_hold(bool on) noexcept {
+        update([on](traffic_state& t) { t.hold = on; });
+    }
+    void set_maintenance(bool on) noexcept {
+        update([on](traffic_state& t) { t.maintenance = on; });
+    }
 
 private:
-    static std::uint32_t pack(traffic_split s) noexcept {
-        return static_cast<std::uint32_t>(s.active) |
-               (static_cast<std::uint32_t>(s.other_weight) << 8U);
+    template <class F>
+    void update(F change) noexcept {
+        std::uint32_t seen = word_.load(std::memory_order_relaxed);
+        for (;;) {
+            traffic_state t = unpack(seen);
+            change(t);
+            if (word_.compare_exchange_weak(seen, pack(t), std::memory_order_release,
+                                            std::memory_order_relaxed)) {
+                return;
+            }
+        }
     }
-    static traffic_split unpack(std::uint32_t w) noexcept {
-        return {static_cast<slot_index>(w & 1U), static_cast<std::uint8_t>((w >> 8U) & 0xffU)};
+    static std::uint32_t pack(const traffic_state& t) noexcept {
+        return static_cast<std::uint32_t>(t.split.active) |
+               (static_cast<std::uint32_t>(t.split.other_weight) << 8U) |
+               (static_cast<std::uint32_t>(t.rollout) << 16U) |
+               (static_cast<std::uint32_t>(t.canary) << 17U) |
+               (static_cast<std::uint32_t>(t.hold) << 18U) |
+               (static_cast<std::uint32_t>(t.maintenance) << 19U);
+    }
+    static traffic_state unpack(std::uint32_t w) noexcept {
+        traffic_state t;
+        t.split = {static_cast<slot_index>(w & 1U), static_cast<std::uint8_t>((w >> 8U) & 0xffU)};
+        t.rollout = ((w >> 16U) & 1U) != 0;
+        t.canary = static_cast<slot_index>((w >> 17U) & 1U);
+        t.hold = ((w >> 18U) & 1U) != 0;
+        t.maintenance = ((w >> 19U) & 1U) != 0;
+        return t;
     }
 
     std::atomic<std::uint32_t> word_;

@@ -487,7 +487,8 @@ session::verdict session::prepare_request(request_state& rs) {
     }
 
     // --- Route. The split is read once; this request stays on the slot it picked.
-    rs.slot = worker_.pick_slot();
+    const analysis::traffic_state traffic = worker_.traffic();
+    rs.slot = worker_.pick_slot(traffic.split);
     rs.routed = true;
     log_slot_ = shared_.slot_names[rs.slot];
     if (!worker_.pick_target(rs.slot, target_)) {

@@ -252,10 +252,6 @@ void worker::do_tick() {
     });
 }
 
-analysis::slot_index worker::pick_slot() noexcept {
-    return picker_.pick(shared_.split->load());
-}
-
 bool worker::pick_target(analysis::slot_index slot, upstream_target& out) noexcept {
     const auto& indexes = settings_->slot_endpoints[slot];
     const auto count = static_cast<std::uint32_t>(indexes.size());

@@ -142,9 +142,13 @@ public:
     // Takes over a connection that waits for its next request, idle since `since`.
     void park(client_connection conn, session_base::clock::time_point since);
 
-    // The slot for the next request, from the current split. The split value is returned too so
-    // the request keeps the one it was routed with.
-    analysis::slot_index pick_slot() noexcept;
+    // The traffic state for the next request: one load of a word that is almost never written.
+    analysis::traffic_state traffic() const noexcept { return shared_.split->load_state(); }
+    // The slot for a request no route or pin took, from the split it was routed with: of every
+    // 100 such requests, exactly the weight go to the other slot.
+    analysis::slot_index pick_slot(analysis::traffic_split split) noexcept {
+        return picker_.pick(split);
+    }
     // The next endpoint of `slot` round-robin, and the next of its addresses, skipping addresses
     // that refused a connection in the last `upstream.fail_timeout` and endpoints without any;
     // false when the slot has none left (503). From the settings in force, whose generation the

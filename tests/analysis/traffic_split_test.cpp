@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <optional>
 #include <vector>
 
 namespace switchyard::analysis {
@@ -24,6 +25,32 @@ TEST(split_state, round_trips_every_split) {
             EXPECT_EQ(state.load(), s);
         }
     }
+}
+
+// Each writer changes its part of the word and keeps the others'.
+TEST(split_state, flags_and_split_change_independently) {
+    split_state state({1, 25});
+    state.set_rollout(true, 0);
+    state.set_hold(true);
+    state.store({0, 40});
+    traffic_state t = state.load_state();
+    EXPECT_EQ(t.split, (traffic_split{0, 40}));
+    EXPECT_TRUE(t.rollout);
+    EXPECT_EQ(t.canary_slot(), std::optional<slot_index>(0));
+    EXPECT_EQ(t.stable_slot(), 1);
+    EXPECT_TRUE(t.hold);
+    EXPECT_FALSE(t.maintenance);
+
+    state.set_maintenance(true);
+    state.set_hold(false);
+    state.set_rollout(false, 1);
+    t = state.load_state();
+    EXPECT_EQ(t.split, (traffic_split{0, 40}));
+    EXPECT_FALSE(t.rollout);
+    EXPECT_EQ(t.canary_slot(), std::nullopt);
+    EXPECT_EQ(t.stable_slot(), 0);  // the active slot when no rollout runs
+    EXPECT_FALSE(t.hold);
+    EXPECT_TRUE(t.maintenance);
 }
 
 // Every window of 100 consecutive picks, at any offset, gives the other slot exactly its weight.
