@@ -18,6 +18,7 @@ cd "$(dirname "$0")"
 packages=(
     g++ cmake ninja-build pkg-config
     libboost1.81-dev libssl-dev libyaml-cpp-dev libspdlog-dev libgtest-dev libbenchmark-dev
+    libre2-dev  # the regexes of routes (linear time)
     prometheus-cpp-dev  # the /metrics text (core library only)
     prometheus  # promtool and the server: the /metrics test, deploy/'s config and dashboard tests
     python3  # the interpreter of tests/deploy (/usr/bin/python3, standard library only)

@@ -119,6 +119,16 @@ tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shar
     return out;
 }
 
+route_totals merge_routes(std::span<const metrics_shard* const> shards) {
+    route_totals out{};
+    for (const metrics_shard* shard : shards) {
+        for (std::size_t i = 0; i < route_counter_count; ++i) {
+            out[i] += shard->routes()[i].load();
+        }
+    }
+    return out;
+}
+
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
     per_slot<slot_totals> out;
     for (slot_index s = 0; s < slot_count; ++s) {

@@ -125,6 +125,12 @@ inline constexpr std::size_t tls_failure_kinds = 7;
 std::string_view tls_failure_name(tls_failure f) noexcept;
 using tls_failure_totals = std::array<std::uint64_t, tls_failure_kinds>;
 
+// Counters of requests taken by a route (switchyard_route_requests_total), one per route of the
+// configuration, which allows at most this many; the proxy's route table says which route
+// counts into which counter (README, "Routes").
+inline constexpr std::size_t route_counter_count = 64;
+using route_totals = std::array<std::uint64_t, route_counter_count>;
+
 // The counters of one slot in one worker.
 struct slot_counters {
     std::array<counter, 500> by_status;  // index: status - 100, statuses 100..599
@@ -163,9 +169,14 @@ public:
         return tls_failures_;
     }
 
+    // A request a route took, by the route's counter (< route_counter_count).
+    void route_taken(std::size_t counter) noexcept { routes_[counter].add(); }
+    const std::array<counter, route_counter_count>& routes() const noexcept { return routes_; }
+
 private:
     per_slot<slot_counters> slots_;
     std::array<counter, tls_failure_kinds> tls_failures_;
+    std::array<counter, route_counter_count> routes_;
 };
 
 // A slot's totals summed over all shards at one moment.
@@ -192,6 +203,7 @@ struct slot_totals {
 // Sums the shards; safe while the workers keep recording.
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards);
 tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shards);
+route_totals merge_routes(std::span<const metrics_shard* const> shards);
 
 // Totals merged from the proxy's shards at the moment of the call (the /metrics scrape, the
 // rollout engine's tick). Safe to call from any thread.

@@ -71,6 +71,8 @@ config_changes compare(const config& running, const config& next) {
     live(!(running.analysis == next.analysis), "analysis");
     live(!(running.rollout == next.rollout), "rollout");
     live(!(running.webhooks.pre_rollout == next.webhooks.pre_rollout), "webhooks.pre_rollout");
+    live(running.routes != next.routes, "routes");
+    live(!(running.preview == next.preview), "preview");
     return out;
 }
 

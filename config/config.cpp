@@ -16,6 +16,8 @@
 #include <memory>
 #include <utility>
 
+#include <re2/re2.h>
+
 #include "config/units.hpp"
 
 namespace switchyard::config {
@@ -527,6 +529,31 @@ private:
     std::optional<http_url> url_value(const YAML::Node& v, const place& at);
     std::optional<std::string> token_value(std::string token, const place& at,
                                            std::string_view origin);
+
+public:
+    void parse_routes(const YAML::Node& v, const place& at, std::vector<route_config>& out);
+    void parse_preview(const YAML::Node& v, const place& at, preview_config& out);
+    // After the whole file is read: every route's `to` names a slot that exists.
+    void check_route_slots(const config& cfg);
+
+private:
+    std::optional<route_config> parse_route(const YAML::Node& v, const place& at);
+    void parse_route_match(const YAML::Node& v, const place& at, route_match& out);
+    // `header: { Name: value }` and `cookie: { name: value }`: exact values by name.
+    void parse_exact_map(const YAML::Node& v, const place& at, std::string_view what,
+                         std::vector<value_match>& out);
+    // `headers: [ { name: X, prefix: "tr" } ]` and `cookies: [...]`.
+    void parse_match_list(const YAML::Node& v, const place& at, std::string_view what,
+                          std::vector<value_match>& out);
+    std::optional<std::string> field_name_value(const YAML::Node& v, const place& at,
+                                                std::string_view what);
+    std::optional<std::string> match_text(const YAML::Node& v, const place& at);
+    void parse_methods(const YAML::Node& v, const place& at, std::vector<std::string>& out);
+    std::optional<cidr> cidr_value(const YAML::Node& v, const place& at);
+
+    // Route names seen so far, with their lines; `to` slot names to check once slots are known.
+    std::map<std::string, int, std::less<>> route_names_;
+    std::vector<std::pair<std::string, place>> route_slots_;
 };
 
 void parser::parse_root(const YAML::Node& root, config& out) {
@@ -540,7 +567,8 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     std::optional<place> listen_at;
     each_key(root, top,
              {"listen", "workers", "admin", "slots", "active", "state_file", "access_log", "tls",
-              "timeouts", "limits", "upstream", "upgrade", "analysis", "rollout", "webhooks"},
+              "timeouts", "limits", "upstream", "upgrade", "analysis", "rollout", "webhooks",
+              "routes", "preview"},
              [&](const std::string& key, const YAML::Node& v, const place& at) {
                  if (key == "listen") {
                      listen_at = at;
@@ -580,8 +608,13 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      parse_rollout(v, at, out.rollout);
                  } else if (key == "webhooks") {
                      parse_webhooks(v, at, out.webhooks);
+                 } else if (key == "routes") {
+                     parse_routes(v, at, out.routes);
+                 } else if (key == "preview") {
+                     parse_preview(v, at, out.preview);
                  }
              });
+    check_route_slots(out);
     if (!have_slots) {
         fail({"slots", 0},
              "missing key \"slots\": two slots, each { endpoints: [\"host:port\", ...] }");
@@ -1330,6 +1363,339 @@ std::optional<http_url> parser::url_value(const YAML::Node& v, const place& at) 
         fail(at, "expected an http:// URL such as http://host:8080/path, got " + quote(*text));
     }
     return url;
+}
+
+// --- routes and preview (README, "Routes") ---
+
+void parser::parse_routes(const YAML::Node& v, const place& at, std::vector<route_config>& out) {
+    std::vector<route_config> routes;
+    bool ok = true;
+    const bool is_list = each_item(
+        v, at,
+        "a list of routes such as { name: testers, match: { header: { X-Canary: \"true\" } }, "
+        "to: canary }",
+        [&](const YAML::Node& item, const place& item_at) {
+            auto route = parse_route(item, item_at);
+            ok = ok && route.has_value();
+            if (route) {
+                routes.push_back(std::move(*route));
+            }
+        });
+    if (!is_list) {
+        return;
+    }
+    if (v.size() > max_routes) {
+        fail(at, "expected at most " + std::to_string(max_routes) + " routes, got " +
+                     std::to_string(v.size()));
+        return;
+    }
+    if (ok) {
+        out = std::move(routes);
+    }
+}
+
+std::optional<route_config> parser::parse_route(const YAML::Node& v, const place& at) {
+    route_config route;
+    bool have_name = false;
+    bool have_match = false;
+    bool have_to = false;
+    const std::size_t errors_before = errors_.size();
+    const bool is_map = each_key(
+        v, at, {"name", "match", "to"},
+        [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+            if (key == "name") {
+                have_name = true;
+                auto name = non_empty_string(value, key_at, "a route name");
+                if (name && has_control_character(*name)) {
+                    fail(key_at,
+                         "expected a route name without control characters, got " + quote(*name));
+                } else if (name) {
+                    auto [it, inserted] = route_names_.emplace(*name, key_at.line);
+                    if (!inserted) {
+                        fail(key_at, "duplicate route name " + quote(*name) + " (first on line " +
+                                         std::to_string(it->second) + ")");
+                    }
+                    route.name = std::move(*name);
+                }
+            } else if (key == "match") {
+                have_match = true;
+                parse_route_match(value, key_at, route.match);
+            } else if (key == "to") {
+                have_to = true;
+                auto to = non_empty_string(value, key_at, "canary, stable or a slot name");
+                if (to == "canary") {
+                    route.to = route_target::canary;
+                } else if (to == "stable") {
+                    route.to = route_target::stable;
+                } else if (to) {
+                    route.to = route_target::slot;
+                    route.slot = *to;
+                    route_slots_.emplace_back(*to, key_at);
+                }
+            }
+        });
+    if (!is_map) {
+        return std::nullopt;
+    }
+    if (!have_name) {
+        fail(at.key("name", at.line), "missing key \"name\": the route's name, unique");
+    }
+    if (!have_match) {
+        fail(at.key("match", at.line),
+             "missing key \"match\": a map such as { header: { X-Canary: \"true\" } }");
+    }
+    if (!have_to) {
+        fail(at.key("to", at.line), "missing key \"to\": canary, stable or a slot name");
+    }
+    if (errors_.size() != errors_before) {
+        return std::nullopt;
+    }
+    return route;
+}
+
+void parser::parse_route_match(const YAML::Node& v, const place& at, route_match& out) {
+    if (v.IsNull()) {
+        fail(at, "expected a map such as { header: { X-Canary: \"true\" } }, got nothing");
+        return;
+    }
+    each_key(v, at, {"header", "headers", "cookie", "cookies", "query", "path_prefix", "method"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "header") {
+                     parse_exact_map(value, key_at, "a header name", out.headers);
+                 } else if (key == "headers") {
+                     parse_match_list(value, key_at, "a header name", out.headers);
+                 } else if (key == "cookie") {
+                     parse_exact_map(value, key_at, "a cookie name", out.cookies);
+                 } else if (key == "cookies") {
+                     parse_match_list(value, key_at, "a cookie name", out.cookies);
+                 } else if (key == "query") {
+                     each_entry(value, key_at,
+                                [&](const std::string& name, const YAML::Node& param,
+                                    const place& param_at, int) {
+                                    auto text = match_text(param, param_at);
+                                    if (name.empty() || has_control_character(name)) {
+                                        fail(param_at,
+                                             "expected a query parameter name, got " + quote(name));
+                                    } else if (text) {
+                                        out.query.push_back({name, std::move(*text)});
+                                    }
+                                });
+                 } else if (key == "path_prefix") {
+                     parse_path(value, key_at, out.path_prefix);
+                 } else if (key == "method") {
+                     parse_methods(value, key_at, out.methods);
+                 }
+             });
+}
+
+std::optional<std::string> parser::field_name_value(const YAML::Node& v, const place& at,
+                                                    std::string_view what) {
+    auto text = scalar(v, at, what);
+    if (text && !is_protocol_name(*text)) {
+        // Header names are tokens (RFC 9110 §5.1), and so are cookie names (RFC 6265 §4.1.1).
+        fail(at, "expected " + std::string(what) + " (a token), got " + quote(*text));
+        return std::nullopt;
+    }
+    return text;
+}
+
+std::optional<std::string> parser::match_text(const YAML::Node& v, const place& at) {
+    auto text = scalar(v, at, "a value");
+    if (text && has_control_character(*text)) {
+        // A field value never holds one that the parser lets through (RFC 9110 §5.5).
+        fail(at, "expected a value without control characters, got " + quote(*text));
+        return std::nullopt;
+    }
+    return text;
+}
+
+void parser::parse_exact_map(const YAML::Node& v, const place& at, std::string_view what,
+                             std::vector<value_match>& out) {
+    each_entry(
+        v, at,
+        [&](const std::string& name, const YAML::Node& value, const place& value_at, int key_line) {
+            if (!is_protocol_name(name)) {
+                fail({value_at.path, key_line},
+                     "expected " + std::string(what) + " (a token), got " + quote(name));
+                return;
+            }
+            auto text = match_text(value, value_at);
+            if (text) {
+                out.push_back({name, value_match_kind::exact, std::move(*text)});
+            }
+        });
+}
+
+void parser::parse_match_list(const YAML::Node& v, const place& at, std::string_view what,
+                              std::vector<value_match>& out) {
+    each_item(v, at, "a list such as [ { name: X-Canary, prefix: \"tr\" } ]",
+              [&](const YAML::Node& item, const place& item_at) {
+                  value_match m;
+                  bool have_name = false;
+                  int conditions = 0;
+                  bool ok = true;
+                  const bool is_map = each_key(
+                      item, item_at, {"name", "exact", "prefix", "regex", "present"},
+                      [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                          if (key == "name") {
+                              have_name = true;
+                              auto name = field_name_value(value, key_at, what);
+                              ok = ok && name.has_value();
+                              assign(m.name, std::move(name));
+                              return;
+                          }
+                          ++conditions;
+                          if (key == "present") {
+                              auto present = bool_value(value, key_at);
+                              ok = ok && present.has_value();
+                              m.kind = present.value_or(true) ? value_match_kind::present
+                                                              : value_match_kind::absent;
+                              return;
+                          }
+                          auto text = match_text(value, key_at);
+                          ok = ok && text.has_value();
+                          if (!text) {
+                              return;
+                          }
+                          m.value = std::move(*text);
+                          if (key == "exact") {
+                              m.kind = value_match_kind::exact;
+                          } else if (key == "prefix") {
+                              m.kind = value_match_kind::prefix;
+                          } else {
+                              m.kind = value_match_kind::regex;
+                              // Compiled here only to report a bad pattern with its line; the proxy
+                              // compiles it again into its route table.
+                              const RE2 re(m.value, RE2::Quiet);
+                              if (!re.ok()) {
+                                  fail(key_at, "invalid regular expression " + quote(m.value) +
+                                                   ": " + re.error());
+                                  ok = false;
+                              }
+                          }
+                      });
+                  if (!is_map) {
+                      return;
+                  }
+                  if (!have_name) {
+                      fail(item_at.key("name", item_at.line),
+                           "missing key \"name\": " + std::string(what));
+                      ok = false;
+                  }
+                  if (conditions != 1) {
+                      fail(item_at, "expected one of exact, prefix, regex or present, got " +
+                                        std::to_string(conditions));
+                      ok = false;
+                  }
+                  if (ok) {
+                      out.push_back(std::move(m));
+                  }
+              });
+}
+
+void parser::parse_methods(const YAML::Node& v, const place& at, std::vector<std::string>& out) {
+    auto one = [&](const YAML::Node& item, const place& item_at) {
+        auto method = scalar(item, item_at, "a method such as GET");
+        if (method && !is_protocol_name(*method)) {
+            fail(item_at, "expected a method such as GET (a token), got " + quote(*method));
+        } else if (method) {
+            out.push_back(std::move(*method));
+        }
+    };
+    if (v.IsScalar()) {
+        one(v, at);
+        return;
+    }
+    const bool is_list =
+        each_item(v, at, "a method such as GET, or a list of methods such as [GET, HEAD]", one);
+    if (is_list && v.size() == 0) {
+        fail(at, "expected at least one method");
+    }
+}
+
+void parser::parse_preview(const YAML::Node& v, const place& at, preview_config& out) {
+    each_key(v, at, {"header", "token_header", "from"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "header") {
+                     assign(out.header, field_name_value(value, key_at, "a header name"));
+                 } else if (key == "token_header") {
+                     assign(out.token_header, field_name_value(value, key_at, "a header name"));
+                 } else if (key == "from") {
+                     std::vector<cidr> from;
+                     const bool is_list =
+                         each_item(value, key_at, "a list of address ranges such as [10.0.0.0/8]",
+                                   [&](const YAML::Node& item, const place& item_at) {
+                                       if (auto c = cidr_value(item, item_at)) {
+                                           from.push_back(std::move(*c));
+                                       }
+                                   });
+                     if (is_list && from.size() == value.size()) {
+                         out.from = std::move(from);
+                     }
+                 }
+             });
+    if (ascii_lower(out.header) == ascii_lower(out.token_header)) {
+        fail(at.key("token_header", at.line),
+             "expected a header other than preview.header, got " + quote(out.token_header));
+    }
+}
+
+std::optional<cidr> parser::cidr_value(const YAML::Node& v, const place& at) {
+    constexpr std::string_view expected =
+        "an address or range such as 10.0.0.0/8, 192.168.1.7 or fd00::/8";
+    auto text = scalar(v, at, expected);
+    if (!text) {
+        return std::nullopt;
+    }
+    cidr out;
+    out.text = *text;
+    const std::size_t slash = text->find('/');
+    const std::string host = text->substr(0, slash);
+    in_addr v4{};
+    in6_addr v6{};
+    unsigned max_prefix = 0;
+    if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+        out.address[10] = 0xff;
+        out.address[11] = 0xff;
+        std::memcpy(out.address.data() + 12, &v4, 4);
+        max_prefix = 32;
+    } else if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+        std::memcpy(out.address.data(), &v6, 16);
+        max_prefix = 128;
+    } else {
+        fail(at, "expected " + std::string(expected) + ", got " + quote(*text));
+        return std::nullopt;
+    }
+    std::uint32_t prefix = max_prefix;
+    if (slash != std::string::npos) {
+        const std::string bits = text->substr(slash + 1);
+        const char* end = bits.data() + bits.size();
+        auto [ptr, ec] = std::from_chars(bits.data(), end, prefix);
+        if (bits.empty() || ec != std::errc{} || ptr != end || prefix > max_prefix) {
+            fail(at, "expected a prefix length from 0 to " + std::to_string(max_prefix) +
+                         " after /, got " + quote(*text));
+            return std::nullopt;
+        }
+    }
+    out.prefix = static_cast<std::uint8_t>(prefix + (max_prefix == 32 ? 96 : 0));
+    return out;
+}
+
+void parser::check_route_slots(const config& cfg) {
+    if (cfg.slots.empty()) {
+        return;  // reported as missing already
+    }
+    std::string names;
+    for (const auto& s : cfg.slots) {
+        names += (names.empty() ? "" : ", ") + s.name;
+    }
+    for (const auto& [slot, at] : route_slots_) {
+        const bool known = std::any_of(cfg.slots.begin(), cfg.slots.end(),
+                                       [&](const slot_config& s) { return s.name == slot; });
+        if (!known) {
+            fail(at, "expected canary, stable or a slot name (" + names + "), got " + quote(slot));
+        }
+    }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // Every key has a default except `slots`. Parsing never throws to the caller: it returns every
 // error it found, each naming the key path, the line and what was expected.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -239,6 +240,86 @@ struct webhooks_config {
     friend bool operator==(const webhooks_config&, const webhooks_config&) = default;
 };
 
+// How a route compares a header or cookie value (README, "Routes"). Header names are compared
+// ignoring case, values exactly.
+enum class value_match_kind {
+    exact,    // the value equals `value`
+    prefix,   // the value starts with `value`
+    regex,    // RE2 `value` matches the whole value (linear time: no ReDoS)
+    present,  // the header or cookie is there, whatever its value
+    absent,   // `present: false`: it is not there
+};
+
+// One condition on a named header or cookie of a request.
+struct value_match {
+    std::string name;  // a header name as written (compared ignoring case), or a cookie name
+    value_match_kind kind = value_match_kind::exact;
+    std::string value;  // exact, prefix: the text; regex: the pattern; empty otherwise
+
+    friend bool operator==(const value_match&, const value_match&) = default;
+};
+
+// A query parameter that must be in the request's target with exactly this value (both
+// compared after percent-decoding, '+' as a space).
+struct query_match {
+    std::string name;
+    std::string value;
+
+    friend bool operator==(const query_match&, const query_match&) = default;
+};
+
+// What a request must carry for a route to take it: every condition given must hold; an empty
+// match takes every request.
+struct route_match {
+    std::vector<value_match> headers;  // `header` (exact) and `headers` (any kind)
+    std::vector<value_match> cookies;  // `cookie` (exact) and `cookies` (any kind)
+    std::vector<query_match> query;
+    std::string path_prefix;           // empty: any path
+    std::vector<std::string> methods;  // empty: any method; compared exactly (RFC 9110 §9.1)
+
+    friend bool operator==(const route_match&, const route_match&) = default;
+};
+
+enum class route_target {
+    slot,    // the slot named in `slot`
+    canary,  // the slot a running rollout moves toward; no match when none runs
+    stable,  // the slot a running rollout moves away from, else the active slot
+};
+
+// One entry of `routes:`, evaluated in order before the weighted split; the first whose match
+// holds takes the request (README, "Routes").
+struct route_config {
+    std::string name;  // unique; the `route` label of switchyard_route_requests_total
+    route_match match;
+    route_target to = route_target::slot;
+    std::string slot;  // with route_target::slot: one of the two slot names
+
+    friend bool operator==(const route_config&, const route_config&) = default;
+};
+
+// The most routes a configuration may hold: each has its own counter in every worker's shard.
+inline constexpr std::size_t max_routes = 64;
+
+// An address range of `preview.from`, IPv4 stored as IPv4-mapped IPv6 (::ffff:a.b.c.d, with
+// 96 added to its prefix length) so that one comparison serves both families.
+struct cidr {
+    std::string text;  // as written
+    std::array<std::uint8_t, 16> address{};
+    std::uint8_t prefix = 128;  // leading bits compared, 0..128
+
+    friend bool operator==(const cidr&, const cidr&) = default;
+};
+
+// The preview header (README, "Routes"): a request naming a slot in `header` goes to it when it
+// carries the admin token in `token_header` or comes from one of `from`.
+struct preview_config {
+    std::string header = "X-Switchyard-Slot";
+    std::string token_header = "X-Switchyard-Token";
+    std::vector<cidr> from;
+
+    friend bool operator==(const preview_config&, const preview_config&) = default;
+};
+
 // `workers: auto` is stored as 0 and resolved to the core count by the caller.
 struct config {
     address listen{"0.0.0.0", 8080};
@@ -257,6 +338,8 @@ struct config {
     analysis_config analysis;
     rollout_config rollout;
     webhooks_config webhooks;
+    std::vector<route_config> routes;  // in order: the first match wins
+    preview_config preview;
 };
 
 // One problem found in a configuration. `path` is the key path ("slots.green.endpoints[0]");

@@ -156,6 +156,19 @@ bool switches_to_allowed(const http1::response_head& res,
     return names_allowed_upgrade(res.fields, allow);
 }
 
+namespace {
+
+bool is_dropped(std::string_view name, std::span<const std::string> drop) noexcept {
+    for (const auto& d : drop) {
+        if (iequals(name, d)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
 void write_upstream_request(const http1::request_head& req, const request_context& ctx,
                             std::string& out) {
     std::string_view target = req.target;
@@ -181,7 +194,7 @@ void write_upstream_request(const http1::request_head& req, const request_contex
         if (is_removed(name, req.connection, req.fields) || iequals(name, "content-length") ||
             iequals(name, "transfer-encoding") || iequals(name, "expect") ||
             iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host") ||
-            (absolute && iequals(name, "host"))) {
+            (absolute && iequals(name, "host")) || is_dropped(name, ctx.drop)) {
             continue;
         }
         if (iequals(name, "x-forwarded-for")) {

@@ -22,6 +22,9 @@ struct request_context {
     // Not empty when wants_upgrade(req, upgrade) held: the protocols of its Upgrade that this
     // list allows are forwarded, with Connection: upgrade (RFC 9110 §7.8).
     std::span<const std::string> upgrade;
+    // Fields never forwarded, by name (compared ignoring case): the preview header and its
+    // token (README, "Routes").
+    std::span<const std::string> drop;
 };
 
 // True when `protocol`, an element of an Upgrade field ("websocket", "websocket/13"), names one

@@ -112,6 +112,14 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
     s->limits = cfg.limits;
     s->upstream = cfg.upstream;
     s->upgrade = cfg.upgrade;
+    try {
+        s->routes = route_table(cfg.routes, shared_.slot_names);
+    } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(std::string("routes: ") + e.what());
+    }
+    s->routes.assign_counters(before != nullptr ? &before->routes : nullptr,
+                              analysis::merge_routes(metrics_shards()));
+    s->preview = preview_rule(cfg.preview, cfg.admin.token);
     if (cfg.tls) {
         std::string why;
         s->certificates = make_server_context(*cfg.tls, why);
@@ -210,6 +218,16 @@ void server::reload(const config::config& next) {
 std::chrono::milliseconds server::drain_timeout() const {
     const std::lock_guard lock(mutex_);
     return settings_->timeouts.drain;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> server::route_counts() const {
+    const auto totals = analysis::merge_routes(metrics_shards());
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    const std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < settings_->routes.size(); ++i) {
+        out.emplace_back(settings_->routes.name(i), settings_->routes.count(i, totals));
+    }
+    return out;
 }
 
 address_snapshot server::addresses() const {

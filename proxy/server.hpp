@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -64,6 +65,9 @@ public:
     // Where the upstream names point now, in the order of the endpoint list now in force; any
     // thread.
     address_snapshot addresses() const;
+    // switchyard_route_requests_total: each route now in force by name, with what it has taken
+    // since it came (README, "Routes"); any thread.
+    std::vector<std::pair<std::string, std::uint64_t>> route_counts() const;
     // SIGUSR1: reopens the access log file at its path (after logrotate renamed it). True when
     // the log is off or not a file; false (logged) when the path cannot be opened.
     bool reopen_access_log();

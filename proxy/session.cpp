@@ -486,9 +486,22 @@ session::verdict session::prepare_request(request_state& rs) {
         return refuse(rs, *refusal);
     }
 
-    // --- Route. The split is read once; this request stays on the slot it picked.
+    // --- Route. The traffic state is read once; this request stays on the slot it picked: the
+    // preview header's, else the first route's that takes it, else the weighted split's
+    // (README, "Routes").
     const analysis::traffic_state traffic = worker_.traffic();
-    rs.slot = worker_.pick_slot(traffic.split);
+    const auto preview =
+        settings_->preview.preview_for(req, client_.peer.address(), shared_.slot_names);
+    if (preview.what == preview_rule::outcome::unknown_slot) {
+        return refuse(rs, {400, "the preview header names no slot"});
+    }
+    if (preview.what == preview_rule::outcome::slot) {
+        rs.slot = preview.slot;
+    } else if (const auto routed = route_for(req, traffic)) {
+        rs.slot = *routed;
+    } else {
+        rs.slot = worker_.pick_slot(traffic.split);
+    }
     rs.routed = true;
     log_slot_ = shared_.slot_names[rs.slot];
     if (!worker_.pick_target(rs.slot, target_)) {
@@ -506,10 +519,22 @@ session::verdict session::prepare_request(request_state& rs) {
     const std::span<const std::string> upgrade =
         rs.upgrade ? std::span<const std::string>(settings_->upgrade.allow)
                    : std::span<const std::string>();
-    write_upstream_request(
-        req, {client_ip_, request_id_, !has_request_id, ep.name, tls_ != nullptr, upgrade}, out_);
+    write_upstream_request(req,
+                           {client_ip_, request_id_, !has_request_id, ep.name, tls_ != nullptr,
+                            upgrade, settings_->preview.stripped()},
+                           out_);
     in_.consume(req.head_bytes);
     return take_body_in_hand(rs);
+}
+
+std::optional<analysis::slot_index> session::route_for(const http1::request_head& req,
+                                                       const analysis::traffic_state& traffic) {
+    const auto pick = settings_->routes.route_for(req, traffic);
+    if (!pick) {
+        return std::nullopt;
+    }
+    worker_.metrics().route_taken(pick->counter);
+    return pick->slot;
 }
 
 bool session::classify(const http1::request_head& req, request_state& rs) {

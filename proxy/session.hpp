@@ -116,6 +116,10 @@ private:
     // Not a coroutine: parses the head in `in_`; when complete, classifies, routes and rewrites
     // it into `out_` and consumes it, and takes the body bytes already in hand.
     verdict prepare_request(request_state& rs);
+    // The slot of the first route that takes the request (counted on that route), or none
+    // (README, "Routes").
+    std::optional<analysis::slot_index> route_for(const http1::request_head& req,
+                                                  const analysis::traffic_state& traffic);
     // Takes what the request needs from its head; true when it carries an X-Request-Id.
     bool classify(const http1::request_head& req, request_state& rs);
     // 405, 417 or 413, for a request refused on its head alone.

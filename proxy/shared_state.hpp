@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/resolver.hpp"
+#include "proxy/routes.hpp"
 #include "proxy/tls.hpp"
 
 namespace switchyard::proxy {
@@ -70,6 +71,9 @@ struct live_settings {
     // connect failure. One that is no longer current has been stopped: asking it does nothing.
     std::shared_ptr<upstream_resolver> resolver;
     std::shared_ptr<access_log_outputs> access_log;  // null when access_log.to is off
+    // `routes:` and `preview:`, compiled (README, "Routes").
+    route_table routes;
+    preview_rule preview;
 };
 using settings_snapshot = std::shared_ptr<const live_settings>;
 

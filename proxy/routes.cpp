@@ -1,0 +1,365 @@
+#include "proxy/routes.hpp"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "analysis/metrics.hpp"
+
+namespace switchyard::proxy {
+
+namespace {
+
+static_assert(config::max_routes <= analysis::route_counter_count,
+              "every route has a counter in the shard");
+static_assert(analysis::route_counter_count <= 256, "a counter index fits route_pick::counter");
+
+using http1::iequals;
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+// The value of the first field named `name` (ignoring case); nullopt when there is none.
+std::optional<std::string_view> first_field(std::span<const http1::header_field> fields,
+                                            std::string_view name) noexcept {
+    for (const auto& f : fields) {
+        if (iequals(f.name, name)) {
+            return f.value;
+        }
+    }
+    return std::nullopt;
+}
+
+// The value of the first cookie named `name` in the Cookie field(s): RFC 6265 §4.2.1
+// `cookie-pair *( ";" SP cookie-pair )`, read leniently (any OWS around pairs, names and
+// values); a value in DQUOTEs (§4.1.1 cookie-value) is compared without them.
+std::optional<std::string_view> find_cookie(std::span<const http1::header_field> fields,
+                                            std::string_view name) noexcept {
+    for (const auto& f : fields) {
+        if (!iequals(f.name, "cookie")) {
+            continue;
+        }
+        std::string_view rest = f.value;
+        while (!rest.empty()) {
+            const std::size_t semi = rest.find(';');
+            const std::string_view pair = rest.substr(0, semi);
+            rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+            const std::size_t eq = pair.find('=');
+            if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) {
+                continue;
+            }
+            std::string_view value = trim(pair.substr(eq + 1));
+            if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+                value = value.substr(1, value.size() - 2);
+            }
+            return value;
+        }
+    }
+    return std::nullopt;
+}
+
+int hex_digit(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+// True when `raw`, a query component, decodes to `expected`: %XX as its byte (RFC 3986 §2.1)
+// and '+' as a space (application/x-www-form-urlencoded, what browsers send from forms); a '%'
+// not followed by two hex digits stands for itself. Decoded as it is compared: no copy.
+bool decodes_to(std::string_view raw, std::string_view expected) noexcept {
+    std::size_t j = 0;
+    for (std::size_t i = 0; i < raw.size(); ++i, ++j) {
+        char c = raw[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%' && i + 2 < raw.size() && hex_digit(raw[i + 1]) >= 0 &&
+                   hex_digit(raw[i + 2]) >= 0) {
+            c = static_cast<char>(hex_digit(raw[i + 1]) * 16 + hex_digit(raw[i + 2]));
+            i += 2;
+        }
+        if (j >= expected.size() || expected[j] != c) {
+            return false;
+        }
+    }
+    return j == expected.size();
+}
+
+// The path and query of a target: origin-form as it is, absolute-form without its scheme and
+// authority (RFC 9112 §3.2.2).
+std::string_view path_and_query(std::string_view target) noexcept {
+    if (target.empty() || target.front() == '/' || target == "*") {
+        return target;
+    }
+    const std::size_t scheme = target.find("://");
+    if (scheme == std::string_view::npos) {
+        return target;
+    }
+    const std::size_t path = target.find_first_of("/?", scheme + 3);
+    return path == std::string_view::npos ? std::string_view{} : target.substr(path);
+}
+
+bool query_has(std::string_view target, const config::query_match& q) noexcept {
+    const std::size_t mark = target.find('?');
+    if (mark == std::string_view::npos) {
+        return false;
+    }
+    std::string_view rest = target.substr(mark + 1);
+    while (!rest.empty()) {
+        const std::size_t amp = rest.find('&');
+        const std::string_view param = rest.substr(0, amp);
+        rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+        const std::size_t eq = param.find('=');
+        const std::string_view value =
+            eq == std::string_view::npos ? std::string_view{} : param.substr(eq + 1);
+        if (decodes_to(param.substr(0, eq), q.name) && decodes_to(value, q.value)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::array<std::uint8_t, 16> address_bytes(const boost::asio::ip::address& a) noexcept {
+    if (a.is_v4()) {
+        return boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, a.to_v4()).to_bytes();
+    }
+    return a.to_v6().to_bytes();
+}
+
+// Compares every byte whatever the first difference, so that the time taken does not tell how
+// much of a guessed token was right.
+bool same_secret(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff = static_cast<unsigned char>(
+            diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+    }
+    return diff == 0;
+}
+
+}  // namespace
+
+// --- route_table ---
+
+route_table::route_table() = default;
+route_table::~route_table() = default;
+route_table::route_table(route_table&&) noexcept = default;
+route_table& route_table::operator=(route_table&&) noexcept = default;
+
+route_table::route_table(const std::vector<config::route_config>& routes,
+                         const analysis::per_slot<std::string>& slot_names) {
+    auto compile = [](const std::vector<config::value_match>& in, std::vector<condition>& out) {
+        for (const auto& m : in) {
+            condition& c = out.emplace_back();
+            c.name = m.name;
+            c.kind = m.kind;
+            c.value = m.value;
+            if (m.kind == config::value_match_kind::regex) {
+                c.re = std::make_unique<re2::RE2>(m.value, re2::RE2::Quiet);
+                if (!c.re->ok()) {
+                    throw std::invalid_argument("invalid regular expression \"" + m.value +
+                                                "\": " + c.re->error());
+                }
+            }
+        }
+    };
+    routes_.reserve(routes.size());
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        const auto& rc = routes[i];
+        route& r = routes_.emplace_back();
+        r.name = rc.name;
+        compile(rc.match.headers, r.headers);
+        compile(rc.match.cookies, r.cookies);
+        r.query = rc.match.query;
+        r.path_prefix = rc.match.path_prefix;
+        r.methods = rc.match.methods;
+        r.to = rc.to;
+        if (rc.to == config::route_target::slot) {
+            const auto it = std::find(slot_names.begin(), slot_names.end(), rc.slot);
+            if (it == slot_names.end()) {
+                throw std::invalid_argument("route " + rc.name + ": no slot " + rc.slot);
+            }
+            r.slot = static_cast<analysis::slot_index>(it - slot_names.begin());
+        }
+        r.counter = static_cast<std::uint8_t>(i);
+    }
+}
+
+bool route_table::value_holds(const condition& c, std::optional<std::string_view> value) noexcept {
+    using kind = config::value_match_kind;
+    if (!value) {
+        return c.kind == kind::absent;
+    }
+    switch (c.kind) {
+        case kind::exact:
+            return *value == c.value;
+        case kind::prefix:
+            return value->substr(0, c.value.size()) == c.value;
+        case kind::regex:
+            return re2::RE2::FullMatch(re2::StringPiece(value->data(), value->size()), *c.re);
+        case kind::present:
+            return true;
+        case kind::absent:
+            break;
+    }
+    return false;
+}
+
+bool route_table::holds(const route& r, const http1::request_head& req) noexcept {
+    // The cheapest conditions first: the method and the path are in hand, fields are searched.
+    if (!r.methods.empty() &&
+        std::find(r.methods.begin(), r.methods.end(), req.method) == r.methods.end()) {
+        return false;
+    }
+    const std::string_view target = path_and_query(req.target);
+    if (!r.path_prefix.empty() && target.substr(0, r.path_prefix.size()) != r.path_prefix) {
+        return false;
+    }
+    for (const auto& c : r.headers) {
+        if (!value_holds(c, first_field(req.fields, c.name))) {
+            return false;
+        }
+    }
+    for (const auto& c : r.cookies) {
+        if (!value_holds(c, find_cookie(req.fields, c.name))) {
+            return false;
+        }
+    }
+    for (const auto& q : r.query) {
+        if (!query_has(target, q)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::optional<route_pick> route_table::route_for(
+    const http1::request_head& req, const analysis::traffic_state& traffic) const noexcept {
+    for (std::size_t i = 0; i < routes_.size(); ++i) {
+        const route& r = routes_[i];
+        analysis::slot_index slot = r.slot;
+        if (r.to == config::route_target::canary) {
+            const auto canary = traffic.canary_slot();
+            if (!canary) {
+                continue;  // no rollout runs: this route takes nothing
+            }
+            slot = *canary;
+        } else if (r.to == config::route_target::stable) {
+            slot = traffic.stable_slot();
+        }
+        if (holds(r, req)) {
+            return route_pick{slot, static_cast<std::uint8_t>(i), r.counter};
+        }
+    }
+    return std::nullopt;
+}
+
+void route_table::assign_counters(const route_table* before,
+                                  std::span<const std::uint64_t> counts_now) {
+    std::array<bool, analysis::route_counter_count> taken{};
+    std::vector<bool> kept(routes_.size(), false);
+    if (before != nullptr) {
+        for (std::size_t i = 0; i < routes_.size(); ++i) {
+            for (const auto& old : before->routes_) {
+                if (old.name == routes_[i].name) {
+                    routes_[i].counter = old.counter;
+                    routes_[i].base = old.base;
+                    taken[old.counter] = true;
+                    kept[i] = true;
+                    break;
+                }
+            }
+        }
+    }
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < routes_.size(); ++i) {
+        if (kept[i]) {
+            continue;
+        }
+        while (taken[next]) {
+            ++next;  // at most max_routes routes: a free counter is always left
+        }
+        taken[next] = true;
+        routes_[i].counter = static_cast<std::uint8_t>(next);
+        routes_[i].base = next < counts_now.size() ? counts_now[next] : 0;
+    }
+}
+
+std::uint64_t route_table::count(std::size_t i,
+                                 std::span<const std::uint64_t> counts_now) const noexcept {
+    const route& r = routes_[i];
+    const std::uint64_t now = r.counter < counts_now.size() ? counts_now[r.counter] : 0;
+    return now >= r.base ? now - r.base : 0;
+}
+
+// --- preview_rule ---
+
+preview_rule::preview_rule() : preview_rule(config::preview_config{}, {}) {}
+
+preview_rule::preview_rule(const config::preview_config& cfg, std::string admin_token)
+    : stripped_{cfg.header, cfg.token_header}, token_(std::move(admin_token)), from_(cfg.from) {}
+
+bool in_range(const std::array<std::uint8_t, 16>& address, const config::cidr& range) noexcept {
+    const std::size_t whole = range.prefix / 8U;
+    if (!std::equal(address.begin(), address.begin() + static_cast<std::ptrdiff_t>(whole),
+                    range.address.begin())) {
+        return false;
+    }
+    const unsigned bits = range.prefix % 8U;
+    if (bits == 0) {
+        return true;
+    }
+    const auto mask = static_cast<std::uint8_t>(0xffU << (8U - bits));
+    return (address[whole] & mask) == (range.address[whole] & mask);
+}
+
+bool preview_rule::authorised(const http1::request_head& req,
+                              const boost::asio::ip::address& client) const noexcept {
+    if (!token_.empty()) {
+        const auto token = first_field(req.fields, stripped_[1]);
+        if (token && same_secret(*token, token_)) {
+            return true;
+        }
+    }
+    if (from_.empty()) {
+        return false;
+    }
+    const auto bytes = address_bytes(client);
+    return std::any_of(from_.begin(), from_.end(),
+                       [&](const config::cidr& range) { return in_range(bytes, range); });
+}
+
+preview_rule::result preview_rule::preview_for(
+    const http1::request_head& req, const boost::asio::ip::address& client,
+    const analysis::per_slot<std::string>& slot_names) const noexcept {
+    const auto named = first_field(req.fields, stripped_[0]);
+    if (!named || !authorised(req, client)) {
+        return {};
+    }
+    for (std::size_t s = 0; s < slot_names.size(); ++s) {
+        if (*named == slot_names[s]) {
+            return {outcome::slot, static_cast<analysis::slot_index>(s)};
+        }
+    }
+    return {outcome::unknown_slot, 0};
+}
+
+}  // namespace switchyard::proxy

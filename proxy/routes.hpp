@@ -1,0 +1,128 @@
+#pragma once
+// Request routes and the preview header (README, "Routes"): what sends a request to a slot
+// before the weighted split does. Built from the configuration, with every regex compiled once,
+// and held in live_settings, so a reload replaces them whole; matched against a parsed request
+// head without allocating (the head's fields are views into the read buffer).
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+
+#include "analysis/traffic_split.hpp"
+#include "config/config.hpp"
+#include "proxy/http1.hpp"
+
+namespace re2 {
+class RE2;
+}
+
+namespace switchyard::proxy {
+
+// The route that took a request.
+struct route_pick {
+    analysis::slot_index slot = 0;
+    std::uint8_t index = 0;    // its position in the table (and in `routes:`)
+    std::uint8_t counter = 0;  // its counter in the metrics shard (route_table::counter)
+};
+
+// `routes:` compiled: an ordered list of matches, the first that holds wins.
+class route_table {
+public:
+    route_table();  // no routes
+    // `slot_names`: the two slots in configured order. Throws std::invalid_argument when a regex
+    // does not compile (the configuration's check reports it first, with its line).
+    route_table(const std::vector<config::route_config>& routes,
+                const analysis::per_slot<std::string>& slot_names);
+    ~route_table();
+    route_table(route_table&&) noexcept;
+    route_table& operator=(route_table&&) noexcept;
+
+    bool empty() const noexcept { return routes_.empty(); }
+    std::size_t size() const noexcept { return routes_.size(); }
+    const std::string& name(std::size_t i) const noexcept { return routes_[i].name; }
+
+    // The first route whose match holds, under the traffic state the request was routed with: a
+    // route to `canary` holds no request while no rollout runs, and evaluation goes on. Not
+    // allocating; `req`'s views must be alive.
+    std::optional<route_pick> route_for(const http1::request_head& req,
+                                        const analysis::traffic_state& traffic) const noexcept;
+
+    // Counters (switchyard_route_requests_total) are kept by route name across reloads: a
+    // route that stays keeps its counter and what it counted; a new one gets a counter no
+    // remaining route uses, counted from what that counter holds now (`counts_now`, the shards'
+    // totals by counter), so it starts at zero.
+    void assign_counters(const route_table* before, std::span<const std::uint64_t> counts_now);
+    std::uint8_t counter(std::size_t i) const noexcept { return routes_[i].counter; }
+    // What route i has counted, from the shards' totals by counter.
+    std::uint64_t count(std::size_t i, std::span<const std::uint64_t> counts_now) const noexcept;
+
+private:
+    struct condition {
+        std::string name;
+        config::value_match_kind kind = config::value_match_kind::exact;
+        std::string value;
+        std::unique_ptr<re2::RE2> re;  // with value_match_kind::regex
+    };
+    struct route {
+        std::string name;
+        std::vector<condition> headers;
+        std::vector<condition> cookies;
+        std::vector<config::query_match> query;
+        std::string path_prefix;
+        std::vector<std::string> methods;
+        config::route_target to = config::route_target::slot;
+        analysis::slot_index slot = 0;  // with route_target::slot
+        std::uint8_t counter = 0;
+        std::uint64_t base = 0;  // the counter's total when this route took it over
+    };
+
+    static bool holds(const route& r, const http1::request_head& req) noexcept;
+    static bool value_holds(const condition& c, std::optional<std::string_view> value) noexcept;
+
+    std::vector<route> routes_;
+};
+
+// The preview header: a request naming a slot in it goes to that slot, when it is authorised.
+class preview_rule {
+public:
+    preview_rule();  // the defaults, no token, no ranges
+    // `admin_token`: admin.token, empty when none is set (then only `from` authorises).
+    preview_rule(const config::preview_config& cfg, std::string admin_token);
+
+    enum class outcome : std::uint8_t {
+        none,          // no preview header, or not authorised: routed as usual
+        slot,          // authorised, naming a slot
+        unknown_slot,  // authorised, naming no slot: 400
+    };
+    struct result {
+        outcome what = outcome::none;
+        analysis::slot_index slot = 0;
+    };
+    // `client`: the peer of the connection. Not allocating.
+    result preview_for(const http1::request_head& req, const boost::asio::ip::address& client,
+                       const analysis::per_slot<std::string>& slot_names) const noexcept;
+
+    // The preview header and the token header: never forwarded upstream, authorised or not.
+    std::span<const std::string> stripped() const noexcept { return stripped_; }
+    const std::string& header() const noexcept { return stripped_[0]; }
+
+private:
+    bool authorised(const http1::request_head& req,
+                    const boost::asio::ip::address& client) const noexcept;
+
+    std::array<std::string, 2> stripped_;  // header, token_header
+    std::string token_;
+    std::vector<config::cidr> from_;
+};
+
+// True when `address` (IPv4-mapped IPv6 for IPv4, as config::cidr stores ranges) is in `range`.
+bool in_range(const std::array<std::uint8_t, 16>& address, const config::cidr& range) noexcept;
+
+}  // namespace switchyard::proxy
