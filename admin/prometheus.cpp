@@ -230,6 +230,25 @@ std::vector<MetricFamily> tls_collector::Collect() const {
     return {std::move(f)};
 }
 
+route_collector::route_collector(std::function<route_counts()> counts)
+    : counts_(std::move(counts)) {}
+
+std::vector<MetricFamily> route_collector::Collect() const {
+    const route_counts counts = counts_();
+    if (counts.empty()) {
+        return {};
+    }
+    auto f =
+        family("switchyard_route_requests_total",
+               "Requests a route took before the weighted split, by route.", MetricType::Counter);
+    for (const auto& [name, n] : counts) {
+        auto& m = f.metric.emplace_back();
+        m.label.push_back({"route", name});
+        m.counter.value = as_value(n);
+    }
+    return {std::move(f)};
+}
+
 control_metrics::control_metrics(std::span<const std::string_view> phases)
     : phase_(prometheus::BuildGauge()
                  .Name("switchyard_rollout_phase")

@@ -8,10 +8,12 @@
 // plane, which is written from the admin thread, uses its Counter and Gauge.
 
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -68,6 +70,18 @@ public:
 
 private:
     std::function<analysis::tls_failure_totals()> totals_;
+};
+
+// switchyard_route_requests_total{route}: requests each route of the configuration in force took
+// (README, "Routes"), read from the proxy at scrape time. No family when there are no routes.
+class route_collector final : public prometheus::Collectable {
+public:
+    using route_counts = std::vector<std::pair<std::string, std::uint64_t>>;
+    explicit route_collector(std::function<route_counts()> counts);
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::function<route_counts()> counts_;
 };
 
 // The control plane's counters (rollouts, analysis checks, webhooks) in a registry of their own.

@@ -114,6 +114,8 @@ int run_proxy(const config::config& cfg,
         // Before the admin server, which scrapes it until it stops.
         const admin::tls_collector tls_metrics(
             [shards] { return analysis::merge_tls_failures(shards); });
+        // Routes come and go with reloads: the collector asks the proxy for those in force.
+        const admin::route_collector route_metrics([&proxy] { return proxy.route_counts(); });
         admin::admin_server admin(
             cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); },
             [&proxy] { return proxy.addresses(); },
@@ -123,6 +125,7 @@ int run_proxy(const config::config& cfg,
         if (cfg.tls) {
             admin.add_metrics(tls_metrics);
         }
+        admin.add_metrics(route_metrics);
         proxy.start();
         admin.start();
         // The bound ports, so that port 0 in the configuration can be found (tests, scripts).

@@ -87,5 +87,16 @@ TEST(config_changes, renamed_slots_need_a_restart_and_keep_their_endpoints) {
     EXPECT_EQ(live.slots[1].endpoints, running.slots[1].endpoints);
 }
 
+TEST(config_changes, routes_and_preview_apply_live) {
+    const config next = parse_ok(std::string(base) +
+                                 "routes: [ { name: testers, match: { header: { X-Canary: "
+                                 "\"true\" } }, to: canary } ]\n"
+                                 "preview: { from: [10.0.0.0/8] }\n");
+    const auto changes = compare(parse_ok(base), next);
+    EXPECT_EQ(changes.changed, (strings{"routes", "preview"}));
+    EXPECT_TRUE(changes.restart_required.empty());
+    EXPECT_EQ(live_part(parse_ok(base), next).routes, next.routes);
+}
+
 }  // namespace
 }  // namespace switchyard::config

@@ -1184,3 +1184,180 @@ TEST(config_tls, unknown_upstream_tls_key_is_an_error) {
 
 }  // namespace
 }  // namespace switchyard::config
+
+// --- routes and preview ---
+
+namespace switchyard::config {
+namespace {
+
+TEST(config_routes, the_readme_examples_parse_in_order) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "routes:\n"
+                              "  - { name: testers, match: { header: { X-Canary: \"true\" } }, "
+                              "to: canary }\n"
+                              "  - { name: beta, match: { cookie: { beta_user: \"true\" } }, "
+                              "to: canary }\n"
+                              "  - { name: api, match: { path_prefix: /api, method: [GET, HEAD], "
+                              "query: { v: \"2\" } }, to: green }\n"
+                              "  - { name: ops, match: { headers: [ { name: X-Debug, present: "
+                              "true } ] }, to: stable }\n");
+    ASSERT_EQ(c.routes.size(), 4u);
+    EXPECT_EQ(c.routes[0].name, "testers");
+    EXPECT_EQ(c.routes[0].to, route_target::canary);
+    ASSERT_EQ(c.routes[0].match.headers.size(), 1u);
+    EXPECT_EQ(c.routes[0].match.headers[0],
+              (value_match{"X-Canary", value_match_kind::exact, "true"}));
+    EXPECT_EQ(c.routes[1].match.cookies[0],
+              (value_match{"beta_user", value_match_kind::exact, "true"}));
+    EXPECT_EQ(c.routes[2].to, route_target::slot);
+    EXPECT_EQ(c.routes[2].slot, "green");
+    EXPECT_EQ(c.routes[2].match.path_prefix, "/api");
+    EXPECT_EQ(c.routes[2].match.methods, (std::vector<std::string>{"GET", "HEAD"}));
+    EXPECT_EQ(c.routes[2].match.query[0], (query_match{"v", "2"}));
+    EXPECT_EQ(c.routes[3].to, route_target::stable);
+    EXPECT_EQ(c.routes[3].match.headers[0].kind, value_match_kind::present);
+}
+
+TEST(config_routes, defaults_are_no_routes_and_the_standard_preview_headers) {
+    const config c = parse_ok(two_slots);
+    EXPECT_TRUE(c.routes.empty());
+    EXPECT_EQ(c.preview.header, "X-Switchyard-Slot");
+    EXPECT_EQ(c.preview.token_header, "X-Switchyard-Token");
+    EXPECT_TRUE(c.preview.from.empty());
+}
+
+TEST(config_routes, header_list_takes_prefix_regex_present_and_absent) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "routes:\n"
+                              "  - name: r\n"
+                              "    to: blue\n"
+                              "    match:\n"
+                              "      headers:\n"
+                              "        - { name: X-Canary, prefix: tr }\n"
+                              "        - { name: X-User, regex: \"^[a-f0-9]+$\" }\n"
+                              "        - { name: X-Debug, present: true }\n"
+                              "        - { name: X-Off, present: false }\n"
+                              "      cookies: [ { name: session, present: true } ]\n");
+    const auto& h = c.routes.at(0).match.headers;
+    ASSERT_EQ(h.size(), 4u);
+    EXPECT_EQ(h[0], (value_match{"X-Canary", value_match_kind::prefix, "tr"}));
+    EXPECT_EQ(h[1], (value_match{"X-User", value_match_kind::regex, "^[a-f0-9]+$"}));
+    EXPECT_EQ(h[2].kind, value_match_kind::present);
+    EXPECT_EQ(h[3].kind, value_match_kind::absent);
+    EXPECT_EQ(c.routes[0].match.cookies.at(0).kind, value_match_kind::present);
+}
+
+TEST(config_routes, a_bad_regex_names_its_key_path_and_line) {
+    const config_error e = only_error(std::string(two_slots) +
+                                      "routes:\n"
+                                      "  - name: r\n"
+                                      "    to: canary\n"
+                                      "    match:\n"
+                                      "      headers:\n"
+                                      "        - name: X-User\n"
+                                      "          regex: \"([a-z\"\n");
+    EXPECT_EQ(e.path, "routes[0].match.headers[0].regex");
+    EXPECT_EQ(e.line, 10);
+    EXPECT_NE(e.message.find("invalid regular expression"), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find("([a-z"), std::string::npos) << e.message;
+}
+
+TEST(config_routes, name_match_and_to_are_required) {
+    const load_result r = parse_config(std::string(two_slots) + "routes:\n  - { to: blue }\n");
+    EXPECT_FALSE(r.value);
+    ASSERT_NE(error_at(r, "routes[0].name"), nullptr) << dump(r);
+    ASSERT_NE(error_at(r, "routes[0].match"), nullptr) << dump(r);
+    EXPECT_EQ(error_at(r, "routes[0].name")->line, 5);
+}
+
+TEST(config_routes, names_are_unique) {
+    const config_error e = only_error(std::string(two_slots) +
+                                      "routes:\n"
+                                      "  - { name: a, match: { path_prefix: /a }, to: blue }\n"
+                                      "  - { name: a, match: { path_prefix: /b }, to: green }\n");
+    EXPECT_EQ(e.path, "routes[1].name");
+    EXPECT_EQ(e.line, 6);
+    EXPECT_NE(e.message.find("duplicate route name \"a\" (first on line 5)"), std::string::npos)
+        << e.message;
+}
+
+TEST(config_routes, to_names_canary_stable_or_a_slot) {
+    const config_error e = only_error(std::string(two_slots) +
+                                      "routes:\n"
+                                      "  - { name: a, match: { path_prefix: /a }, to: purple }\n");
+    EXPECT_EQ(e.path, "routes[0].to");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_NE(e.message.find("canary, stable or a slot name (blue, green)"), std::string::npos)
+        << e.message;
+}
+
+TEST(config_routes, unknown_match_key_is_an_error) {
+    const config_error e = only_error(std::string(two_slots) +
+                                      "routes:\n"
+                                      "  - { name: a, match: { heade: { X: y } }, to: blue }\n");
+    EXPECT_EQ(e.path, "routes[0].match.heade");
+    EXPECT_NE(e.message.find("did you mean \"header\""), std::string::npos) << e.message;
+}
+
+TEST(config_routes, a_header_list_entry_takes_exactly_one_condition) {
+    const config_error e =
+        only_error(std::string(two_slots) +
+                   "routes:\n"
+                   "  - { name: a, match: { headers: [ { name: X, exact: a, prefix: b } ] }, "
+                   "to: blue }\n");
+    EXPECT_EQ(e.path, "routes[0].match.headers[0]");
+    EXPECT_NE(e.message.find("one of exact, prefix, regex or present"), std::string::npos)
+        << e.message;
+}
+
+TEST(config_routes, header_names_and_methods_are_tokens) {
+    const load_result r =
+        parse_config(std::string(two_slots) +
+                     "routes:\n"
+                     "  - { name: a, match: { header: { \"X Y\": v }, method: \"G T\" }, to: "
+                     "blue }\n");
+    EXPECT_NE(error_at(r, "routes[0].match.header.X Y"), nullptr) << dump(r);
+    EXPECT_NE(error_at(r, "routes[0].match.method"), nullptr) << dump(r);
+}
+
+TEST(config_routes, at_most_64_routes) {
+    std::string text = std::string(two_slots) + "routes:\n";
+    for (int i = 0; i < 65; ++i) {
+        text += "  - { name: r" + std::to_string(i) + ", match: { path_prefix: /x }, to: blue }\n";
+    }
+    const config_error e = only_error(text);
+    EXPECT_EQ(e.path, "routes");
+    EXPECT_NE(e.message.find("at most 64 routes, got 65"), std::string::npos) << e.message;
+}
+
+TEST(config_preview, headers_and_address_ranges) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "preview: { header: X-Slot, token_header: X-Token, from: "
+                              "[10.0.0.0/8, 192.168.1.7, \"fd00::/8\"] }\n");
+    EXPECT_EQ(c.preview.header, "X-Slot");
+    EXPECT_EQ(c.preview.token_header, "X-Token");
+    ASSERT_EQ(c.preview.from.size(), 3u);
+    EXPECT_EQ(c.preview.from[0].prefix, 96 + 8);
+    EXPECT_EQ(c.preview.from[0].address[10], 0xff);
+    EXPECT_EQ(c.preview.from[0].address[12], 10);
+    EXPECT_EQ(c.preview.from[1].prefix, 128);
+    EXPECT_EQ(c.preview.from[2].prefix, 8);
+    EXPECT_EQ(c.preview.from[2].address[0], 0xfd);
+}
+
+TEST(config_preview, a_bad_range_names_its_place) {
+    const config_error e =
+        only_error(std::string(two_slots) + "preview:\n  from: [10.0.0.0/8, 10.0.0.0/33]\n");
+    EXPECT_EQ(e.path, "preview.from[1]");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_NE(e.message.find("prefix length from 0 to 32"), std::string::npos) << e.message;
+}
+
+TEST(config_preview, the_two_headers_differ) {
+    const config_error e =
+        only_error(std::string(two_slots) + "preview: { header: X-A, token_header: x-a }\n");
+    EXPECT_EQ(e.path, "preview.token_header");
+}
+
+}  // namespace
+}  // namespace switchyard::config
