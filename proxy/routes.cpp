@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <bit>
 #include <stdexcept>
 
 #include "analysis/metrics.hpp"
@@ -15,8 +16,6 @@ static_assert(config::max_routes <= analysis::route_counter_count,
               "every route has a counter in the shard");
 static_assert(analysis::route_counter_count <= 256, "a counter index fits route_pick::counter");
 
-using http1::iequals;
-
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
         s.remove_prefix(1);
@@ -27,43 +26,80 @@ std::string_view trim(std::string_view s) noexcept {
     return s;
 }
 
-// The value of the first field named `name` (ignoring case); nullopt when there is none.
+char lower(char c) noexcept {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+std::string lower(std::string s) {
+    for (char& c : s) {
+        c = lower(c);
+    }
+    return s;
+}
+
+// `name` equals `lower_name` (in lower case already) ignoring case. Inline here, with the length
+// first: most fields of a request differ in length from the name looked for.
+bool same_name(std::string_view name, std::string_view lower_name) noexcept {
+    if (name.size() != lower_name.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if (lower(name[i]) != lower_name[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The value of the first field named `name` (in lower case); nullopt when there is none.
 std::optional<std::string_view> first_field(std::span<const http1::header_field> fields,
-                                            std::string_view name) noexcept {
+                                            std::string_view lower_name) noexcept {
     for (const auto& f : fields) {
-        if (iequals(f.name, name)) {
+        if (same_name(f.name, lower_name)) {
             return f.value;
         }
     }
     return std::nullopt;
 }
 
-// The value of the first cookie named `name` in the Cookie field(s): RFC 6265 §4.2.1
+// Calls f(name, value) for each cookie-pair of a Cookie field value: RFC 6265 §4.2.1
 // `cookie-pair *( ";" SP cookie-pair )`, read leniently (any OWS around pairs, names and
-// values); a value in DQUOTEs (§4.1.1 cookie-value) is compared without them.
-std::optional<std::string_view> find_cookie(std::span<const http1::header_field> fields,
-                                            std::string_view name) noexcept {
-    for (const auto& f : fields) {
-        if (!iequals(f.name, "cookie")) {
+// values); a value in DQUOTEs (§4.1.1 cookie-value) is given without them.
+template <class F>
+void for_each_cookie(std::string_view field, F&& f) {
+    while (!field.empty()) {
+        const std::size_t semi = field.find(';');
+        const std::string_view pair = field.substr(0, semi);
+        field = semi == std::string_view::npos ? std::string_view{} : field.substr(semi + 1);
+        const std::size_t eq = pair.find('=');
+        if (eq == std::string_view::npos) {
             continue;
         }
-        std::string_view rest = f.value;
-        while (!rest.empty()) {
-            const std::size_t semi = rest.find(';');
-            const std::string_view pair = rest.substr(0, semi);
-            rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
-            const std::size_t eq = pair.find('=');
-            if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) {
-                continue;
-            }
-            std::string_view value = trim(pair.substr(eq + 1));
-            if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-                value = value.substr(1, value.size() - 2);
-            }
-            return value;
+        std::string_view value = trim(pair.substr(eq + 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+            value = value.substr(1, value.size() - 2);
+        }
+        if (f(trim(pair.substr(0, eq)), value)) {
+            return;
         }
     }
-    return std::nullopt;
+}
+
+// The value of the first cookie named `name` in the Cookie field(s).
+std::optional<std::string_view> find_cookie(std::span<const http1::header_field> fields,
+                                            std::string_view name) noexcept {
+    std::optional<std::string_view> out;
+    for (const auto& f : fields) {
+        if (!out && same_name(f.name, "cookie")) {
+            for_each_cookie(f.value, [&](std::string_view n, std::string_view v) {
+                if (n == name) {
+                    out = v;
+                }
+                return out.has_value();
+            });
+        }
+    }
+    return out;
 }
 
 int hex_digit(char c) noexcept {
@@ -166,10 +202,18 @@ route_table& route_table::operator=(route_table&&) noexcept = default;
 
 route_table::route_table(const std::vector<config::route_config>& routes,
                          const analysis::per_slot<std::string>& slot_names) {
-    auto compile = [](const std::vector<config::value_match>& in, std::vector<condition>& out) {
+    auto compile = [](const std::vector<config::value_match>& in, std::vector<condition>& out,
+                      std::vector<std::string>& names, bool header) {
         for (const auto& m : in) {
             condition& c = out.emplace_back();
-            c.name = m.name;
+            c.name = header ? lower(m.name) : m.name;
+            auto known = std::find(names.begin(), names.end(), c.name);
+            if (known == names.end() && names.size() < gathered_names) {
+                known = names.insert(names.end(), c.name);
+            }
+            if (known != names.end()) {
+                c.at = static_cast<std::uint8_t>(known - names.begin());
+            }
             c.kind = m.kind;
             c.value = m.value;
             if (m.kind == config::value_match_kind::regex) {
@@ -186,8 +230,8 @@ route_table::route_table(const std::vector<config::route_config>& routes,
         const auto& rc = routes[i];
         route& r = routes_.emplace_back();
         r.name = rc.name;
-        compile(rc.match.headers, r.headers);
-        compile(rc.match.cookies, r.cookies);
+        compile(rc.match.headers, r.headers, header_names_, true);
+        compile(rc.match.cookies, r.cookies, cookie_names_, false);
         r.query = rc.match.query;
         r.path_prefix = rc.match.path_prefix;
         r.methods = rc.match.methods;
@@ -200,6 +244,69 @@ route_table::route_table(const std::vector<config::route_config>& routes,
             r.slot = static_cast<analysis::slot_index>(it - slot_names.begin());
         }
         r.counter = static_cast<std::uint8_t>(i);
+    }
+    auto index_lengths = [](const std::vector<std::string>& names,
+                            std::array<std::uint32_t, length_classes>& out) {
+        for (std::size_t i = 0; i < names.size(); ++i) {
+            out[std::min(names[i].size(), length_classes - 1)] |= 1U << i;
+        }
+    };
+    index_lengths(header_names_, header_lengths_);
+    index_lengths(cookie_names_, cookie_lengths_);
+}
+
+// What the routes look at in one request, gathered once: the first value of each header and
+// cookie name some route names. On the stack of route_for, so nothing is allocated.
+struct route_table::request_facts {
+    // A view that is not initialised until set: the arrays below are written only where a
+    // found bit says so, and not cleared per request.
+    struct piece {
+        const char* data;
+        std::size_t size;
+        std::string_view view() const noexcept { return {data, size}; }
+    };
+    std::string_view target;  // path and query
+    piece headers[gathered_names];
+    piece cookies[gathered_names];
+    std::uint32_t headers_found = 0;  // bit i: headers[i] holds a value
+    std::uint32_t cookies_found = 0;
+    static_assert(gathered_names <= 32, "found bits fit a std::uint32_t");
+};
+
+void route_table::gather(const http1::request_head& req, request_facts& facts) const noexcept {
+    facts.target = path_and_query(req.target);
+    if (header_names_.empty() && cookie_names_.empty()) {
+        return;
+    }
+    // One pass over the fields, each compared only with the wanted names of its length: a
+    // route table of many header conditions costs one scan, not one per condition.
+    for (const auto& f : req.fields) {
+        std::uint32_t wanted =
+            header_lengths_[std::min(f.name.size(), length_classes - 1)] & ~facts.headers_found;
+        while (wanted != 0) {
+            const auto i = static_cast<std::size_t>(std::countr_zero(wanted));
+            wanted &= wanted - 1;
+            if (same_name(f.name, header_names_[i])) {
+                facts.headers[i] = {f.value.data(), f.value.size()};
+                facts.headers_found |= 1U << i;
+            }
+        }
+        if (!cookie_names_.empty() && same_name(f.name, "cookie")) {
+            for_each_cookie(f.value, [&](std::string_view name, std::string_view value) {
+                std::uint32_t same_length =
+                    cookie_lengths_[std::min(name.size(), length_classes - 1)] &
+                    ~facts.cookies_found;
+                while (same_length != 0) {
+                    const auto i = static_cast<std::size_t>(std::countr_zero(same_length));
+                    same_length &= same_length - 1;
+                    if (name == cookie_names_[i]) {
+                        facts.cookies[i] = {value.data(), value.size()};
+                        facts.cookies_found |= 1U << i;
+                    }
+                }
+                return false;
+            });
+        }
     }
 }
 
@@ -223,23 +330,32 @@ bool route_table::value_holds(const condition& c, std::optional<std::string_view
     return false;
 }
 
-bool route_table::holds(const route& r, const http1::request_head& req) noexcept {
+bool route_table::holds(const route& r, const http1::request_head& req,
+                        const request_facts& facts) noexcept {
     // The cheapest conditions first: the method and the path are in hand, fields are searched.
     if (!r.methods.empty() &&
         std::find(r.methods.begin(), r.methods.end(), req.method) == r.methods.end()) {
         return false;
     }
-    const std::string_view target = path_and_query(req.target);
+    const std::string_view target = facts.target;
     if (!r.path_prefix.empty() && target.substr(0, r.path_prefix.size()) != r.path_prefix) {
         return false;
     }
     for (const auto& c : r.headers) {
-        if (!value_holds(c, first_field(req.fields, c.name))) {
+        const auto value = c.at == not_gathered ? first_field(req.fields, c.name)
+                           : (facts.headers_found >> c.at & 1U) != 0
+                               ? std::optional<std::string_view>(facts.headers[c.at].view())
+                               : std::nullopt;
+        if (!value_holds(c, value)) {
             return false;
         }
     }
     for (const auto& c : r.cookies) {
-        if (!value_holds(c, find_cookie(req.fields, c.name))) {
+        const auto value = c.at == not_gathered ? find_cookie(req.fields, c.name)
+                           : (facts.cookies_found >> c.at & 1U) != 0
+                               ? std::optional<std::string_view>(facts.cookies[c.at].view())
+                               : std::nullopt;
+        if (!value_holds(c, value)) {
             return false;
         }
     }
@@ -253,6 +369,11 @@ bool route_table::holds(const route& r, const http1::request_head& req) noexcept
 
 std::optional<route_pick> route_table::route_for(
     const http1::request_head& req, const analysis::traffic_state& traffic) const noexcept {
+    if (routes_.empty()) {
+        return std::nullopt;
+    }
+    request_facts facts;
+    gather(req, facts);
     for (std::size_t i = 0; i < routes_.size(); ++i) {
         const route& r = routes_[i];
         analysis::slot_index slot = r.slot;
@@ -265,7 +386,7 @@ std::optional<route_pick> route_table::route_for(
         } else if (r.to == config::route_target::stable) {
             slot = traffic.stable_slot();
         }
-        if (holds(r, req)) {
+        if (holds(r, req, facts)) {
             return route_pick{slot, static_cast<std::uint8_t>(i), r.counter};
         }
     }
@@ -315,7 +436,9 @@ std::uint64_t route_table::count(std::size_t i,
 preview_rule::preview_rule() : preview_rule(config::preview_config{}, {}) {}
 
 preview_rule::preview_rule(const config::preview_config& cfg, std::string admin_token)
-    : stripped_{cfg.header, cfg.token_header}, token_(std::move(admin_token)), from_(cfg.from) {}
+    : stripped_{lower(cfg.header), lower(cfg.token_header)},
+      token_(std::move(admin_token)),
+      from_(cfg.from) {}
 
 bool in_range(const std::array<std::uint8_t, 16>& address, const config::cidr& range) noexcept {
     const std::size_t whole = range.prefix / 8U;

@@ -64,11 +64,19 @@ public:
     std::uint64_t count(std::size_t i, std::span<const std::uint64_t> counts_now) const noexcept;
 
 private:
+    // Header and cookie names the routes look at, gathered in one pass over a request's fields
+    // (see request_facts in routes.cpp); a condition on a name past these is searched for on
+    // its own.
+    static constexpr std::size_t gathered_names = 32;
+    static constexpr std::uint8_t not_gathered = 0xff;
+    struct request_facts;
+
     struct condition {
-        std::string name;
+        std::string name;  // header names in lower case
         config::value_match_kind kind = config::value_match_kind::exact;
         std::string value;
-        std::unique_ptr<re2::RE2> re;  // with value_match_kind::regex
+        std::unique_ptr<re2::RE2> re;    // with value_match_kind::regex
+        std::uint8_t at = not_gathered;  // its name's place in header_names_ or cookie_names_
     };
     struct route {
         std::string name;
@@ -83,10 +91,19 @@ private:
         std::uint64_t base = 0;  // the counter's total when this route took it over
     };
 
-    static bool holds(const route& r, const http1::request_head& req) noexcept;
+    void gather(const http1::request_head& req, request_facts& facts) const noexcept;
+    static bool holds(const route& r, const http1::request_head& req,
+                      const request_facts& facts) noexcept;
     static bool value_holds(const condition& c, std::optional<std::string_view> value) noexcept;
 
     std::vector<route> routes_;
+    std::vector<std::string> header_names_;  // lower case, distinct, at most gathered_names
+    std::vector<std::string> cookie_names_;  // distinct, at most gathered_names
+    // By a name's length (the last entry: that length or more), which of the names above have
+    // it, as bits: a field whose length no route asks for costs one load.
+    static constexpr std::size_t length_classes = 64;
+    std::array<std::uint32_t, length_classes> header_lengths_{};
+    std::array<std::uint32_t, length_classes> cookie_lengths_{};
 };
 
 // The preview header: a request naming a slot in it goes to that slot, when it is authorised.
