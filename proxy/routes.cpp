@@ -473,6 +473,9 @@ bool preview_rule::authorised(const http1::request_head& req,
 preview_rule::result preview_rule::preview_for(
     const http1::request_head& req, const boost::asio::ip::address& client,
     const analysis::per_slot<std::string>& slot_names) const noexcept {
+    if (token_.empty() && from_.empty()) {
+        return {};  // nobody can be authorised: the header is only stripped
+    }
     const auto named = first_field(req.fields, stripped_[0]);
     if (!named || !authorised(req, client)) {
         return {};

@@ -438,5 +438,24 @@ TEST(prometheus, scrape_after_traffic_on_both_slots_passes_promtool) {
     admin.stop();
 }
 
+TEST(prometheus, route_requests_are_counted_by_route_and_pass_promtool) {
+    route_collector::route_counts counts{{"testers", 3}, {"beta", 0}};
+    const route_collector routes([&] { return counts; });
+    const std::array<const prometheus::Collectable*, 1> sources{&routes};
+    const std::string text = serialize(sources);
+    EXPECT_NE(text.find("# TYPE switchyard_route_requests_total counter"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("switchyard_route_requests_total{route=\"testers\"} 3"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("switchyard_route_requests_total{route=\"beta\"} 0"), std::string::npos)
+        << text;
+    const auto [status, output] = promtool_check(text);
+    EXPECT_EQ(status, 0) << output << "\n" << text;
+
+    // Without routes there is no family at all.
+    counts.clear();
+    EXPECT_EQ(serialize(sources).find("switchyard_route_requests_total"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace switchyard::admin

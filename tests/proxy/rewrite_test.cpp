@@ -325,6 +325,19 @@ TEST(rewrite_upstream_request, adds_request_id_only_when_asked) {
     EXPECT_EQ(with.value("X-Request-Id"), "0123456789abcdef");
 }
 
+TEST(rewrite_upstream_request, drops_the_named_fields_whatever_their_case) {
+    auto ctx = default_request_context();
+    const std::vector<std::string> drop{"x-switchyard-slot", "X-Switchyard-Token"};
+    ctx.drop = drop;
+    const auto h = upstream_head(
+        "GET / HTTP/1.1\r\nHost: example.com\r\nX-SWITCHYARD-SLOT: green\r\n"
+        "x-switchyard-token: s3cret\r\nX-Switchyard-Slot: blue\r\nX-Kept: 1\r\n\r\n",
+        ctx);
+    EXPECT_FALSE(h.has("X-Switchyard-Slot"));
+    EXPECT_FALSE(h.has("X-Switchyard-Token"));
+    EXPECT_EQ(h.value("X-Kept"), "1");
+}
+
 TEST(rewrite_upstream_request, normalises_repeated_content_length_to_one_field) {
     const auto h = upstream_head(
         "POST /upload HTTP/1.1\r\n"
