@@ -710,6 +710,41 @@ TEST(cli, sighup_reloads_the_file_and_keeps_it_when_it_is_invalid) {
     EXPECT_EQ(proxy.process.wait(), 0) << proxy.process.output();
 }
 
+TEST(cli, routes_are_counted_on_metrics_by_name_across_a_reload) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    temp_dir dir;
+    const std::string testers =
+        "  - { name: testers, match: { header: { X-Canary: \"true\" } }, to: green }\n";
+    const std::string config =
+        write_config(dir, blue.port(), green.port(), "state_file: off\nroutes:\n" + testers);
+    proxy_process proxy(config);
+    EXPECT_EQ(get(proxy.port, "/", {{"X-Canary", "true"}}).body, "green\n");
+    EXPECT_EQ(get(proxy.port, "/").body, "blue\n");
+    const auto scrape_has = [&](const std::string& sample) {
+        return eventually([&] {
+            return get(proxy.admin_port, "/metrics").body.find(sample) != std::string::npos;
+        });
+    };
+    EXPECT_TRUE(scrape_has("switchyard_route_requests_total{route=\"testers\"} 1"));
+
+    // A route comes before it: testers keeps its count, beta starts from 0.
+    write_config(dir, blue.port(), green.port(),
+                 "state_file: off\nroutes:\n"
+                 "  - { name: beta, match: { cookie: { beta_user: \"true\" } }, to: green }\n" +
+                     testers);
+    proxy.process.signal(SIGHUP);
+    ASSERT_TRUE(proxy.process.wait_for([&](const std::string& out) {
+        return out.find("changed: routes") != std::string::npos;
+    })) << proxy.process.output();
+    EXPECT_EQ(get(proxy.port, "/", {{"Cookie", "beta_user=true"}}).body, "green\n");
+    EXPECT_EQ(get(proxy.port, "/", {{"X-Canary", "true"}}).body, "green\n");
+    EXPECT_TRUE(scrape_has("switchyard_route_requests_total{route=\"testers\"} 2"));
+    EXPECT_TRUE(scrape_has("switchyard_route_requests_total{route=\"beta\"} 1"));
+    proxy.process.signal(SIGTERM);
+    EXPECT_EQ(proxy.process.wait(), 0) << proxy.process.output();
+}
+
 TEST(cli, demo_upstream_takes_its_settings_from_the_environment_unless_a_flag_is_given) {
     {
         demo_upstream_process failing({"--name", "green", "--listen", "127.0.0.1:0"},
