@@ -310,18 +310,15 @@ void route_table::gather(const http1::request_head& req, request_facts& facts) c
     }
 }
 
-bool route_table::value_holds(const condition& c, std::optional<std::string_view> value) noexcept {
+bool route_table::value_holds(const condition& c, std::string_view value) noexcept {
     using kind = config::value_match_kind;
-    if (!value) {
-        return c.kind == kind::absent;
-    }
     switch (c.kind) {
         case kind::exact:
-            return *value == c.value;
+            return value == c.value;
         case kind::prefix:
-            return value->substr(0, c.value.size()) == c.value;
+            return value.substr(0, c.value.size()) == c.value;
         case kind::regex:
-            return re2::RE2::FullMatch(re2::StringPiece(value->data(), value->size()), *c.re);
+            return re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *c.re);
         case kind::present:
             return true;
         case kind::absent:
@@ -341,21 +338,33 @@ bool route_table::holds(const route& r, const http1::request_head& req,
     if (!r.path_prefix.empty() && target.substr(0, r.path_prefix.size()) != r.path_prefix) {
         return false;
     }
+    // A name that is not there decides at once (the common case): only `present: false`
+    // holds then. Names past gathered_names are searched for on their own.
     for (const auto& c : r.headers) {
-        const auto value = c.at == not_gathered ? first_field(req.fields, c.name)
-                           : (facts.headers_found >> c.at & 1U) != 0
-                               ? std::optional<std::string_view>(facts.headers[c.at].view())
-                               : std::nullopt;
-        if (!value_holds(c, value)) {
+        if (c.at == not_gathered) {
+            const auto value = first_field(req.fields, c.name);
+            if (value ? !value_holds(c, *value) : c.kind != config::value_match_kind::absent) {
+                return false;
+            }
+        } else if ((facts.headers_found >> c.at & 1U) == 0) {
+            if (c.kind != config::value_match_kind::absent) {
+                return false;
+            }
+        } else if (!value_holds(c, facts.headers[c.at].view())) {
             return false;
         }
     }
     for (const auto& c : r.cookies) {
-        const auto value = c.at == not_gathered ? find_cookie(req.fields, c.name)
-                           : (facts.cookies_found >> c.at & 1U) != 0
-                               ? std::optional<std::string_view>(facts.cookies[c.at].view())
-                               : std::nullopt;
-        if (!value_holds(c, value)) {
+        if (c.at == not_gathered) {
+            const auto value = find_cookie(req.fields, c.name);
+            if (value ? !value_holds(c, *value) : c.kind != config::value_match_kind::absent) {
+                return false;
+            }
+        } else if ((facts.cookies_found >> c.at & 1U) == 0) {
+            if (c.kind != config::value_match_kind::absent) {
+                return false;
+            }
+        } else if (!value_holds(c, facts.cookies[c.at].view())) {
             return false;
         }
     }

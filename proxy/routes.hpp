@@ -94,7 +94,8 @@ private:
     void gather(const http1::request_head& req, request_facts& facts) const noexcept;
     static bool holds(const route& r, const http1::request_head& req,
                       const request_facts& facts) noexcept;
-    static bool value_holds(const condition& c, std::optional<std::string_view> value) noexcept;
+    // A condition on a header or cookie that is there with `value`.
+    static bool value_holds(const condition& c, std::string_view value) noexcept;
 
     std::vector<route> routes_;
     std::vector<std::string> header_names_;  // lower case, distinct, at most gathered_names
