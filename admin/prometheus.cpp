@@ -199,6 +199,14 @@ std::vector<MetricFamily> slot_families(const scrape_input& in) {
         m.counter.value = as_value(in.totals[s].tunnels_total);
     }
     out.push_back(std::move(tunnels));
+    auto pinned =
+        family("switchyard_sticky_requests_total",
+               "Requests a sticky-session cookie sent to the slot it names.", MetricType::Counter);
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+        auto& m = pinned.metric.emplace_back(series(in.slot_names[s]));
+        m.counter.value = as_value(in.totals[s].pinned);
+    }
+    out.push_back(std::move(pinned));
     return out;
 }
 

@@ -91,6 +91,7 @@ struct request_record {
     // waiting on the client meanwhile, so that a slow upload or a slow reader of a large
     // download cannot inflate it. Absent when no complete response came from an upstream.
     std::optional<std::chrono::microseconds> upstream_time;
+    bool pinned = false;  // sent to its slot by a sticky-session cookie (README, "Sticky sessions")
 };
 
 // A latency histogram in the fine buckets, written by one thread.
@@ -135,6 +136,7 @@ struct slot_counters {
     counter failed_without_5xx;
     counter bytes_in;
     counter bytes_out;
+    counter pinned;   // finished requests a sticky cookie sent here
     counter started;  // in flight = started - finished
     counter finished;
     latency_counters duration;  // request_record::latency
@@ -176,6 +178,7 @@ struct slot_totals {
     std::uint64_t failed_without_5xx = 0;  // see slot_counters
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
+    std::uint64_t pinned = 0;
     std::uint64_t in_flight = 0;
     std::uint64_t tunnels_open = 0;
     std::uint64_t tunnels_total = 0;  // opened since start
@@ -207,6 +210,7 @@ std::chrono::microseconds quantile(std::span<const std::uint64_t> histogram, dou
 struct slot_window {
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;  // slot_totals::errors()
+    std::uint64_t pinned = 0;  // of `requests`, those a sticky cookie sent here
     std::vector<std::uint64_t> upstream_latency =
         std::vector<std::uint64_t>(latency_buckets::count);
 
@@ -253,6 +257,7 @@ private:
     struct slot_second {  // what one second added to one slot
         std::uint32_t requests = 0;
         std::uint32_t errors = 0;
+        std::uint32_t pinned = 0;
         std::vector<std::uint32_t> latency;  // sparse in practice; kept dense for simplicity
     };
     struct entry {

@@ -107,6 +107,16 @@ struct upgrade_config {
     friend bool operator==(const upgrade_config&, const upgrade_config&) = default;
 };
 
+// Sticky sessions (`sticky:`): the first answer to a client that no route or pin took sets a
+// cookie naming its slot, as an opaque value; the client stays on that slot while it is in
+// rotation (README, "Sticky sessions").
+struct sticky_config {
+    std::string cookie = "sy_slot";       // the cookie's name: an RFC 6265 token
+    duration ttl{std::chrono::hours(1)};  // its Max-Age
+
+    friend bool operator==(const sticky_config&, const sticky_config&) = default;
+};
+
 // Keep-alive connections from each worker to each upstream endpoint (nginx `keepalive`,
 // `keepalive_timeout` of an upstream block).
 struct upstream_config {
@@ -254,6 +264,7 @@ struct config {
     limits_config limits;
     upstream_config upstream;
     upgrade_config upgrade;
+    std::optional<sticky_config> sticky;  // absent: no sticky sessions
     analysis_config analysis;
     rollout_config rollout;
     webhooks_config webhooks;

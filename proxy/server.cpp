@@ -112,6 +112,9 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
     s->limits = cfg.limits;
     s->upstream = cfg.upstream;
     s->upgrade = cfg.upgrade;
+    if (cfg.sticky) {
+        s->sticky.emplace(*cfg.sticky, shared_.slot_names);
+    }
     if (cfg.tls) {
         std::string why;
         s->certificates = make_server_context(*cfg.tls, why);

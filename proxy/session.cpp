@@ -488,7 +488,7 @@ session::verdict session::prepare_request(request_state& rs) {
 
     // --- Route. The split is read once; this request stays on the slot it picked.
     const analysis::traffic_state traffic = worker_.traffic();
-    rs.slot = worker_.pick_slot(traffic.split);
+    pick_slot(req, traffic, rs);
     rs.routed = true;
     log_slot_ = shared_.slot_names[rs.slot];
     if (!worker_.pick_target(rs.slot, target_)) {
@@ -510,6 +510,22 @@ session::verdict session::prepare_request(request_state& rs) {
         req, {client_ip_, request_id_, !has_request_id, ep.name, tls_ != nullptr, upgrade}, out_);
     in_.consume(req.head_bytes);
     return take_body_in_hand(rs);
+}
+
+void session::pick_slot(const http1::request_head& req, const analysis::traffic_state& traffic,
+                        request_state& rs) noexcept {
+    // A client pinned to a slot in rotation stays there; the split sees only the others, so
+    // that new clients follow the weights exactly (README, "Sticky sessions").
+    if (const auto& sticky = settings_->sticky) {
+        const auto pinned = sticky->pinned(req.fields);
+        if (pinned && pin_honoured(traffic, *pinned)) {
+            rs.slot = *pinned;
+            record_.pinned = true;
+            return;
+        }
+        rs.set_cookie = true;
+    }
+    rs.slot = worker_.pick_slot(traffic.split);
 }
 
 bool session::classify(const http1::request_head& req, request_state& rs) {
@@ -912,7 +928,14 @@ void session::prepare_response(const http1::response_head& res, request_state& r
     rs.close = !rs.keep_alive || worker_.draining() || res.body == http1::body_kind::until_close ||
                (res.body == http1::body_kind::chunked && client_http10_);
     out_.clear();
-    write_downstream_response(res, {request_id_, rs.close, client_http10_}, out_);
+    response_context ctx;
+    ctx.request_id = request_id_;
+    ctx.close = rs.close;
+    ctx.client_http10 = client_http10_;
+    if (rs.set_cookie) {
+        ctx.set_cookie = settings_->sticky->set_cookie(rs.slot, tls_ != nullptr);
+    }
+    write_downstream_response(res, ctx, out_);
     record_.status = static_cast<std::uint16_t>(res.status);
     out = {res.body, res.content_length, res.head_bytes, res.keep_alive};
 }

@@ -88,10 +88,11 @@ private:
         bool expect_continue = false;
         bool body_read = true;  // every body byte has been read from the client
         bool keep_alive = true;
-        bool close = false;    // the connection closes after the answer or response
-        bool upgrade = false;  // asks for an Upgrade the proxy tunnels (wants_upgrade)
-        bool tunnel = false;   // the upstream switched protocols: the connection is a tunnel now
-        int status = 0;        // verdict::answer
+        bool close = false;       // the connection closes after the answer or response
+        bool upgrade = false;     // asks for an Upgrade the proxy tunnels (wants_upgrade)
+        bool tunnel = false;      // the upstream switched protocols: the connection is a tunnel now
+        bool set_cookie = false;  // the split picked its slot: its answer pins the client there
+        int status = 0;           // verdict::answer
         std::string_view reason;
     };
 
@@ -116,6 +117,9 @@ private:
     // Not a coroutine: parses the head in `in_`; when complete, classifies, routes and rewrites
     // it into `out_` and consumes it, and takes the body bytes already in hand.
     verdict prepare_request(request_state& rs);
+    // The slot of a request no route took: its sticky pin when honoured, else the split's.
+    void pick_slot(const http1::request_head& req, const analysis::traffic_state& traffic,
+                   request_state& rs) noexcept;
     // Takes what the request needs from its head; true when it carries an X-Request-Id.
     bool classify(const http1::request_head& req, request_state& rs);
     // 405, 417 or 413, for a request refused on its head alone.

@@ -16,6 +16,7 @@
 #include "config/config.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/resolver.hpp"
+#include "proxy/sticky.hpp"
 #include "proxy/tls.hpp"
 
 namespace switchyard::proxy {
@@ -55,6 +56,7 @@ struct live_settings {
     config::limits_config limits;
     config::upstream_config upstream;
     config::upgrade_config upgrade;
+    std::optional<sticky_cookies> sticky;  // absent without `sticky`
     // The TLS listener's certificate and key, loaded again at every reload; null without one.
     // A connection keeps the context it was accepted with.
     tls_context_ptr certificates;
