@@ -81,7 +81,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
     const std::string text = "\n" + serialize(sources);
 
     // Every family, once, in the documented order.
-    const std::array<std::string, 9> types{
+    const std::array<std::string, 10> types{
         "# TYPE switchyard_http_requests_total counter",
         "# TYPE switchyard_http_request_duration_seconds histogram",
         "# TYPE switchyard_upstream_response_seconds histogram",
@@ -90,7 +90,8 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         "# TYPE switchyard_slot_weight gauge",
         "# TYPE switchyard_active_slot gauge",
         "# TYPE switchyard_tunnels_open gauge",
-        "# TYPE switchyard_tunnels_total counter"};
+        "# TYPE switchyard_tunnels_total counter",
+        "# TYPE switchyard_sticky_requests_total counter"};
     std::size_t previous = 0;
     for (const auto& type : types) {
         const auto at = text.find("\n" + type + "\n");
@@ -98,7 +99,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         EXPECT_GT(at, previous) << type;
         previous = at;
     }
-    EXPECT_EQ(lines_starting(text, "# TYPE "), 9) << text;
+    EXPECT_EQ(lines_starting(text, "# TYPE "), 10) << text;
 
     const std::string requests = "switchyard_http_requests_total";
     EXPECT_EQ(sample_value(text, requests + R"({slot="blue",code="200"})"), 7);
