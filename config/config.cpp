@@ -503,6 +503,7 @@ private:
     void parse_limits(const YAML::Node& v, const place& at, limits_config& out);
     void parse_upstream(const YAML::Node& v, const place& at, upstream_config& out);
     void parse_upgrade(const YAML::Node& v, const place& at, upgrade_config& out);
+    void parse_hold(const YAML::Node& v, const place& at, hold_config& out);
     void parse_analysis(const YAML::Node& v, const place& at, analysis_config& out);
     void parse_checks(const YAML::Node& v, const place& at, std::vector<check_config>& out);
     std::optional<check_config> parse_check(const YAML::Node& v, const place& at);
@@ -538,9 +539,11 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     bool have_slots = false;
     std::optional<std::pair<YAML::Node, place>> active;
     std::optional<place> listen_at;
-    each_key(root, top,
-             {"listen", "workers", "admin", "slots", "active", "state_file", "access_log", "tls",
-              "timeouts", "limits", "upstream", "upgrade", "analysis", "rollout", "webhooks"},
+    const std::initializer_list<std::string_view> top_level_keys = {
+        "listen",     "workers",  "admin",    "slots",   "active",   "state_file",
+        "access_log", "tls",      "timeouts", "limits",  "upstream", "upgrade",
+        "hold",       "analysis", "rollout",  "webhooks"};
+    each_key(root, top, top_level_keys,
              [&](const std::string& key, const YAML::Node& v, const place& at) {
                  if (key == "listen") {
                      listen_at = at;
@@ -574,6 +577,8 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      parse_upstream(v, at, out.upstream);
                  } else if (key == "upgrade") {
                      parse_upgrade(v, at, out.upgrade);
+                 } else if (key == "hold") {
+                     parse_hold(v, at, out.hold);
                  } else if (key == "analysis") {
                      parse_analysis(v, at, out.analysis);
                  } else if (key == "rollout") {
@@ -894,6 +899,18 @@ void parser::parse_upstream(const YAML::Node& v, const place& at, upstream_confi
                      } else {
                          assign(out.resolve_interval, d);
                      }
+                 }
+             });
+}
+
+void parser::parse_hold(const YAML::Node& v, const place& at, hold_config& out) {
+    each_key(v, at, {"max_requests", "max_wait"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "max_requests") {
+                     // 0 holds nothing: every request that comes during a hold is answered 503.
+                     assign(out.max_requests, count_value(value, key_at, 0));
+                 } else if (key == "max_wait") {
+                     assign(out.max_wait, duration_value(value, key_at, true));
                  }
              });
 }
