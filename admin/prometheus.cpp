@@ -238,6 +238,26 @@ std::vector<MetricFamily> tls_collector::Collect() const {
     return {std::move(f)};
 }
 
+std::vector<MetricFamily> hold_collector::Collect() const {
+    const analysis::hold_totals t = board_->totals();
+    std::vector<MetricFamily> out;
+    auto& held = out.emplace_back(family("switchyard_held_requests",
+                                         "Requests waiting for POST /release.", MetricType::Gauge));
+    held.metric.emplace_back().gauge.value = as_value(board_->waiting());
+    auto counter = [&out](std::string name, std::string help, std::uint64_t value) {
+        auto& f = out.emplace_back(family(std::move(name), std::move(help), MetricType::Counter));
+        f.metric.emplace_back().counter.value = as_value(value);
+    };
+    counter("switchyard_hold_timeouts_total", "Held requests answered 503 at hold.max_wait.",
+            t.timeouts);
+    counter("switchyard_hold_overflows_total",
+            "Requests answered 503 at once during a hold: hold.max_requests were waiting.",
+            t.overflows);
+    counter("switchyard_maintenance_answers_total",
+            "Requests answered 503 by the maintenance mode.", t.maintenance_answers);
+    return out;
+}
+
 control_metrics::control_metrics(std::span<const std::string_view> phases)
     : phase_(prometheus::BuildGauge()
                  .Name("switchyard_rollout_phase")

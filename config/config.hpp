@@ -128,6 +128,17 @@ struct upstream_config {
     friend bool operator==(const upstream_config&, const upstream_config&) = default;
 };
 
+// POST /hold (README, "Hold and maintenance"): new requests wait in memory until POST /release,
+// at most `max_requests` of them across the process and each for at most `max_wait`; past
+// either, a request is answered 503 with Retry-After. Reloadable: a request already waiting
+// keeps the max_wait it began with.
+struct hold_config {
+    std::uint32_t max_requests = 1000;
+    duration max_wait{std::chrono::seconds(30)};
+
+    friend bool operator==(const hold_config&, const hold_config&) = default;
+};
+
 // What a check judges. Latencies are the upstream's own time (README, "Metrics").
 enum class check_metric {
     error_rate,    // 5xx and upstream failures / all requests
@@ -265,6 +276,7 @@ struct config {
     upstream_config upstream;
     upgrade_config upgrade;
     std::optional<sticky_config> sticky;  // absent: no sticky sessions
+    hold_config hold;
     analysis_config analysis;
     rollout_config rollout;
     webhooks_config webhooks;

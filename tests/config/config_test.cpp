@@ -691,6 +691,27 @@ TEST(config_parse, upgrade_refuses_h2c_and_bad_names) {
     EXPECT_EQ(e.message, "unknown key \"alow\"; did you mean \"allow\"?");
 }
 
+TEST(config_parse, hold_has_defaults_and_bounds) {
+    config c = parse_ok(two_slots);
+    EXPECT_EQ(c.hold.max_requests, 1000u);
+    EXPECT_EQ(c.hold.max_wait, 30s);
+
+    c = parse_ok(std::string(two_slots) + "hold: { max_requests: 0, max_wait: 200ms }\n");
+    EXPECT_EQ(c.hold.max_requests, 0u);
+    EXPECT_EQ(c.hold.max_wait, 200ms);
+
+    config_error e = only_error(std::string(two_slots) + "hold:\n  max_wait: 0s\n");
+    EXPECT_EQ(e.path, "hold.max_wait");
+    EXPECT_EQ(e.line, 5);
+
+    e = only_error(std::string(two_slots) + "hold: { max_request: 10 }\n");
+    EXPECT_EQ(e.path, "hold.max_request");
+    EXPECT_EQ(e.message, "unknown key \"max_request\"; did you mean \"max_requests\"?");
+
+    e = only_error(std::string(two_slots) + "hold: { max_requests: -1 }\n");
+    EXPECT_EQ(e.path, "hold.max_requests");
+}
+
 TEST(config_parse, resolve_interval_is_at_least_100ms) {
     const config_error e =
         only_error(std::string(two_slots) + "upstream: { resolve_interval: 10ms }\n");
