@@ -578,6 +578,8 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      parse_upstream(v, at, out.upstream);
                  } else if (key == "upgrade") {
                      parse_upgrade(v, at, out.upgrade);
+                 } else if (key == "sticky") {
+                     parse_sticky(v, at, out.sticky.emplace());
                  } else if (key == "hold") {
                      parse_hold(v, at, out.hold);
                  } else if (key == "analysis") {
