@@ -540,7 +540,8 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     std::optional<place> listen_at;
     each_key(root, top,
              {"listen", "workers", "admin", "slots", "active", "state_file", "access_log", "tls",
-              "timeouts", "limits", "upstream", "upgrade", "analysis", "rollout", "webhooks"},
+              "listen_proxy_protocol", "timeouts", "limits", "upstream", "upgrade", "analysis",
+              "rollout", "webhooks"},
              [&](const std::string& key, const YAML::Node& v, const place& at) {
                  if (key == "listen") {
                      listen_at = at;
@@ -552,6 +553,13 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      }
                  } else if (key == "tls") {
                      parse_tls(v, at, out.tls.emplace());
+                 } else if (key == "listen_proxy_protocol") {
+                     assign(out.listen_proxy_protocol, enum_value<proxy_protocol_version>(
+                                                           v, at,
+                                                           {{"v1", proxy_protocol_version::v1},
+                                                            {"v2", proxy_protocol_version::v2},
+                                                            {"off", proxy_protocol_version::off}},
+                                                           {"v1", "v2", "off"}));
                  } else if (key == "workers") {
                      parse_workers(v, at, out.workers);
                  } else if (key == "admin") {
