@@ -176,8 +176,15 @@ parse_result parse(config::proxy_protocol_version version, std::span<const char>
     const std::string_view ours = v2 ? v2_signature : v1_prefix;
     const std::string_view theirs = v2 ? v1_prefix : v2_signature;
     if (!starts_like(bytes, ours)) {
-        return error(starts_like(bytes, theirs) ? proxy_protocol_failure::wrong_version
-                                                : proxy_protocol_failure::missing);
+        // The reason is given only once no later byte can change it: the other version's start
+        // in full, or bytes that start neither.
+        if (!starts_like(bytes, theirs)) {
+            return error(proxy_protocol_failure::missing);
+        }
+        if (bytes.size() >= theirs.size()) {
+            return error(proxy_protocol_failure::wrong_version);
+        }
+        return incomplete(v2 ? v2_fixed_bytes - bytes.size() : 0);
     }
     if (bytes.size() < ours.size()) {
         return incomplete(v2 ? v2_fixed_bytes - bytes.size() : 0);

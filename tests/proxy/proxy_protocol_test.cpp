@@ -179,6 +179,14 @@ TEST(proxy_protocol_parse, the_other_version_is_named_as_such) {
     const auto v2_read_as_v1 = parse(v1, v2_ipv4_with_tlvs());
     EXPECT_EQ(v2_read_as_v1.status, pp::parse_status::error);
     EXPECT_EQ(v2_read_as_v1.failure, failure::wrong_version);
+    // Named only once the other version's start is complete: until then a later byte could
+    // still make it no header at all.
+    EXPECT_EQ(parse(v1, v2_signature.substr(0, 11)).status, pp::parse_status::incomplete);
+    const auto partial = parse(v2, "PROXY");
+    EXPECT_EQ(partial.status, pp::parse_status::incomplete);
+    EXPECT_EQ(partial.wanted, 11U);
+    EXPECT_EQ(parse(v2, "PROXY ").failure, failure::wrong_version);
+    EXPECT_EQ(parse(v2, "PROXI").failure, failure::missing);
 }
 
 // --- v2 ---
