@@ -20,6 +20,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include "analysis/hold.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 
@@ -72,6 +73,18 @@ private:
     std::function<analysis::tls_failure_totals()> totals_;
 };
 
+// switchyard_proxy_protocol_errors_total{reason} from the proxy's shards, every reason from the
+// start (at 0), like tls_collector.
+class proxy_protocol_collector final : public prometheus::Collectable {
+public:
+    explicit proxy_protocol_collector(
+        std::function<analysis::proxy_protocol_failure_totals()> totals);
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::function<analysis::proxy_protocol_failure_totals()> totals_;
+};
+
 // switchyard_route_requests_total{route}: requests each route of the configuration in force took
 // (README, "Routes"), read from the proxy at scrape time. No family when there are no routes.
 class route_collector final : public prometheus::Collectable {
@@ -116,6 +129,20 @@ private:
     prometheus::Family<prometheus::Counter>& checks_;
     prometheus::Family<prometheus::Counter>& webhooks_;
     prometheus::Gauge* current_phase_ = nullptr;  // the series at 1; null before set_phase
+};
+
+// The hold and the maintenance mode (README, "Hold and maintenance"): switchyard_held_requests
+// (gauge), switchyard_hold_timeouts_total, switchyard_hold_overflows_total and
+// switchyard_maintenance_answers_total (counters), from the board at the moment of the scrape.
+class hold_collector final : public prometheus::Collectable {
+public:
+    explicit hold_collector(const analysis::hold_board& board) noexcept : board_(&board) {}
+    // Another board (the proxy's); before the scrapes start.
+    void use(const analysis::hold_board& board) noexcept { board_ = &board; }
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    const analysis::hold_board* board_;
 };
 
 // The text exposition (format 0.0.4) of every source, in order.

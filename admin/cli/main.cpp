@@ -116,6 +116,8 @@ int run_proxy(const config::config& cfg,
             [shards] { return analysis::merge_tls_failures(shards); });
         // Routes come and go with reloads: the collector asks the proxy for those in force.
         const admin::route_collector route_metrics([&proxy] { return proxy.route_counts(); });
+        const admin::proxy_protocol_collector proxy_protocol_metrics(
+            [shards] { return analysis::merge_proxy_protocol_failures(shards); });
         admin::admin_server admin(
             cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); },
             [&proxy] { return proxy.addresses(); },
@@ -126,6 +128,10 @@ int run_proxy(const config::config& cfg,
             admin.add_metrics(tls_metrics);
         }
         admin.add_metrics(route_metrics);
+        admin.use_hold(proxy.hold());
+        if (cfg.listen_proxy_protocol != config::proxy_protocol_version::off) {
+            admin.add_metrics(proxy_protocol_metrics);
+        }
         proxy.start();
         admin.start();
         // The bound ports, so that port 0 in the configuration can be found (tests, scripts).

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "proxy/http1.hpp"
+#include "proxy/sticky.hpp"
 #include "tests/support/loopback.hpp"
 #include "tests/support/proxy_fixture.hpp"
 #include "tests/support/wait.hpp"
@@ -384,6 +385,24 @@ TEST_F(routed_proxy, the_split_stays_exact_for_the_requests_no_route_took) {
     EXPECT_TRUE(test::eventually([&] {
         return proxy.server().route_counts() == counts{{"testers", 100}};
     }));
+}
+
+TEST_F(routed_proxy, a_route_comes_before_a_sticky_pin_and_sets_none) {
+    auto c =
+        cfg("routes:\n  - { name: testers, match: { header: { X-Canary: \"true\" } }, to: "
+            "green }\n");
+    c.sticky.emplace();
+    test::running_proxy proxy(c);
+    const sticky_cookies cookies(*c.sticky, slot_names);
+    const std::string pinned_to_blue = "sy_slot=" + std::string(cookies.value(0));
+    // Pinned to blue, but the route takes it: green, and no new pin.
+    const auto routed =
+        test::get(proxy.port(), "/", {{"Cookie", pinned_to_blue}, {"X-Canary", "true"}});
+    EXPECT_EQ(routed.header("X-Upstream"), "green");
+    EXPECT_FALSE(routed.has("Set-Cookie"));
+    // Without the header the pin holds.
+    const auto pinned = test::get(proxy.port(), "/", {{"Cookie", pinned_to_blue}});
+    EXPECT_EQ(pinned.header("X-Upstream"), "blue");
 }
 
 TEST_F(routed_proxy, a_reload_replaces_the_routes) {
