@@ -81,6 +81,9 @@ public:
     // More metrics for /metrics, after the proxy's and the control plane's; before start().
     // `c` must outlive the server.
     void add_metrics(const prometheus::Collectable& c);
+    // Where /status, POST /rollout and switchyard_endpoint_up read each endpoint's health (the
+    // proxy's health monitor); before start().
+    void use_endpoint_health(proxy::health_source source);
     void start();
     void stop();
     std::uint16_t port() const noexcept { return port_; }

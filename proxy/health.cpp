@@ -95,16 +95,6 @@ std::string describe_connect_failure(const boost::system::error_code& ec) {
 
 }  // namespace
 
-std::string endpoint_health_state::down_reason() const {
-    if (ejected) {
-        return "ejected: " + last_failure;
-    }
-    if (failing_check) {
-        return "health check failing: " + last_failure;
-    }
-    return {};
-}
-
 health_monitor::health_monitor(std::vector<endpoint_spec> endpoints,
                                std::shared_ptr<upstream_resolver> resolver,
                                const health_table* before)
@@ -349,13 +339,13 @@ void health_monitor::publish() {
         table->up.push_back(run.state.up() ? 1 : 0);
     }
     health_snapshot snapshot = std::move(table);
-    {
-        const std::lock_guard lock(mutex_);
-        current_ = snapshot;
-    }
+    // To the workers first: a reader of current() that sees the change knows the workers have
+    // it queued, ahead of any request it sends after.
     if (publish_) {
         publish_(snapshot);
     }
+    const std::lock_guard lock(mutex_);
+    current_ = std::move(snapshot);
 }
 
 }  // namespace switchyard::proxy

@@ -49,7 +49,13 @@ struct endpoint_health_state {
     bool up() const noexcept { return !failing_check && !ejected; }
     // Why it is down, for a 503's reason and the logs: "health check failing: status 500",
     // "ejected: 5 consecutive 5xx"; empty when up.
-    std::string down_reason() const;
+    // Inline: the admin library reads it without linking the proxy.
+    std::string down_reason() const {
+        if (ejected) {
+            return "ejected: " + last_failure;
+        }
+        return failing_check ? "health check failing: " + last_failure : std::string();
+    }
 };
 
 // Every endpoint's health, in the order of the endpoint list it was made for (the first slot's
