@@ -343,6 +343,14 @@ void worker::use_health(health_snapshot table) {
     if (table->from != settings_->health.get() || table->version <= health_->version) {
         return;  // of a monitor a reload has replaced, or overtaken by a newer one
     }
+    // An endpoint back after a failure is tried at once: its checks (or the end of its
+    // ejection) say more than a refused connect of up to fail_timeout ago.
+    for (std::size_t i = 0; i < table->up.size() && i < endpoint_states_.size(); ++i) {
+        if (table->up[i] != 0 && health_->up[i] == 0) {
+            std::fill(endpoint_states_[i].down_until.begin(), endpoint_states_[i].down_until.end(),
+                      session_base::clock::time_point{});
+        }
+    }
     health_ = std::move(table);
 }
 

@@ -163,7 +163,8 @@ public:
     // The target answered with `status`: counted towards passive ejection (5xx in a row).
     void target_answered(const upstream_target& t, unsigned status) noexcept;
     // On this worker's thread: a new health table from the monitor in force (README, "Health
-    // checks and ejection"). One of another monitor, or older than the one held, is ignored.
+    // checks and ejection"). One of another monitor, or older than the one held, is ignored. An
+    // endpoint that comes back has its addresses' fail_timeout marks cleared.
     void use_health(health_snapshot table);
     // On this worker's thread: a new address table from the resolver. Idle connections to
     // addresses it no longer holds are closed; busy ones are closed when released. A table of
