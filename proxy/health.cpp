@@ -125,6 +125,10 @@ health_monitor::health_monitor(std::vector<endpoint_spec> endpoints,
 
 health_monitor::~health_monitor() {
     stop();
+    // The ejection timers belong to io_, which is destroyed before runs_: they go first.
+    for (endpoint_run& run : runs_) {
+        run.eject_timer.reset();
+    }
 }
 
 void health_monitor::start(std::function<void(const health_snapshot&)> publish) {
