@@ -199,6 +199,14 @@ std::vector<MetricFamily> slot_families(const scrape_input& in) {
         m.counter.value = as_value(in.totals[s].tunnels_total);
     }
     out.push_back(std::move(tunnels));
+    auto pinned =
+        family("switchyard_sticky_requests_total",
+               "Requests a sticky-session cookie sent to the slot it names.", MetricType::Counter);
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+        auto& m = pinned.metric.emplace_back(series(in.slot_names[s]));
+        m.counter.value = as_value(in.totals[s].pinned);
+    }
+    out.push_back(std::move(pinned));
     return out;
 }
 
@@ -245,6 +253,45 @@ std::vector<MetricFamily> endpoint_collector::Collect() const {
         m.label.push_back({"slot", slot_names_[e.slot]});
         m.label.push_back({"endpoint", e.name});
         m.gauge.value = e.up() ? 1 : 0;
+    }
+    return {std::move(f)};
+}
+
+std::vector<MetricFamily> hold_collector::Collect() const {
+    const analysis::hold_totals t = board_->totals();
+    std::vector<MetricFamily> out;
+    auto& held = out.emplace_back(family("switchyard_held_requests",
+                                         "Requests waiting for POST /release.", MetricType::Gauge));
+    held.metric.emplace_back().gauge.value = as_value(board_->waiting());
+    auto counter = [&out](std::string name, std::string help, std::uint64_t value) {
+        auto& f = out.emplace_back(family(std::move(name), std::move(help), MetricType::Counter));
+        f.metric.emplace_back().counter.value = as_value(value);
+    };
+    counter("switchyard_hold_timeouts_total", "Held requests answered 503 at hold.max_wait.",
+            t.timeouts);
+    counter("switchyard_hold_overflows_total",
+            "Requests answered 503 at once during a hold: hold.max_requests were waiting.",
+            t.overflows);
+    counter("switchyard_maintenance_answers_total",
+            "Requests answered 503 by the maintenance mode.", t.maintenance_answers);
+    return out;
+}
+
+proxy_protocol_collector::proxy_protocol_collector(
+    std::function<analysis::proxy_protocol_failure_totals()> totals)
+    : totals_(std::move(totals)) {}
+
+std::vector<MetricFamily> proxy_protocol_collector::Collect() const {
+    auto f = family("switchyard_proxy_protocol_errors_total",
+                    "Client connections closed for a missing or invalid PROXY protocol header, "
+                    "by reason.",
+                    MetricType::Counter);
+    const auto totals = totals_();
+    for (std::size_t i = 0; i < totals.size(); ++i) {
+        auto& m = f.metric.emplace_back();
+        m.label.push_back({"reason", std::string(analysis::proxy_protocol_failure_name(
+                                         static_cast<analysis::proxy_protocol_failure>(i)))});
+        m.counter.value = as_value(totals[i]);
     }
     return {std::move(f)};
 }

@@ -18,6 +18,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include "analysis/hold.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "proxy/health.hpp"
@@ -83,6 +84,18 @@ private:
     proxy::health_source health_;
 };
 
+// switchyard_proxy_protocol_errors_total{reason} from the proxy's shards, every reason from the
+// start (at 0), like tls_collector.
+class proxy_protocol_collector final : public prometheus::Collectable {
+public:
+    explicit proxy_protocol_collector(
+        std::function<analysis::proxy_protocol_failure_totals()> totals);
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::function<analysis::proxy_protocol_failure_totals()> totals_;
+};
+
 // The control plane's counters (rollouts, analysis checks, webhooks) in a registry of their own.
 // Written from the admin thread only, never on the request path, so prometheus-cpp's own
 // Counter and Gauge are fine here; collecting from another thread is safe (they are atomics, and
@@ -115,6 +128,20 @@ private:
     prometheus::Family<prometheus::Counter>& checks_;
     prometheus::Family<prometheus::Counter>& webhooks_;
     prometheus::Gauge* current_phase_ = nullptr;  // the series at 1; null before set_phase
+};
+
+// The hold and the maintenance mode (README, "Hold and maintenance"): switchyard_held_requests
+// (gauge), switchyard_hold_timeouts_total, switchyard_hold_overflows_total and
+// switchyard_maintenance_answers_total (counters), from the board at the moment of the scrape.
+class hold_collector final : public prometheus::Collectable {
+public:
+    explicit hold_collector(const analysis::hold_board& board) noexcept : board_(&board) {}
+    // Another board (the proxy's); before the scrapes start.
+    void use(const analysis::hold_board& board) noexcept { board_ = &board; }
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    const analysis::hold_board* board_;
 };
 
 // The text exposition (format 0.0.4) of every source, in order.

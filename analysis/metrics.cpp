@@ -56,6 +56,9 @@ void metrics_shard::request_finished(slot_index slot, const request_record& r) n
     }
     c.bytes_in.add(r.bytes_in);
     c.bytes_out.add(r.bytes_out);
+    if (r.pinned) {
+        c.pinned.add();
+    }
 }
 
 void latency_counters::record(std::chrono::microseconds latency) noexcept {
@@ -119,6 +122,33 @@ tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shar
     return out;
 }
 
+std::string_view proxy_protocol_failure_name(proxy_protocol_failure f) noexcept {
+    switch (f) {
+        case proxy_protocol_failure::missing:
+            return "missing";
+        case proxy_protocol_failure::wrong_version:
+            return "wrong_version";
+        case proxy_protocol_failure::malformed:
+            return "malformed";
+        case proxy_protocol_failure::timeout:
+            return "timeout";
+        case proxy_protocol_failure::closed:
+            break;
+    }
+    return "closed";
+}
+
+proxy_protocol_failure_totals merge_proxy_protocol_failures(
+    std::span<const metrics_shard* const> shards) {
+    proxy_protocol_failure_totals out{};
+    for (const metrics_shard* shard : shards) {
+        for (std::size_t i = 0; i < proxy_protocol_failure_kinds; ++i) {
+            out[i] += shard->proxy_protocol_failures()[i].load();
+        }
+    }
+    return out;
+}
+
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
     per_slot<slot_totals> out;
     for (slot_index s = 0; s < slot_count; ++s) {
@@ -145,6 +175,7 @@ per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
             t.failed_without_5xx += c.failed_without_5xx.load();
             t.bytes_in += c.bytes_in.load();
             t.bytes_out += c.bytes_out.load();
+            t.pinned += c.pinned.load();
             add_into(t.duration, c.duration);
             add_into(t.upstream, c.upstream);
         }
@@ -202,6 +233,7 @@ slot_window difference(const slot_totals& later, const slot_totals& earlier) {
     slot_window out;
     out.requests = gain(later.requests(), earlier.requests());
     out.errors = gain(later.errors(), earlier.errors());
+    out.pinned = gain(later.pinned, earlier.pinned);
     for (std::size_t i = 0; i < latency_buckets::count; ++i) {
         out.upstream_latency[i] = gain(later.upstream.buckets[i], earlier.upstream.buckets[i]);
     }
@@ -235,6 +267,7 @@ void metrics_window::push(std::int64_t second, const per_slot<slot_totals>& tota
             for (slot_second& s : e.slots) {
                 s.requests = 0;
                 s.errors = 0;
+                s.pinned = 0;
                 std::fill(s.latency.begin(), s.latency.end(), 0U);
             }
         }
@@ -244,6 +277,7 @@ void metrics_window::push(std::int64_t second, const per_slot<slot_totals>& tota
             slot_second& out = e.slots[slot];
             out.requests = narrow(out.requests + gain(now.requests(), before.requests()));
             out.errors = narrow(out.errors + gain(now.errors(), before.errors()));
+            out.pinned = narrow(out.pinned + gain(now.pinned, before.pinned));
             for (std::size_t i = 0; i < latency_buckets::count; ++i) {
                 out.latency[i] = narrow(out.latency[i] +
                                         gain(now.upstream.buckets[i], before.upstream.buckets[i]));
@@ -272,6 +306,7 @@ metrics_window::span metrics_window::over(slot_index slot, std::int64_t from,
         out.seconds += e.covers;
         out.stats.requests += s.requests;
         out.stats.errors += s.errors;
+        out.stats.pinned += s.pinned;
         for (std::size_t i = 0; i < latency_buckets::count; ++i) {
             out.stats.upstream_latency[i] += s.latency[i];
         }

@@ -91,6 +91,7 @@ struct request_record {
     // waiting on the client meanwhile, so that a slow upload or a slow reader of a large
     // download cannot inflate it. Absent when no complete response came from an upstream.
     std::optional<std::chrono::microseconds> upstream_time;
+    bool pinned = false;  // sent to its slot by a sticky-session cookie (README, "Sticky sessions")
 };
 
 // A latency histogram in the fine buckets, written by one thread.
@@ -125,6 +126,20 @@ inline constexpr std::size_t tls_failure_kinds = 7;
 std::string_view tls_failure_name(tls_failure f) noexcept;
 using tls_failure_totals = std::array<std::uint64_t, tls_failure_kinds>;
 
+// Why a client connection was closed before its PROXY protocol header was read (README, "PROXY
+// protocol"); the `reason` label of switchyard_proxy_protocol_errors_total.
+enum class proxy_protocol_failure : std::uint8_t {
+    missing,        // the first bytes start no PROXY header (a client speaking HTTP or TLS)
+    wrong_version,  // a header of the other version than listen_proxy_protocol's
+    malformed,      // a header of the right version that breaks its grammar or limits
+    timeout,        // not complete within timeouts.request_header
+    closed,         // the client closed or reset the connection first
+};
+inline constexpr std::size_t proxy_protocol_failure_kinds = 5;
+// "missing", "wrong_version", ...: the label value.
+std::string_view proxy_protocol_failure_name(proxy_protocol_failure f) noexcept;
+using proxy_protocol_failure_totals = std::array<std::uint64_t, proxy_protocol_failure_kinds>;
+
 // The counters of one slot in one worker.
 struct slot_counters {
     std::array<counter, 500> by_status;  // index: status - 100, statuses 100..599
@@ -135,6 +150,7 @@ struct slot_counters {
     counter failed_without_5xx;
     counter bytes_in;
     counter bytes_out;
+    counter pinned;   // finished requests a sticky cookie sent here
     counter started;  // in flight = started - finished
     counter finished;
     latency_counters duration;  // request_record::latency
@@ -163,9 +179,19 @@ public:
         return tls_failures_;
     }
 
+    // Once per refused connection, never per request.
+    void proxy_protocol_failed(proxy_protocol_failure f) noexcept {
+        proxy_protocol_failures_[static_cast<std::size_t>(f)].add();
+    }
+    const std::array<counter, proxy_protocol_failure_kinds>& proxy_protocol_failures()
+        const noexcept {
+        return proxy_protocol_failures_;
+    }
+
 private:
     per_slot<slot_counters> slots_;
     std::array<counter, tls_failure_kinds> tls_failures_;
+    std::array<counter, proxy_protocol_failure_kinds> proxy_protocol_failures_;
 };
 
 // A slot's totals summed over all shards at one moment.
@@ -176,6 +202,7 @@ struct slot_totals {
     std::uint64_t failed_without_5xx = 0;  // see slot_counters
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
+    std::uint64_t pinned = 0;
     std::uint64_t in_flight = 0;
     std::uint64_t tunnels_open = 0;
     std::uint64_t tunnels_total = 0;  // opened since start
@@ -192,6 +219,8 @@ struct slot_totals {
 // Sums the shards; safe while the workers keep recording.
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards);
 tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shards);
+proxy_protocol_failure_totals merge_proxy_protocol_failures(
+    std::span<const metrics_shard* const> shards);
 
 // Totals merged from the proxy's shards at the moment of the call (the /metrics scrape, the
 // rollout engine's tick). Safe to call from any thread.
@@ -207,6 +236,7 @@ std::chrono::microseconds quantile(std::span<const std::uint64_t> histogram, dou
 struct slot_window {
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;  // slot_totals::errors()
+    std::uint64_t pinned = 0;  // of `requests`, those a sticky cookie sent here
     std::vector<std::uint64_t> upstream_latency =
         std::vector<std::uint64_t>(latency_buckets::count);
 
@@ -253,6 +283,7 @@ private:
     struct slot_second {  // what one second added to one slot
         std::uint32_t requests = 0;
         std::uint32_t errors = 0;
+        std::uint32_t pinned = 0;
         std::vector<std::uint32_t> latency;  // sparse in practice; kept dense for simplicity
     };
     struct entry {

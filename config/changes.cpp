@@ -39,6 +39,7 @@ config_changes compare(const config& running, const config& next) {
     restart(running.tls.has_value() != next.tls.has_value() ||
                 (running.tls && !(running.tls->listen == next.tls->listen)),
             "tls.listen");
+    restart(running.listen_proxy_protocol != next.listen_proxy_protocol, "listen_proxy_protocol");
     restart(running.workers != next.workers, "workers");
     restart(!(running.admin.listen == next.admin.listen), "admin.listen");
     // Read once at start: the state file holds the split and the rollout, and `active` is only
@@ -70,6 +71,8 @@ config_changes compare(const config& running, const config& next) {
     live(!(running.limits == next.limits), "limits");
     live(!(running.upstream == next.upstream), "upstream");
     live(!(running.upgrade == next.upgrade), "upgrade");
+    live(running.sticky != next.sticky, "sticky");
+    live(!(running.hold == next.hold), "hold");
     // The certificate files are read again at every reload, changed or not (a renewal writes
     // new ones at the same paths); `tls` is named when its settings changed.
     live(running.tls && next.tls && !(*running.tls == *next.tls), "tls");
@@ -88,6 +91,7 @@ config live_part(const config& running, const config& next) {
     } else if (out.tls) {
         out.tls->listen = running.tls->listen;
     }
+    out.listen_proxy_protocol = running.listen_proxy_protocol;
     out.workers = running.workers;
     out.admin.listen = running.admin.listen;
     out.state_file = running.state_file;

@@ -74,6 +74,7 @@ server::server(const config::config& cfg, analysis::split_state& split,
     }
     shared_.slot_names = {cfg.slots[0].name, cfg.slots[1].name};
     shared_.split = &split;
+    shared_.proxy_protocol = cfg.listen_proxy_protocol;
 
     const unsigned count =
         cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());
@@ -112,6 +113,10 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
     s->limits = cfg.limits;
     s->upstream = cfg.upstream;
     s->upgrade = cfg.upgrade;
+    if (cfg.sticky) {
+        s->sticky.emplace(*cfg.sticky, shared_.slot_names);
+    }
+    s->hold = cfg.hold;
     if (cfg.tls) {
         std::string why;
         s->certificates = make_server_context(*cfg.tls, why);
@@ -292,6 +297,12 @@ void server::start() {
     }
     start_resolver(*settings_->resolver);
     start_health(*settings_->health);
+    // POST /release wakes the held requests at once rather than at the workers' next tick.
+    shared_.hold.set_release([this] {
+        for (auto& w : workers_) {
+            w->release_held();
+        }
+    });
 }
 
 void server::drain(std::chrono::milliseconds deadline) {
@@ -305,6 +316,7 @@ void server::drain(std::chrono::milliseconds deadline) {
         stopped_ = true;
         settings = settings_;
     }
+    shared_.hold.set_release({});  // the workers go; a late POST /release finds none
     upstream_resolver& resolver = *settings->resolver;
     // Publishes nothing more to the workers; a lookup in progress is waited for at the end.
     resolver.request_stop();

@@ -81,7 +81,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
     const std::string text = "\n" + serialize(sources);
 
     // Every family, once, in the documented order.
-    const std::array<std::string, 9> types{
+    const std::array<std::string, 10> types{
         "# TYPE switchyard_http_requests_total counter",
         "# TYPE switchyard_http_request_duration_seconds histogram",
         "# TYPE switchyard_upstream_response_seconds histogram",
@@ -90,7 +90,8 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         "# TYPE switchyard_slot_weight gauge",
         "# TYPE switchyard_active_slot gauge",
         "# TYPE switchyard_tunnels_open gauge",
-        "# TYPE switchyard_tunnels_total counter"};
+        "# TYPE switchyard_tunnels_total counter",
+        "# TYPE switchyard_sticky_requests_total counter"};
     std::size_t previous = 0;
     for (const auto& type : types) {
         const auto at = text.find("\n" + type + "\n");
@@ -98,7 +99,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         EXPECT_GT(at, previous) << type;
         previous = at;
     }
-    EXPECT_EQ(lines_starting(text, "# TYPE "), 9) << text;
+    EXPECT_EQ(lines_starting(text, "# TYPE "), 10) << text;
 
     const std::string requests = "switchyard_http_requests_total";
     EXPECT_EQ(sample_value(text, requests + R"({slot="blue",code="200"})"), 7);
@@ -365,13 +366,22 @@ TEST(prometheus, shard_collector_control_and_tls_metrics_pass_promtool) {
     shard->tls_handshake_failed(analysis::tls_failure::protocol_version);
     shard->tls_handshake_failed(analysis::tls_failure::protocol_version);
     const tls_collector tls([&] { return analysis::merge_tls_failures(pointers); });
-    const std::array<const prometheus::Collectable*, 3> sources{&collector, &control.collectable(),
-                                                                &tls};
+    shard->proxy_protocol_failed(analysis::proxy_protocol_failure::malformed);
+    const proxy_protocol_collector proxy_protocol(
+        [&] { return analysis::merge_proxy_protocol_failures(pointers); });
+    const std::array<const prometheus::Collectable*, 4> sources{&collector, &control.collectable(),
+                                                                &tls, &proxy_protocol};
     const std::string text = serialize(sources);
     EXPECT_NE(text.find("switchyard_tls_handshake_errors_total{reason=\"protocol_version\"} 2"),
               std::string::npos)
         << text;
     EXPECT_NE(text.find("switchyard_tls_handshake_errors_total{reason=\"timeout\"} 0"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("switchyard_proxy_protocol_errors_total{reason=\"malformed\"} 1"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("switchyard_proxy_protocol_errors_total{reason=\"missing\"} 0"),
               std::string::npos)
         << text;
 
@@ -383,7 +393,7 @@ TEST(prometheus, shard_collector_control_and_tls_metrics_pass_promtool) {
           "switchyard_tunnels_open", "switchyard_tunnels_total", "switchyard_rollout_phase",
           "switchyard_rollouts_total", "switchyard_rollbacks_total",
           "switchyard_analysis_checks_total", "switchyard_webhook_deliveries_total",
-          "switchyard_tls_handshake_errors_total"}) {
+          "switchyard_tls_handshake_errors_total", "switchyard_proxy_protocol_errors_total"}) {
         EXPECT_NE(text.find("# TYPE " + family + " "), std::string::npos) << family;
     }
     const auto [status, output] = promtool_check(text);

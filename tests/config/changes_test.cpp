@@ -45,6 +45,13 @@ TEST(config_changes, live_keys_are_named_by_section_and_slot) {
     EXPECT_TRUE(changes.restart_required.empty());
 }
 
+TEST(config_changes, hold_is_live) {
+    const config next = parse_ok(base + "hold: { max_wait: 5s }\n");
+    const auto changes = compare(parse_ok(base), next);
+    EXPECT_EQ(changes.changed, strings{"hold"});
+    EXPECT_TRUE(changes.restart_required.empty());
+}
+
 TEST(config_changes, restart_keys_are_named_and_kept_as_running) {
     const config running = parse_ok(base);
     const config next = parse_ok(
@@ -70,6 +77,15 @@ TEST(config_changes, restart_keys_are_named_and_kept_as_running) {
     EXPECT_EQ(live.active, running.active);
     EXPECT_EQ(live.limits.max_connections, 5U);  // the rest still applies
     EXPECT_TRUE(compare(running, live).restart_required.empty());
+}
+
+TEST(config_changes, listen_proxy_protocol_needs_a_restart) {
+    const config running = parse_ok(base);
+    const config next = parse_ok(base + "listen_proxy_protocol: v2\n");
+    const auto changes = compare(running, next);
+    EXPECT_EQ(changes.restart_required, (strings{"listen_proxy_protocol"}));
+    EXPECT_TRUE(changes.changed.empty());
+    EXPECT_EQ(live_part(running, next).listen_proxy_protocol, proxy_protocol_version::off);
 }
 
 TEST(config_changes, renamed_slots_need_a_restart_and_keep_their_endpoints) {

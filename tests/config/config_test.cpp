@@ -293,6 +293,7 @@ timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s,
             tunnel_idle: 1h }
 limits: { max_header_bytes: 64KiB, max_headers: 100, max_body_bytes: 0, max_connections: 10000 }   # body 0 = unlimited, streamed
 upgrade: { allow: [websocket] }    # Upgrade protocols tunnelled after a 101; [] refuses all
+listen_proxy_protocol: off         # v1 | v2 | off
 analysis:
   method: threshold                # threshold (per interval) | sequential (anytime-valid, every second; becomes the default once it is shown better)
   alpha: 1%                        # sequential: bound on the false-rollback probability over the whole rollout
@@ -645,6 +646,30 @@ TEST(config_parse, upgrade_allow_is_a_list_of_protocol_names_in_lower_case) {
         parse_ok(std::string(two_slots) + "upgrade: { allow: [] }\n").upgrade.allow.empty());
 }
 
+TEST(config_parse, sticky_is_off_by_default_and_has_defaults_when_given) {
+    EXPECT_FALSE(parse_ok(two_slots).sticky.has_value());
+    const config c = parse_ok(std::string(two_slots) + "sticky: {}\n");
+    ASSERT_TRUE(c.sticky.has_value());
+    EXPECT_EQ(c.sticky->cookie, "sy_slot");
+    EXPECT_EQ(c.sticky->ttl, 1h);
+    const config d = parse_ok(std::string(two_slots) + "sticky: { cookie: app_slot, ttl: 30m }\n");
+    EXPECT_EQ(d.sticky->cookie, "app_slot");
+    EXPECT_EQ(d.sticky->ttl, 30min);
+}
+
+TEST(config_parse, sticky_refuses_a_bad_cookie_name_and_unknown_keys) {
+    config_error e = only_error(std::string(two_slots) + "sticky:\n  cookie: \"my slot\"\n");
+    EXPECT_EQ(e.path, "sticky.cookie");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_NE(e.message.find("expected a cookie name"), std::string::npos) << e.message;
+
+    e = only_error(std::string(two_slots) + "sticky: { cookie: a, max_age: 1h }\n");
+    EXPECT_EQ(e.path, "sticky.max_age");
+
+    e = only_error(std::string(two_slots) + "sticky: { ttl: 0s }\n");
+    EXPECT_EQ(e.path, "sticky.ttl");
+}
+
 TEST(config_parse, upgrade_refuses_h2c_and_bad_names) {
     config_error e = only_error(std::string(two_slots) + "upgrade:\n  allow: [websocket, H2C]\n");
     EXPECT_EQ(e.path, "upgrade.allow[1]");
@@ -667,6 +692,27 @@ TEST(config_parse, upgrade_refuses_h2c_and_bad_names) {
     EXPECT_EQ(e.message, "unknown key \"alow\"; did you mean \"allow\"?");
 }
 
+TEST(config_parse, hold_has_defaults_and_bounds) {
+    config c = parse_ok(two_slots);
+    EXPECT_EQ(c.hold.max_requests, 1000u);
+    EXPECT_EQ(c.hold.max_wait, 30s);
+
+    c = parse_ok(std::string(two_slots) + "hold: { max_requests: 0, max_wait: 200ms }\n");
+    EXPECT_EQ(c.hold.max_requests, 0u);
+    EXPECT_EQ(c.hold.max_wait, 200ms);
+
+    config_error e = only_error(std::string(two_slots) + "hold:\n  max_wait: 0s\n");
+    EXPECT_EQ(e.path, "hold.max_wait");
+    EXPECT_EQ(e.line, 5);
+
+    e = only_error(std::string(two_slots) + "hold: { max_request: 10 }\n");
+    EXPECT_EQ(e.path, "hold.max_request");
+    EXPECT_EQ(e.message, "unknown key \"max_request\"; did you mean \"max_requests\"?");
+
+    e = only_error(std::string(two_slots) + "hold: { max_requests: -1 }\n");
+    EXPECT_EQ(e.path, "hold.max_requests");
+}
+
 TEST(config_parse, resolve_interval_is_at_least_100ms) {
     const config_error e =
         only_error(std::string(two_slots) + "upstream: { resolve_interval: 10ms }\n");
@@ -684,6 +730,25 @@ TEST(config_parse, access_log_format_is_json_or_combined) {
     EXPECT_EQ(
         parse_ok(std::string(two_slots) + "access_log: { to: /var/log/sw.log }\n").access_log.to,
         "/var/log/sw.log");
+}
+
+TEST(config_parse, listen_proxy_protocol_is_v1_v2_or_off) {
+    EXPECT_EQ(parse_ok(std::string(two_slots)).listen_proxy_protocol, proxy_protocol_version::off);
+    EXPECT_EQ(
+        parse_ok(std::string(two_slots) + "listen_proxy_protocol: v1\n").listen_proxy_protocol,
+        proxy_protocol_version::v1);
+    EXPECT_EQ(
+        parse_ok(std::string(two_slots) + "listen_proxy_protocol: v2\n").listen_proxy_protocol,
+        proxy_protocol_version::v2);
+    EXPECT_EQ(
+        parse_ok(std::string(two_slots) + "listen_proxy_protocol: off\n").listen_proxy_protocol,
+        proxy_protocol_version::off);
+    const config_error e = only_error(std::string(two_slots) + "listen_proxy_protocol: v3\n");
+    EXPECT_EQ(e.path, "listen_proxy_protocol");
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.message, "expected v1, v2 or off, got \"v3\"; did you mean \"v1\"?");
+    const config_error on = only_error(std::string(two_slots) + "listen_proxy_protocol: true\n");
+    EXPECT_EQ(on.path, "listen_proxy_protocol");
 }
 
 TEST(config_parse, check_needs_exactly_one_limit) {

@@ -71,6 +71,7 @@ public:
             cfg_, proxy_->split(), [] { return true; },
             [shards] { return analysis::merge(shards); }, [&server] { return server.addresses(); });
         admin_->use_endpoint_health([&server] { return server.endpoint_health(); });
+        admin_->use_hold(server.hold());
         admin_->start();
     }
     ~admin_stack() {
