@@ -1045,6 +1045,7 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
             if (st == http1::parse_status::complete) {
                 if (res.status >= 200) {
                     disarm();
+                    worker_.target_answered(target_, static_cast<unsigned>(res.status));
                     prepare_response(res, rs, out);
                     co_return fault::none;
                 }
