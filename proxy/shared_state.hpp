@@ -16,6 +16,7 @@
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/health.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/routes.hpp"
 #include "proxy/sticky.hpp"
@@ -78,6 +79,11 @@ struct live_settings {
     // `routes:` and `preview:`, compiled (README, "Routes").
     route_table routes;
     preview_rule preview;
+    // Per slot, its `health_check` and `passive` settings; and the monitor that runs them for
+    // `endpoints`, replaced (and the checks started again) when either or the endpoints change.
+    analysis::per_slot<std::optional<config::health_check_config>> slot_health_check;
+    analysis::per_slot<std::optional<config::passive_config>> slot_passive;
+    std::shared_ptr<health_monitor> health;
 };
 using settings_snapshot = std::shared_ptr<const live_settings>;
 
