@@ -71,6 +71,7 @@ config_changes compare(const config& running, const config& next) {
     live(!(running.analysis == next.analysis), "analysis");
     live(!(running.rollout == next.rollout), "rollout");
     live(!(running.webhooks.pre_rollout == next.webhooks.pre_rollout), "webhooks.pre_rollout");
+    live(running.mirror != next.mirror, "mirror");
     return out;
 }
 

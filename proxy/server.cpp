@@ -112,6 +112,11 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
     s->limits = cfg.limits;
     s->upstream = cfg.upstream;
     s->upgrade = cfg.upgrade;
+    if (cfg.mirror && cfg.mirror->percent > 0) {
+        s->mirror = cfg.mirror;
+        const auto n = static_cast<std::uint32_t>(std::max<std::size_t>(workers, 1));
+        s->mirror_queue = (cfg.mirror->queue + n - 1) / n;
+    }
     if (cfg.tls) {
         std::string why;
         s->certificates = make_server_context(*cfg.tls, why);

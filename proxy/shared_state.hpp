@@ -70,6 +70,9 @@ struct live_settings {
     // connect failure. One that is no longer current has been stopped: asking it does nothing.
     std::shared_ptr<upstream_resolver> resolver;
     std::shared_ptr<access_log_outputs> access_log;  // null when access_log.to is off
+    // Shadow traffic; absent when off (no `mirror`, or percent 0). README, "Mirroring".
+    std::optional<config::mirror_config> mirror;
+    std::uint32_t mirror_queue = 0;  // each worker's share of mirror.queue, rounded up
 };
 using settings_snapshot = std::shared_ptr<const live_settings>;
 
