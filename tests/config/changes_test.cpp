@@ -87,5 +87,13 @@ TEST(config_changes, renamed_slots_need_a_restart_and_keep_their_endpoints) {
     EXPECT_EQ(live.slots[1].endpoints, running.slots[1].endpoints);
 }
 
+TEST(config_changes, mirror_changes_live) {
+    const auto on = compare(parse_ok(base), parse_ok(base + "mirror: { percent: 20 }\n"));
+    EXPECT_EQ(on.changed, (strings{"mirror"}));
+    EXPECT_TRUE(on.restart_required.empty());
+    const auto same = compare(parse_ok(base + "mirror: {}\n"), parse_ok(base + "mirror: {}\n"));
+    EXPECT_TRUE(same.changed.empty());
+}
+
 }  // namespace
 }  // namespace switchyard::config
