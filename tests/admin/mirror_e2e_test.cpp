@@ -58,7 +58,7 @@ TEST(mirror_e2e, a_blue_green_rollout_judged_on_a_mirror_answering_500_is_rolled
     std::size_t copies = 0;
     for (const auto& r : s.green.requests()) {
         EXPECT_TRUE(r.target == "/health" || is_copy(r)) << r.target << " reached green unmarked";
-        copies += is_copy(r) ? 1 : 0;
+        copies += is_copy(r) ? 1U : 0U;
     }
     EXPECT_GT(copies, 0U);
     // The copies' answers are in /metrics, with their mismatches.
