@@ -2,6 +2,7 @@
 
 #include "config/changes.hpp"
 
+#include "admin/hold_api.hpp"
 #include "admin/listen.hpp"
 #include "admin/prometheus.hpp"
 #include "admin/rollout_json.hpp"
@@ -154,7 +155,7 @@ admin_response admin_api::handle(std::string_view method, std::string_view targe
         r.allow = std::move(allow);
         return r;
     };
-    if ((put || post) && !authorized(authorization)) {
+    if ((put || post || method == "DELETE") && !authorized(authorization)) {
         return error(401, "missing or wrong bearer token");
     }
     const auto& names = control_.names();
@@ -175,7 +176,17 @@ admin_response admin_api::handle(std::string_view method, std::string_view targe
         return put ? put_weights(body) : not_allowed("GET, PUT");
     }
     if (path == "/status") {
-        return get ? json_answer(200, control_.status()) : not_allowed("GET");
+        if (!get) {
+            return not_allowed("GET");
+        }
+        json::value status = control_.status();
+        if (hold_ != nullptr && status.is_object()) {
+            add_hold_status(status.as_object(), *split_, *hold_);
+        }
+        return json_answer(200, status);
+    }
+    if ((path == "/hold" || path == "/release" || path == "/maintenance") && hold_ != nullptr) {
+        return hold_call(method, path, body, *split_, *hold_);
     }
     if (path == "/rollout/history") {
         return get ? json_answer(200, control_.history()) : not_allowed("GET");
@@ -314,7 +325,9 @@ admin_response admin_api::weights() const {
 struct admin_server::impl {
     impl(const config::config& cfg, analysis::split_state& split, std::function<bool()> ready,
          analysis::metrics_source metrics, proxy::address_source addresses, reload_source reload)
-        : counters(analysis::phase_names),
+        : split_state(split),
+          hold_metrics(own_hold),
+          counters(analysis::phase_names),
           control(cfg, split, metrics, counters, io.get_executor(), std::move(addresses)),
           collector({cfg.slots.at(0).name, cfg.slots.at(1).name}, metrics, split),
           api(
@@ -325,7 +338,8 @@ struct admin_server::impl {
           idle_timeout(cfg.timeouts.idle),
           running(cfg),
           source(std::move(reload)) {
-        metric_sources = {&collector, &counters.collectable()};
+        metric_sources = {&collector, &counters.collectable(), &hold_metrics};
+        api.use_hold(split, own_hold);
     }
 
     // The one reload path (README, "Reloading"), on the admin thread: re-reads the file, and
@@ -452,6 +466,10 @@ struct admin_server::impl {
 
     // Declared first, destroyed last: everything below posts to it.
     net::io_context io{1};
+    analysis::split_state& split_state;
+    // The admin API's own hold board, until use_hold() names the proxy's.
+    analysis::hold_board own_hold;
+    hold_collector hold_metrics;
     control_metrics counters;
     controller control;
     shard_collector collector;
@@ -486,6 +504,11 @@ admin_server::~admin_server() {
 
 void admin_server::add_metrics(const prometheus::Collectable& c) {
     impl_->metric_sources.push_back(&c);
+}
+
+void admin_server::use_hold(analysis::hold_board& board) {
+    impl_->api.use_hold(impl_->split_state, board);
+    impl_->hold_metrics.use(board);
 }
 
 void admin_server::start() {

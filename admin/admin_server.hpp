@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "admin/controller.hpp"
+#include "analysis/hold.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
@@ -33,6 +34,11 @@ public:
 
     // A reload's admin.token: it authorises the calls after the one that reloaded.
     void set_token(std::string token) { token_ = std::move(token); }
+    // Where POST /hold, /release and /maintenance act (README, "Hold and maintenance").
+    void use_hold(analysis::split_state& split, analysis::hold_board& board) noexcept {
+        split_ = &split;
+        hold_ = &board;
+    }
 
     // `authorization` is the Authorization field value ("" when absent).
     admin_response handle(std::string_view method, std::string_view target,
@@ -53,6 +59,8 @@ private:
     std::function<bool()> ready_;
     std::function<std::string()> scrape_;
     std::function<admin_response()> reload_;
+    analysis::split_state* split_ = nullptr;
+    analysis::hold_board* hold_ = nullptr;
 };
 
 // What POST /reload and SIGHUP re-read, and where the data plane's part of a reload goes
@@ -81,6 +89,11 @@ public:
     // More metrics for /metrics, after the proxy's and the control plane's; before start().
     // `c` must outlive the server.
     void add_metrics(const prometheus::Collectable& c);
+    // The proxy's hold board (proxy::server::hold()), so that POST /release wakes its held
+    // requests and /status and /metrics count them; before start(). Without it the admin API
+    // keeps a board of its own: the flags still work, and the workers notice a release at their
+    // next tick.
+    void use_hold(analysis::hold_board& board);
     void start();
     void stop();
     std::uint16_t port() const noexcept { return port_; }

@@ -500,6 +500,12 @@ json::value controller::status() const {
              static_cast<double>(span.stats.upstream_quantile(0.95).count()) / 1e6},
             {"window_seconds", span.seconds},
             {"tunnels_open", totals[s].tunnels_open},
+            // The share of the window's requests a sticky cookie sent here (README, "Sticky
+            // sessions").
+            {"pinned_share", span.stats.requests == 0
+                                 ? 0.0
+                                 : static_cast<double>(span.stats.pinned) /
+                                       static_cast<double>(span.stats.requests)},
         };
     }
     json::array events;

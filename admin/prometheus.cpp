@@ -209,7 +209,7 @@ prometheus::Counter& counter_series(prometheus::Family<prometheus::Counter>& f, 
 
 std::vector<MetricFamily> slot_families(const scrape_input& in) {
     std::vector<MetricFamily> out;
-    out.reserve(13);
+    out.reserve(14);
     out.push_back(requests_total(in));
     out.push_back(latency_family(in, "switchyard_http_request_duration_seconds",
                                  "Time from the first byte of the request read to the last byte "
@@ -244,6 +244,14 @@ std::vector<MetricFamily> slot_families(const scrape_input& in) {
         m.counter.value = as_value(in.totals[s].tunnels_total);
     }
     out.push_back(std::move(tunnels));
+    auto pinned =
+        family("switchyard_sticky_requests_total",
+               "Requests a sticky-session cookie sent to the slot it names.", MetricType::Counter);
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+        auto& m = pinned.metric.emplace_back(series(in.slot_names[s]));
+        m.counter.value = as_value(in.totals[s].pinned);
+    }
+    out.push_back(std::move(pinned));
     out.push_back(mirror_requests(in));
     auto mirror_latency = family("switchyard_mirror_response_seconds",
                                  "The mirrored upstream's time, from the copy written to the last "
@@ -290,6 +298,26 @@ std::vector<MetricFamily> tls_collector::Collect() const {
         m.counter.value = as_value(totals[i]);
     }
     return {std::move(f)};
+}
+
+std::vector<MetricFamily> hold_collector::Collect() const {
+    const analysis::hold_totals t = board_->totals();
+    std::vector<MetricFamily> out;
+    auto& held = out.emplace_back(family("switchyard_held_requests",
+                                         "Requests waiting for POST /release.", MetricType::Gauge));
+    held.metric.emplace_back().gauge.value = as_value(board_->waiting());
+    auto counter = [&out](std::string name, std::string help, std::uint64_t value) {
+        auto& f = out.emplace_back(family(std::move(name), std::move(help), MetricType::Counter));
+        f.metric.emplace_back().counter.value = as_value(value);
+    };
+    counter("switchyard_hold_timeouts_total", "Held requests answered 503 at hold.max_wait.",
+            t.timeouts);
+    counter("switchyard_hold_overflows_total",
+            "Requests answered 503 at once during a hold: hold.max_requests were waiting.",
+            t.overflows);
+    counter("switchyard_maintenance_answers_total",
+            "Requests answered 503 by the maintenance mode.", t.maintenance_answers);
+    return out;
 }
 
 control_metrics::control_metrics(std::span<const std::string_view> phases)

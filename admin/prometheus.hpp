@@ -18,6 +18,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include "analysis/hold.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
 
@@ -40,6 +41,7 @@ inline constexpr std::array<double, 16> duration_bounds{
 // switchyard_http_request_duration_seconds, switchyard_upstream_response_seconds,
 // switchyard_upstream_errors_total, switchyard_http_requests_in_flight, switchyard_slot_weight,
 // switchyard_active_slot, switchyard_tunnels_open, switchyard_tunnels_total,
+// switchyard_sticky_requests_total,
 // switchyard_mirror_requests_total, switchyard_mirror_response_seconds,
 // switchyard_mirror_mismatches_total, switchyard_mirror_dropped_total. Every series is labelled
 // `slot` first, but switchyard_mirror_dropped_total's, which has `reason` only.
@@ -104,6 +106,20 @@ private:
     prometheus::Family<prometheus::Counter>& checks_;
     prometheus::Family<prometheus::Counter>& webhooks_;
     prometheus::Gauge* current_phase_ = nullptr;  // the series at 1; null before set_phase
+};
+
+// The hold and the maintenance mode (README, "Hold and maintenance"): switchyard_held_requests
+// (gauge), switchyard_hold_timeouts_total, switchyard_hold_overflows_total and
+// switchyard_maintenance_answers_total (counters), from the board at the moment of the scrape.
+class hold_collector final : public prometheus::Collectable {
+public:
+    explicit hold_collector(const analysis::hold_board& board) noexcept : board_(&board) {}
+    // Another board (the proxy's); before the scrapes start.
+    void use(const analysis::hold_board& board) noexcept { board_ = &board; }
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    const analysis::hold_board* board_;
 };
 
 // The text exposition (format 0.0.4) of every source, in order.

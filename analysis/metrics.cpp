@@ -56,6 +56,9 @@ void metrics_shard::request_finished(slot_index slot, const request_record& r) n
     }
     c.bytes_in.add(r.bytes_in);
     c.bytes_out.add(r.bytes_out);
+    if (r.pinned) {
+        c.pinned.add();
+    }
 }
 
 // Once per mirrored request, off the primary's path: the same load+add+store pairs.
@@ -187,6 +190,7 @@ per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
             t.failed_without_5xx += c.failed_without_5xx.load();
             t.bytes_in += c.bytes_in.load();
             t.bytes_out += c.bytes_out.load();
+            t.pinned += c.pinned.load();
             add_into(t.duration, c.duration);
             add_into(t.upstream, c.upstream);
             mirror_totals& m = t.mirror;
@@ -258,6 +262,7 @@ slot_window difference(const slot_totals& later, const slot_totals& earlier) {
     slot_window out;
     out.requests = gain(later.requests(), earlier.requests());
     out.errors = gain(later.errors(), earlier.errors());
+    out.pinned = gain(later.pinned, earlier.pinned);
     for (std::size_t i = 0; i < latency_buckets::count; ++i) {
         out.upstream_latency[i] = gain(later.upstream.buckets[i], earlier.upstream.buckets[i]);
     }
@@ -308,6 +313,7 @@ void metrics_window::push(std::int64_t second, const per_slot<slot_totals>& tota
             for (slot_second& s : e.slots) {
                 s.requests = 0;
                 s.errors = 0;
+                s.pinned = 0;
                 std::fill(s.latency.begin(), s.latency.end(), 0U);
             }
         }
@@ -317,6 +323,7 @@ void metrics_window::push(std::int64_t second, const per_slot<slot_totals>& tota
             slot_second& out = e.slots[slot];
             out.requests = narrow(out.requests + gain(now.requests(), before.requests()));
             out.errors = narrow(out.errors + gain(now.errors(), before.errors()));
+            out.pinned = narrow(out.pinned + gain(now.pinned, before.pinned));
             for (std::size_t i = 0; i < latency_buckets::count; ++i) {
                 out.latency[i] = narrow(out.latency[i] +
                                         gain(now.upstream.buckets[i], before.upstream.buckets[i]));
@@ -345,6 +352,7 @@ metrics_window::span metrics_window::over(slot_index slot, std::int64_t from,
         out.seconds += e.covers;
         out.stats.requests += s.requests;
         out.stats.errors += s.errors;
+        out.stats.pinned += s.pinned;
         for (std::size_t i = 0; i < latency_buckets::count; ++i) {
             out.stats.upstream_latency[i] += s.latency[i];
         }

@@ -91,6 +91,7 @@ struct request_record {
     // waiting on the client meanwhile, so that a slow upload or a slow reader of a large
     // download cannot inflate it. Absent when no complete response came from an upstream.
     std::optional<std::chrono::microseconds> upstream_time;
+    bool pinned = false;  // sent to its slot by a sticky-session cookie (README, "Sticky sessions")
 };
 
 // A latency histogram in the fine buckets, written by one thread.
@@ -168,6 +169,7 @@ struct slot_counters {
     counter failed_without_5xx;
     counter bytes_in;
     counter bytes_out;
+    counter pinned;   // finished requests a sticky cookie sent here
     counter started;  // in flight = started - finished
     counter finished;
     latency_counters duration;  // request_record::latency
@@ -231,6 +233,7 @@ struct slot_totals {
     std::uint64_t failed_without_5xx = 0;  // see slot_counters
     std::uint64_t bytes_in = 0;
     std::uint64_t bytes_out = 0;
+    std::uint64_t pinned = 0;
     std::uint64_t in_flight = 0;
     std::uint64_t tunnels_open = 0;
     std::uint64_t tunnels_total = 0;  // opened since start
@@ -267,6 +270,7 @@ struct slot_window {
     // only such a window has mismatches, and only such a window judges mirror_mismatch_rate.
     bool shadow = false;
     std::uint64_t mismatches = 0;
+    std::uint64_t pinned = 0;  // of `requests`, those a sticky cookie sent here
     std::vector<std::uint64_t> upstream_latency =
         std::vector<std::uint64_t>(latency_buckets::count);
 
@@ -318,6 +322,7 @@ private:
     struct slot_second {  // what one second added to one slot
         std::uint32_t requests = 0;
         std::uint32_t errors = 0;
+        std::uint32_t pinned = 0;
         std::vector<std::uint32_t> latency;  // sparse in practice; kept dense for simplicity
     };
     struct entry {

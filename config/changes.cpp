@@ -65,6 +65,8 @@ config_changes compare(const config& running, const config& next) {
     live(!(running.limits == next.limits), "limits");
     live(!(running.upstream == next.upstream), "upstream");
     live(!(running.upgrade == next.upgrade), "upgrade");
+    live(running.sticky != next.sticky, "sticky");
+    live(!(running.hold == next.hold), "hold");
     // The certificate files are read again at every reload, changed or not (a renewal writes
     // new ones at the same paths); `tls` is named when its settings changed.
     live(running.tls && next.tls && !(*running.tls == *next.tls), "tls");

@@ -507,6 +507,8 @@ private:
     void parse_limits(const YAML::Node& v, const place& at, limits_config& out);
     void parse_upstream(const YAML::Node& v, const place& at, upstream_config& out);
     void parse_upgrade(const YAML::Node& v, const place& at, upgrade_config& out);
+    void parse_sticky(const YAML::Node& v, const place& at, sticky_config& out);
+    void parse_hold(const YAML::Node& v, const place& at, hold_config& out);
     void parse_analysis(const YAML::Node& v, const place& at, analysis_config& out);
     void parse_checks(const YAML::Node& v, const place& at, std::vector<check_config>& out);
     std::optional<check_config> parse_check(const YAML::Node& v, const place& at);
@@ -544,54 +546,56 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     std::optional<std::pair<YAML::Node, place>> active;
     std::optional<place> listen_at;
     std::optional<place> mirror_at;
-    each_key(
-        root, top,
-        {"listen", "workers", "admin", "slots", "active", "state_file", "access_log", "tls",
-         "timeouts", "limits", "upstream", "upgrade", "analysis", "rollout", "webhooks", "mirror"},
-        [&](const std::string& key, const YAML::Node& v, const place& at) {
-            if (key == "listen") {
-                listen_at = at;
-                if (v.IsScalar() && v.Scalar() == "off") {
-                    out.plain_listener = false;
-                } else {
-                    // Port 0 lets tests and the demo bind an ephemeral port.
-                    assign(out.listen, address_value(v, at, true));
-                }
-            } else if (key == "tls") {
-                parse_tls(v, at, out.tls.emplace());
-            } else if (key == "workers") {
-                parse_workers(v, at, out.workers);
-            } else if (key == "admin") {
-                parse_admin(v, at, out.admin);
-            } else if (key == "slots") {
-                have_slots = true;
-                parse_slots(v, at, out.slots);
-            } else if (key == "active") {
-                // Checked after the loop: `active` may come before `slots` in the file.
-                active.emplace(v, at);
-            } else if (key == "state_file") {
-                assign(out.state_file, non_empty_string(v, at, "a file path or off"));
-            } else if (key == "access_log") {
-                parse_access_log(v, at, out.access_log);
-            } else if (key == "timeouts") {
-                parse_timeouts(v, at, out.timeouts);
-            } else if (key == "limits") {
-                parse_limits(v, at, out.limits);
-            } else if (key == "upstream") {
-                parse_upstream(v, at, out.upstream);
-            } else if (key == "upgrade") {
-                parse_upgrade(v, at, out.upgrade);
-            } else if (key == "analysis") {
-                parse_analysis(v, at, out.analysis);
-            } else if (key == "rollout") {
-                parse_rollout(v, at, out.rollout);
-            } else if (key == "webhooks") {
-                parse_webhooks(v, at, out.webhooks);
-            } else if (key == "mirror") {
-                mirror_at = at;
-                parse_mirror(v, at, out.mirror.emplace());
-            }
-        });
+    const std::initializer_list<std::string_view> top_level_keys = {
+        "listen",     "workers", "admin",    "slots",   "active",   "state_file",
+        "access_log", "tls",     "timeouts", "limits",  "upstream", "upgrade",
+        "sticky",     "hold",    "analysis", "rollout", "webhooks", "mirror"};
+    each_key(root, top, top_level_keys,
+             [&](const std::string& key, const YAML::Node& v, const place& at) {
+                 if (key == "listen") {
+                     listen_at = at;
+                     if (v.IsScalar() && v.Scalar() == "off") {
+                         out.plain_listener = false;
+                     } else {
+                         // Port 0 lets tests and the demo bind an ephemeral port.
+                         assign(out.listen, address_value(v, at, true));
+                     }
+                 } else if (key == "tls") {
+                     parse_tls(v, at, out.tls.emplace());
+                 } else if (key == "workers") {
+                     parse_workers(v, at, out.workers);
+                 } else if (key == "admin") {
+                     parse_admin(v, at, out.admin);
+                 } else if (key == "slots") {
+                     have_slots = true;
+                     parse_slots(v, at, out.slots);
+                 } else if (key == "active") {
+                     // Checked after the loop: `active` may come before `slots` in the file.
+                     active.emplace(v, at);
+                 } else if (key == "state_file") {
+                     assign(out.state_file, non_empty_string(v, at, "a file path or off"));
+                 } else if (key == "access_log") {
+                     parse_access_log(v, at, out.access_log);
+                 } else if (key == "timeouts") {
+                     parse_timeouts(v, at, out.timeouts);
+                 } else if (key == "limits") {
+                     parse_limits(v, at, out.limits);
+                 } else if (key == "upstream") {
+                     parse_upstream(v, at, out.upstream);
+                 } else if (key == "upgrade") {
+                     parse_upgrade(v, at, out.upgrade);
+                 } else if (key == "sticky") {
+                     parse_sticky(v, at, out.sticky.emplace());
+                 } else if (key == "hold") {
+                     parse_hold(v, at, out.hold);
+                 } else if (key == "analysis") {
+                     parse_analysis(v, at, out.analysis);
+                 } else if (key == "rollout") {
+                     parse_rollout(v, at, out.rollout);
+                 } else if (key == "webhooks") {
+                     parse_webhooks(v, at, out.webhooks);
+                 }
+             });
     if (!have_slots) {
         fail({"slots", 0},
              "missing key \"slots\": two slots, each { endpoints: [\"host:port\", ...] }");
@@ -917,6 +921,18 @@ void parser::parse_upstream(const YAML::Node& v, const place& at, upstream_confi
              });
 }
 
+void parser::parse_hold(const YAML::Node& v, const place& at, hold_config& out) {
+    each_key(v, at, {"max_requests", "max_wait"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "max_requests") {
+                     // 0 holds nothing: every request that comes during a hold is answered 503.
+                     assign(out.max_requests, count_value(value, key_at, 0));
+                 } else if (key == "max_wait") {
+                     assign(out.max_wait, duration_value(value, key_at, true));
+                 }
+             });
+}
+
 void parser::parse_upgrade(const YAML::Node& v, const place& at, upgrade_config& out) {
     each_key(
         v, at, {"allow"}, [&](const std::string&, const YAML::Node& value, const place& key_at) {
@@ -954,6 +970,26 @@ void parser::parse_upgrade(const YAML::Node& v, const place& at, upgrade_config&
                 out.allow = std::move(allow);
             }
         });
+}
+
+void parser::parse_sticky(const YAML::Node& v, const place& at, sticky_config& out) {
+    each_key(v, at, {"cookie", "ttl"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "cookie") {
+                     auto name = non_empty_string(value, key_at, "a cookie name");
+                     // RFC 6265 §4.1.1: cookie-name is a token.
+                     if (name && !is_protocol_name(*name)) {
+                         fail(key_at,
+                              "expected a cookie name (letters, digits and "
+                              "!#$%&'*+-.^_`|~), got " +
+                                  quote(*name));
+                     } else {
+                         assign(out.cookie, std::move(name));
+                     }
+                 } else if (key == "ttl") {
+                     assign(out.ttl, duration_value(value, key_at, true));
+                 }
+             });
 }
 
 void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_config& out) {

@@ -107,6 +107,16 @@ struct upgrade_config {
     friend bool operator==(const upgrade_config&, const upgrade_config&) = default;
 };
 
+// Sticky sessions (`sticky:`): the first answer to a client that no route or pin took sets a
+// cookie naming its slot, as an opaque value; the client stays on that slot while it is in
+// rotation (README, "Sticky sessions").
+struct sticky_config {
+    std::string cookie = "sy_slot";       // the cookie's name: an RFC 6265 token
+    duration ttl{std::chrono::hours(1)};  // its Max-Age
+
+    friend bool operator==(const sticky_config&, const sticky_config&) = default;
+};
+
 // Keep-alive connections from each worker to each upstream endpoint (nginx `keepalive`,
 // `keepalive_timeout` of an upstream block).
 struct upstream_config {
@@ -116,6 +126,17 @@ struct upstream_config {
     duration resolve_interval{std::chrono::seconds(5)};  // names are looked up again this often
 
     friend bool operator==(const upstream_config&, const upstream_config&) = default;
+};
+
+// POST /hold (README, "Hold and maintenance"): new requests wait in memory until POST /release,
+// at most `max_requests` of them across the process and each for at most `max_wait`; past
+// either, a request is answered 503 with Retry-After. Reloadable: a request already waiting
+// keeps the max_wait it began with.
+struct hold_config {
+    std::uint32_t max_requests = 1000;
+    duration max_wait{std::chrono::seconds(30)};
+
+    friend bool operator==(const hold_config&, const hold_config&) = default;
 };
 
 // What a check judges. Latencies are the upstream's own time (README, "Metrics").
@@ -272,6 +293,8 @@ struct config {
     limits_config limits;
     upstream_config upstream;
     upgrade_config upgrade;
+    std::optional<sticky_config> sticky;  // absent: no sticky sessions
+    hold_config hold;
     analysis_config analysis;
     rollout_config rollout;
     webhooks_config webhooks;

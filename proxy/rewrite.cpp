@@ -264,6 +264,9 @@ void write_downstream_response(const http1::response_head& res, const response_c
     if (!has_request_id && !ctx.request_id.empty()) {
         append_field(out, "X-Request-Id", ctx.request_id);
     }
+    if (!ctx.set_cookie.empty()) {
+        append_field(out, "Set-Cookie", ctx.set_cookie);  // beside any of the upstream's
+    }
     if (ctx.upgrade) {
         out.append("Connection: upgrade\r\n");
     } else {

@@ -55,6 +55,8 @@ struct response_context {
     // A 101 that opens a tunnel: its Upgrade is kept and Connection says upgrade (RFC 9110
     // §7.8), instead of the close or keep-alive the proxy decides for other responses.
     bool upgrade = false;
+    // A Set-Cookie value to add (a sticky session's pin); empty for none.
+    std::string_view set_cookie = {};
 };
 
 // Appends the downstream response head (HTTP/1.1 status line) to `out`. Removes the hop-by-hop

@@ -117,6 +117,10 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
         const auto n = static_cast<std::uint32_t>(std::max<std::size_t>(workers, 1));
         s->mirror_queue = (cfg.mirror->queue + n - 1) / n;
     }
+    if (cfg.sticky) {
+        s->sticky.emplace(*cfg.sticky, shared_.slot_names);
+    }
+    s->hold = cfg.hold;
     if (cfg.tls) {
         std::string why;
         s->certificates = make_server_context(*cfg.tls, why);
@@ -249,6 +253,12 @@ void server::start() {
         threads_.emplace_back([&w] { w->run(); });
     }
     start_resolver(*settings_->resolver);
+    // POST /release wakes the held requests at once rather than at the workers' next tick.
+    shared_.hold.set_release([this] {
+        for (auto& w : workers_) {
+            w->release_held();
+        }
+    });
 }
 
 void server::drain(std::chrono::milliseconds deadline) {
@@ -262,6 +272,7 @@ void server::drain(std::chrono::milliseconds deadline) {
         stopped_ = true;
         settings = settings_;
     }
+    shared_.hold.set_release({});  // the workers go; a late POST /release finds none
     upstream_resolver& resolver = *settings->resolver;
     // Publishes nothing more to the workers; a lookup in progress is waited for at the end.
     resolver.request_stop();

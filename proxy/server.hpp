@@ -59,6 +59,8 @@ public:
     std::chrono::milliseconds drain_timeout() const;
     // Open client connections, all workers together.
     std::uint32_t connections() const noexcept { return shared_.connections.load(); }
+    // The hold and maintenance board the admin API drives (README, "Hold and maintenance").
+    analysis::hold_board& hold() noexcept { return shared_.hold; }
     // Every worker's metrics shard, for readers that merge them (/metrics, the analysis).
     std::vector<const analysis::metrics_shard*> metrics_shards() const;
     // Where the upstream names point now, in the order of the endpoint list now in force; any

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstring>
 #include <optional>
 
@@ -38,6 +39,45 @@ constexpr std::size_t lingering_bytes = 1024 * 1024;
 // A response body piece up to this size is sent in one TLS record with its head: one write
 // instead of two for the common small response, for the price of a copy.
 constexpr std::size_t tls_join_bytes = 16 * 1024;
+
+// The Retry-After of a maintenance answer (RFC 9110 §10.2.3): maintenance has no announced end,
+// so clients are asked to come back in half a minute.
+constexpr std::uint32_t maintenance_retry_after = 30;
+
+// Retry-After for a request refused during a hold: hold.max_wait in whole seconds, rounded up,
+// by when the hold should have ended or the wait have run out.
+std::uint32_t hold_retry_after(const config::hold_config& hold) noexcept {
+    const auto ms = static_cast<std::uint64_t>(hold.max_wait.count());
+    return static_cast<std::uint32_t>(std::max<std::uint64_t>(1, (ms + 999) / 1000));
+}
+
+// Adds a Retry-After field after the status line of an answer written by
+// write_error_response: only 503s during a hold or maintenance pay for the move.
+void add_retry_after(std::string& out, std::uint32_t seconds) {
+    std::array<char, 40> field{};
+    constexpr std::string_view name = "Retry-After: ";
+    std::memcpy(field.data(), name.data(), name.size());
+    char* end =
+        std::to_chars(field.data() + name.size(), field.data() + field.size() - 2, seconds).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    const auto at = out.find("\r\n");
+    out.insert(at == std::string::npos ? out.size() : at + 2, field.data(),
+               static_cast<std::size_t>(end - field.data()));
+}
+
+// A held request's place among the process's held requests, given back however its wait ends
+// (also when the io_context destroys the frame at shutdown).
+class held_place {
+public:
+    explicit held_place(analysis::hold_board& board) noexcept : board_(board) {}
+    ~held_place() { board_.leave(); }
+    held_place(const held_place&) = delete;
+    held_place& operator=(const held_place&) = delete;
+
+private:
+    analysis::hold_board& board_;
+};
 
 bool is_idempotent(std::string_view method) noexcept {
     return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
@@ -198,6 +238,10 @@ void session::drain() {
 void session::abort() {
     aborted_ = true;
     cancel_io();
+    if (held_ != nullptr) {
+        held_->result = held_request::outcome::drained;
+        held_->timer.cancel();
+    }
     if (tunnel_) {
         // worker::stop stops the loop right after: the coroutine may never resume to close the
         // tunnel, and its peers must not wait for the io_context's destruction to learn of it.
@@ -348,6 +392,11 @@ net::awaitable<void> session::serve() {
                 v = took_head_bytes(rs, ec, n);
             }
         }
+        if (v == verdict::hold) {
+            auto wait = wait_held();
+            const held_request::outcome how = co_await std::move(wait);
+            v = after_hold(rs, how);
+        }
         if (v == verdict::closed) {
             co_return;
         }
@@ -356,7 +405,8 @@ net::awaitable<void> session::serve() {
             recorded.emplace(*this, rs.slot);
         }
         if (v == verdict::answer) {
-            if (!co_await answer(rs.status, rs.reason, rs.close) || rs.close) {
+            auto answered = answer(rs.status, rs.reason, rs.close, rs.retry_after);
+            if (!co_await std::move(answered) || rs.close) {
                 co_return;
             }
             continue;
@@ -494,7 +544,10 @@ session::verdict session::prepare_request(request_state& rs) {
 
     // --- Route. The split is read once; this request stays on the slot it picked.
     const analysis::traffic_state traffic = worker_.traffic();
-    rs.slot = worker_.pick_slot(traffic.split);
+    if (traffic.maintenance || (traffic.hold && !rs.released)) [[unlikely]] {
+        return hold_or_refuse(req, traffic.maintenance, rs);
+    }
+    pick_slot(req, traffic, rs);
     rs.routed = true;
     log_slot_ = shared_.slot_names[rs.slot];
     if (!worker_.pick_target(rs.slot, target_)) {
@@ -561,6 +614,22 @@ void session::mirror_request(const http1::request_head& req, const request_state
     spawn_mirror(worker_, std::move(job));
 }
 
+void session::pick_slot(const http1::request_head& req, const analysis::traffic_state& traffic,
+                        request_state& rs) noexcept {
+    // A client pinned to a slot in rotation stays there; the split sees only the others, so
+    // that new clients follow the weights exactly (README, "Sticky sessions").
+    if (const auto& sticky = settings_->sticky) {
+        const auto pinned = sticky->pinned(req.fields);
+        if (pinned && pin_honoured(traffic, *pinned)) {
+            rs.slot = *pinned;
+            record_.pinned = true;
+            return;
+        }
+        rs.set_cookie = true;
+    }
+    rs.slot = worker_.pick_slot(traffic.split);
+}
+
 bool session::classify(const http1::request_head& req, request_state& rs) {
     rs.body = req.body;
     rs.remaining = req.content_length;
@@ -600,6 +669,72 @@ std::optional<session::fault_answer> session::refusal_for(
         return answer_for(fault::body_too_large);
     }
     return std::nullopt;
+}
+
+session::verdict session::hold_or_refuse(const http1::request_head& req, bool maintenance,
+                                         request_state& rs) {
+    auto& board = shared_.hold;
+    auto& counters = worker_.hold_counters();
+    if (maintenance) {
+        // Read only now: a request outside maintenance never touches the message.
+        maintenance_message_ = board.message();
+        counters.maintenance_answers.add();
+        return unavailable(req, rs, *maintenance_message_, maintenance_retry_after);
+    }
+    const auto& hold = settings_->hold;
+    if (worker_.draining()) {
+        return unavailable(req, rs, "the proxy is shutting down", hold_retry_after(hold));
+    }
+    if (!board.try_enter(hold.max_requests)) {
+        counters.overflows.add();
+        return unavailable(req, rs, "requests are on hold and hold.max_requests are waiting",
+                           hold_retry_after(hold));
+    }
+    // The head stays in `in_`, unconsumed: once released it is prepared again, and routed on
+    // the traffic state of that moment.
+    return verdict::hold;
+}
+
+session::verdict session::unavailable(const http1::request_head& req, request_state& rs,
+                                      std::string_view reason, std::uint32_t retry_after) noexcept {
+    in_.consume(req.head_bytes);
+    rs.status = 503;
+    rs.reason = reason;
+    rs.retry_after = retry_after;
+    rs.close = !rs.body_read || !rs.keep_alive;
+    return verdict::answer;
+}
+
+net::awaitable<held_request::outcome> session::wait_held() {
+    const held_place place(shared_.hold);
+    held_request h(worker_.context());
+    h.timer.expires_after(settings_->hold.max_wait);
+    worker_.hold(h);
+    held_ = &h;
+    auto wait = h.timer.async_wait(use_tuple);
+    co_await std::move(wait);
+    held_ = nullptr;
+    co_return h.result;
+}
+
+session::verdict session::after_hold(request_state& rs, held_request::outcome how) {
+    if (aborted_) {
+        return verdict::closed;
+    }
+    if (how == held_request::outcome::released) {
+        rs.released = true;
+        return prepare_request(rs);
+    }
+    if (how == held_request::outcome::timed_out) {
+        worker_.hold_counters().timeouts.add();
+    }
+    // The head was never consumed: the connection closes after the answer.
+    rs.status = 503;
+    rs.reason = how == held_request::outcome::timed_out ? "held past hold.max_wait"
+                                                        : "the proxy is shutting down";
+    rs.retry_after = hold_retry_after(settings_->hold);
+    rs.close = true;
+    return verdict::answer;
 }
 
 session::verdict session::take_body_in_hand(request_state& rs) {
@@ -961,7 +1096,14 @@ void session::prepare_response(const http1::response_head& res, request_state& r
     rs.close = !rs.keep_alive || worker_.draining() || res.body == http1::body_kind::until_close ||
                (res.body == http1::body_kind::chunked && client_http10_);
     out_.clear();
-    write_downstream_response(res, {request_id_, rs.close, client_http10_}, out_);
+    response_context ctx;
+    ctx.request_id = request_id_;
+    ctx.close = rs.close;
+    ctx.client_http10 = client_http10_;
+    if (rs.set_cookie) {
+        ctx.set_cookie = settings_->sticky->set_cookie(rs.slot, tls_ != nullptr);
+    }
+    write_downstream_response(res, ctx, out_);
     record_.status = static_cast<std::uint16_t>(res.status);
     out = {res.body, res.content_length, res.head_bytes, res.keep_alive};
 }
@@ -1077,9 +1219,13 @@ session::io_awaitable session::write_downstream(std::span<const char> a, std::sp
     return net::async_write(tls_->stream, both, use_tuple);
 }
 
-net::awaitable<bool> session::answer(int status, std::string_view reason, bool close) {
+net::awaitable<bool> session::answer(int status, std::string_view reason, bool close,
+                                     std::uint32_t retry_after) {
     out_.clear();
     write_error_response(status, reason, request_id_, close, client_http10_, out_);
+    if (retry_after != 0) {
+        add_retry_after(out_, retry_after);
+    }
     const auto [ec, n] = co_await write_downstream(out_, {});
     if (!ec) {
         record_.status = static_cast<std::uint16_t>(status);

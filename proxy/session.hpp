@@ -74,6 +74,7 @@ private:
         closed,      // no request: the client left, the wait timed out, drain, or parking
         answer,      // answer the request ourselves (status and reason in request_state)
         forward,     // take it upstream
+        hold,        // wait for POST /release (wait_held), its head still in `in_`
     };
 
     // What the current request needs once its head has been consumed.
@@ -88,11 +89,14 @@ private:
         bool expect_continue = false;
         bool body_read = true;  // every body byte has been read from the client
         bool keep_alive = true;
-        bool close = false;    // the connection closes after the answer or response
-        bool upgrade = false;  // asks for an Upgrade the proxy tunnels (wants_upgrade)
-        bool tunnel = false;   // the upstream switched protocols: the connection is a tunnel now
-        int status = 0;        // verdict::answer
+        bool close = false;       // the connection closes after the answer or response
+        bool upgrade = false;     // asks for an Upgrade the proxy tunnels (wants_upgrade)
+        bool tunnel = false;      // the upstream switched protocols: the connection is a tunnel now
+        bool set_cookie = false;  // the split picked its slot: its answer pins the client there
+        int status = 0;           // verdict::answer
         std::string_view reason;
+        std::uint32_t retry_after = 0;  // seconds, sent as Retry-After when not 0
+        bool released = false;          // it was held and POST /release let it go
     };
 
     // The framing of the response being streamed: plain values, no views into shared storage.
@@ -116,10 +120,24 @@ private:
     // Not a coroutine: parses the head in `in_`; when complete, classifies, routes and rewrites
     // it into `out_` and consumes it, and takes the body bytes already in hand.
     verdict prepare_request(request_state& rs);
+    // The slot of a request no route took: its sticky pin when honoured, else the split's.
+    void pick_slot(const http1::request_head& req, const analysis::traffic_state& traffic,
+                   request_state& rs) noexcept;
     // Takes what the request needs from its head; true when it carries an X-Request-Id.
     bool classify(const http1::request_head& req, request_state& rs);
     // 405, 417 or 413, for a request refused on its head alone.
     std::optional<fault_answer> refusal_for(const http1::request_head& req) const noexcept;
+    // Not a coroutine: a request that comes during a hold or maintenance (README, "Hold and
+    // maintenance"): verdict::hold, or a 503 that never reaches a slot.
+    verdict hold_or_refuse(const http1::request_head& req, bool maintenance, request_state& rs);
+    // A 503 with Retry-After for a request whose head is `req`.
+    verdict unavailable(const http1::request_head& req, request_state& rs, std::string_view reason,
+                        std::uint32_t retry_after) noexcept;
+    // Waits, without a read in flight, until the worker wakes the held request or
+    // hold.max_wait passes.
+    boost::asio::awaitable<held_request::outcome> wait_held();
+    // Not a coroutine: where a held request goes once its wait has ended.
+    verdict after_hold(request_state& rs, held_request::outcome how);
     // Takes the body bytes that came with the head.
     verdict take_body_in_hand(request_state& rs);
     // Not a coroutine: sends a copy of a request about to be forwarded to the other slot when
@@ -174,7 +192,8 @@ private:
     // Sends close_notify (RFC 8446 §6.1), without waiting for the client's.
     boost::asio::awaitable<void> close_tls();
     // Sends an answer of the proxy's own; false when it could not be written.
-    boost::asio::awaitable<bool> answer(int status, std::string_view reason, bool close);
+    boost::asio::awaitable<bool> answer(int status, std::string_view reason, bool close,
+                                        std::uint32_t retry_after = 0);
     boost::asio::awaitable<void> lingering_close();
 
     // After a 101: relays bytes both ways until both directions have ended (each end's EOF is
@@ -236,6 +255,9 @@ private:
     std::string tls_out_;     // a head and body joined into one TLS record; capacity kept
     std::string request_id_;  // of the current request
     std::string reason_;      // of a 503, which names the slot
+    // The maintenance message a 503 is answered with, kept until it has been written.
+    std::shared_ptr<const std::string> maintenance_message_;
+    held_request* held_ = nullptr;  // while the request waits for POST /release
     std::string client_ip_;
     http1::chunked_parser chunked_;
     std::shared_ptr<mirror_job> mirror_;  // the current request's copy; null when none was sent

@@ -12,10 +12,12 @@
 #include <string>
 #include <vector>
 
+#include "analysis/hold.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/resolver.hpp"
+#include "proxy/sticky.hpp"
 #include "proxy/tls.hpp"
 
 namespace switchyard::proxy {
@@ -55,6 +57,8 @@ struct live_settings {
     config::limits_config limits;
     config::upstream_config upstream;
     config::upgrade_config upgrade;
+    std::optional<sticky_cookies> sticky;  // absent without `sticky`
+    config::hold_config hold;
     // The TLS listener's certificate and key, loaded again at every reload; null without one.
     // A connection keeps the context it was accepted with.
     tls_context_ptr certificates;
@@ -82,6 +86,9 @@ struct shared_state {
     analysis::split_state* split = nullptr;
     // Open client connections across workers: touched once per connection, never per request.
     mutable std::atomic<std::uint32_t> connections{0};
+    // The hold's count of waiting requests, the maintenance message and their counters (README,
+    // "Hold and maintenance"); touched only by requests that are held or refused.
+    mutable analysis::hold_board hold;
 };
 
 }  // namespace switchyard::proxy

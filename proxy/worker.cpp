@@ -68,6 +68,7 @@ worker::worker(shared_state& shared, std::size_t index, listeners from,
       index_(index),
       metrics_(metrics),
       access_log_(settings->access_log ? &settings->access_log->buffers[index] : nullptr),
+      hold_counters_(shared.hold.add_worker()),
       tick_timer_(io_),
       tick_period_(tick_period(settings->timeouts)),
       settings_(std::move(settings)),
@@ -95,6 +96,7 @@ worker::~worker() {
     // io_context destroys; unlink them first so the lists do not outlive them in a half state.
     sessions_.clear();
     parked_.clear();
+    held_.clear();
 }
 
 void worker::run() {
@@ -114,6 +116,7 @@ void worker::begin_drain() {
         close_intake();
         close_parked(session_base::clock::time_point::max());
         for_each_session([](session_base& s) { s.drain(); });
+        wake_held(held_request::outcome::drained);
     });
 }
 
@@ -122,8 +125,28 @@ void worker::stop() {
         close_intake();
         close_parked(session_base::clock::time_point::max());
         for_each_session([](session_base& s) { s.abort(); });
+        wake_held(held_request::outcome::drained);
         io_.stop();
     });
+}
+
+void worker::release_held() {
+    net::post(io_, [this] {
+        if (!traffic().hold) {
+            wake_held(held_request::outcome::released);
+        }
+    });
+}
+
+void worker::wake_held(held_request::outcome why) noexcept {
+    // Cancelling queues each timer's completion in this order, so the sessions resume, route
+    // and connect in the order their requests arrived.
+    while (!held_.empty()) {
+        held_request& h = held_.front();
+        held_.pop_front();
+        h.result = why;
+        h.timer.cancel();
+    }
 }
 
 void worker::close_intake() {
@@ -237,6 +260,9 @@ void worker::do_tick() {
                 s.park();
             }
         });
+        if (!held_.empty() && !traffic().hold) {
+            wake_held(held_request::outcome::released);  // a release whose nudge did not come
+        }
         close_parked(now - settings_->timeouts.idle);
         for (auto& pool : pools_) {
             pool.expire(now);

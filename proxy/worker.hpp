@@ -94,6 +94,21 @@ protected:
     clock::time_point idle_since_ = clock::time_point::max();
 };
 
+// A request kept waiting by POST /hold, in its session's coroutine frame: it waits on `timer`
+// (armed for hold.max_wait) until the worker wakes it or the timer expires. Linked into the
+// worker's list in arrival order, and unlinked when destroyed.
+struct held_request : session_hook {
+    enum class outcome : std::uint8_t {
+        timed_out,  // waited hold.max_wait: 503
+        released,   // POST /release: routed as usual
+        drained,    // the worker drains or stops: 503
+    };
+    explicit held_request(boost::asio::io_context& io) : timer(io) {}
+
+    boost::asio::steady_timer timer;
+    outcome result = outcome::timed_out;
+};
+
 class worker {
 public:
     // The listening sockets the server opened for this worker: the plain one, the TLS one, or
@@ -142,6 +157,14 @@ public:
     bool parking_idle() const noexcept;
     // Takes over a connection that waits for its next request, idle since `since`.
     void park(client_connection conn, session_base::clock::time_point since);
+
+    // Hold and maintenance (README, "Hold and maintenance"): a held request waits in `h` until
+    // wake_held; this worker's counters.
+    void hold(held_request& h) noexcept { held_.push_back(h); }
+    analysis::hold_counters& hold_counters() noexcept { return hold_counters_; }
+    // Thread-safe: wakes this worker's held requests when the hold flag is clear (POST /release
+    // posts it; the tick also looks, so a release is never missed).
+    void release_held();
 
     // The traffic state for the next request: one load of a word that is almost never written.
     analysis::traffic_state traffic() const noexcept { return shared_.split->load_state(); }
@@ -225,6 +248,8 @@ private:
     void on_accept(listener& l, const boost::system::error_code& ec,
                    boost::asio::ip::tcp::socket socket);
     void do_tick();
+    // Wakes every held request with `why`, oldest first: their completions run in that order.
+    void wake_held(held_request::outcome why) noexcept;
     // Stops taking new work: closes the listener and the idle upstream connections.
     void close_intake();
     // Closes parked connections idle since before `cutoff` (all of them with time_point::max()).
@@ -238,11 +263,15 @@ private:
     std::size_t index_;
     analysis::metrics_shard& metrics_;
     access_log_buffer* access_log_;
+    analysis::hold_counters& hold_counters_;
     std::deque<listener> listeners_;  // a deque: accept handlers hold each one's address
     boost::asio::steady_timer tick_timer_;
     std::chrono::milliseconds tick_period_;
     session_list sessions_;
     parked_list parked_;  // by parking time, oldest first
+    using held_list =
+        boost::intrusive::list<held_request, boost::intrusive::constant_time_size<false>>;
+    held_list held_;  // in arrival order
     std::int32_t warm_idle_ = 0;
     settings_snapshot settings_;
     // A deque, never shrunk while the worker runs: idle-watch handlers hold each pool's address.

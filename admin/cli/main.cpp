@@ -123,6 +123,7 @@ int run_proxy(const config::config& cfg,
         if (cfg.tls) {
             admin.add_metrics(tls_metrics);
         }
+        admin.use_hold(proxy.hold());
         proxy.start();
         admin.start();
         // The bound ports, so that port 0 in the configuration can be found (tests, scripts).

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ TEST(controller, manual_changes_are_refused_with_409_while_a_rollout_runs) {
     call(s, "POST", "/rollout", code);
     ASSERT_EQ(code, 200);
     ASSERT_TRUE(s.wait_for_phase("progressing"));
+    // Routes to `canary` and sticky pins learn of the rollout from the traffic word.
+    EXPECT_TRUE(s.proxy().split().load_state().rollout);
+    EXPECT_EQ(s.proxy().split().load_state().canary_slot(), std::optional<analysis::slot_index>(1));
     const auto before = s.proxy().split().load();
     for (const auto& [target, body] : std::vector<std::pair<std::string, std::string>>{
              {"/active-slot", "green"}, {"/weights", R"({"green": 50})"}}) {
@@ -51,6 +55,7 @@ TEST(controller, manual_changes_are_refused_with_409_while_a_rollout_runs) {
     call(s, "POST", "/rollout/abort", code);
     ASSERT_EQ(code, 200);
     EXPECT_EQ(s.proxy().split().load(), (analysis::traffic_split{0, 0}));
+    EXPECT_FALSE(s.proxy().split().load_state().rollout);
     call(s, "PUT", "/weights", code, R"({"green": 30})");
     EXPECT_EQ(code, 200);
     EXPECT_EQ(s.proxy().split().load(), (analysis::traffic_split{0, 30}));

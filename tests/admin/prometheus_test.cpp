@@ -81,7 +81,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
     const std::string text = "\n" + serialize(sources);
 
     // Every family, once, in the documented order.
-    const std::array<std::string, 13> types{
+    const std::array<std::string, 14> types{
         "# TYPE switchyard_http_requests_total counter",
         "# TYPE switchyard_http_request_duration_seconds histogram",
         "# TYPE switchyard_upstream_response_seconds histogram",
@@ -91,6 +91,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         "# TYPE switchyard_active_slot gauge",
         "# TYPE switchyard_tunnels_open gauge",
         "# TYPE switchyard_tunnels_total counter",
+        "# TYPE switchyard_sticky_requests_total counter",
         "# TYPE switchyard_mirror_requests_total counter",
         "# TYPE switchyard_mirror_response_seconds histogram",
         "# TYPE switchyard_mirror_mismatches_total counter",
@@ -102,7 +103,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         EXPECT_GT(at, previous) << type;
         previous = at;
     }
-    EXPECT_EQ(lines_starting(text, "# TYPE "), 13) << text;
+    EXPECT_EQ(lines_starting(text, "# TYPE "), 14) << text;
 
     const std::string requests = "switchyard_http_requests_total";
     EXPECT_EQ(sample_value(text, requests + R"({slot="blue",code="200"})"), 7);

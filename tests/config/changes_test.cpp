@@ -45,6 +45,13 @@ TEST(config_changes, live_keys_are_named_by_section_and_slot) {
     EXPECT_TRUE(changes.restart_required.empty());
 }
 
+TEST(config_changes, hold_is_live) {
+    const config next = parse_ok(base + "hold: { max_wait: 5s }\n");
+    const auto changes = compare(parse_ok(base), next);
+    EXPECT_EQ(changes.changed, strings{"hold"});
+    EXPECT_TRUE(changes.restart_required.empty());
+}
+
 TEST(config_changes, restart_keys_are_named_and_kept_as_running) {
     const config running = parse_ok(base);
     const config next = parse_ok(

@@ -645,6 +645,30 @@ TEST(config_parse, upgrade_allow_is_a_list_of_protocol_names_in_lower_case) {
         parse_ok(std::string(two_slots) + "upgrade: { allow: [] }\n").upgrade.allow.empty());
 }
 
+TEST(config_parse, sticky_is_off_by_default_and_has_defaults_when_given) {
+    EXPECT_FALSE(parse_ok(two_slots).sticky.has_value());
+    const config c = parse_ok(std::string(two_slots) + "sticky: {}\n");
+    ASSERT_TRUE(c.sticky.has_value());
+    EXPECT_EQ(c.sticky->cookie, "sy_slot");
+    EXPECT_EQ(c.sticky->ttl, 1h);
+    const config d = parse_ok(std::string(two_slots) + "sticky: { cookie: app_slot, ttl: 30m }\n");
+    EXPECT_EQ(d.sticky->cookie, "app_slot");
+    EXPECT_EQ(d.sticky->ttl, 30min);
+}
+
+TEST(config_parse, sticky_refuses_a_bad_cookie_name_and_unknown_keys) {
+    config_error e = only_error(std::string(two_slots) + "sticky:\n  cookie: \"my slot\"\n");
+    EXPECT_EQ(e.path, "sticky.cookie");
+    EXPECT_EQ(e.line, 5);
+    EXPECT_NE(e.message.find("expected a cookie name"), std::string::npos) << e.message;
+
+    e = only_error(std::string(two_slots) + "sticky: { cookie: a, max_age: 1h }\n");
+    EXPECT_EQ(e.path, "sticky.max_age");
+
+    e = only_error(std::string(two_slots) + "sticky: { ttl: 0s }\n");
+    EXPECT_EQ(e.path, "sticky.ttl");
+}
+
 TEST(config_parse, upgrade_refuses_h2c_and_bad_names) {
     config_error e = only_error(std::string(two_slots) + "upgrade:\n  allow: [websocket, H2C]\n");
     EXPECT_EQ(e.path, "upgrade.allow[1]");
@@ -665,6 +689,27 @@ TEST(config_parse, upgrade_refuses_h2c_and_bad_names) {
     e = only_error(std::string(two_slots) + "upgrade: { alow: [websocket] }\n");
     EXPECT_EQ(e.path, "upgrade.alow");
     EXPECT_EQ(e.message, "unknown key \"alow\"; did you mean \"allow\"?");
+}
+
+TEST(config_parse, hold_has_defaults_and_bounds) {
+    config c = parse_ok(two_slots);
+    EXPECT_EQ(c.hold.max_requests, 1000u);
+    EXPECT_EQ(c.hold.max_wait, 30s);
+
+    c = parse_ok(std::string(two_slots) + "hold: { max_requests: 0, max_wait: 200ms }\n");
+    EXPECT_EQ(c.hold.max_requests, 0u);
+    EXPECT_EQ(c.hold.max_wait, 200ms);
+
+    config_error e = only_error(std::string(two_slots) + "hold:\n  max_wait: 0s\n");
+    EXPECT_EQ(e.path, "hold.max_wait");
+    EXPECT_EQ(e.line, 5);
+
+    e = only_error(std::string(two_slots) + "hold: { max_request: 10 }\n");
+    EXPECT_EQ(e.path, "hold.max_request");
+    EXPECT_EQ(e.message, "unknown key \"max_request\"; did you mean \"max_requests\"?");
+
+    e = only_error(std::string(two_slots) + "hold: { max_requests: -1 }\n");
+    EXPECT_EQ(e.path, "hold.max_requests");
 }
 
 TEST(config_parse, resolve_interval_is_at_least_100ms) {

@@ -70,6 +70,7 @@ public:
         admin_ = std::make_unique<admin::admin_server>(
             cfg_, proxy_->split(), [] { return true; },
             [shards] { return analysis::merge(shards); }, [&server] { return server.addresses(); });
+        admin_->use_hold(server.hold());
         admin_->start();
     }
     ~admin_stack() {
