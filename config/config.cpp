@@ -594,6 +594,9 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      parse_rollout(v, at, out.rollout);
                  } else if (key == "webhooks") {
                      parse_webhooks(v, at, out.webhooks);
+                 } else if (key == "mirror") {
+                     mirror_at = at;
+                     parse_mirror(v, at, out.mirror.emplace());
                  }
              });
     if (!have_slots) {
