@@ -70,7 +70,7 @@ run_tests() {
 # run_fuzzers SECONDS CORPUS: builds tests/fuzz into build/fuzz with clang and runs each target
 # for SECONDS, one after another, on CORPUS/<target> (the seeds of tests/fuzz/corpus copied in).
 # Fails at the first crash; the input that crashed is kept in build/fuzz/findings/.
-fuzz_targets=(request_head_fuzz response_head_fuzz chunked_fuzz)
+fuzz_targets=(request_head_fuzz response_head_fuzz chunked_fuzz proxy_protocol_fuzz)
 run_fuzzers() {
     local seconds=$1 corpus=$2
     CC=clang-14 CXX=clang++-14 configure_and_build build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \

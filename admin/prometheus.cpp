@@ -320,6 +320,25 @@ std::vector<MetricFamily> hold_collector::Collect() const {
     return out;
 }
 
+proxy_protocol_collector::proxy_protocol_collector(
+    std::function<analysis::proxy_protocol_failure_totals()> totals)
+    : totals_(std::move(totals)) {}
+
+std::vector<MetricFamily> proxy_protocol_collector::Collect() const {
+    auto f = family("switchyard_proxy_protocol_errors_total",
+                    "Client connections closed for a missing or invalid PROXY protocol header, "
+                    "by reason.",
+                    MetricType::Counter);
+    const auto totals = totals_();
+    for (std::size_t i = 0; i < totals.size(); ++i) {
+        auto& m = f.metric.emplace_back();
+        m.label.push_back({"reason", std::string(analysis::proxy_protocol_failure_name(
+                                         static_cast<analysis::proxy_protocol_failure>(i)))});
+        m.counter.value = as_value(totals[i]);
+    }
+    return {std::move(f)};
+}
+
 control_metrics::control_metrics(std::span<const std::string_view> phases)
     : phase_(prometheus::BuildGauge()
                  .Name("switchyard_rollout_phase")

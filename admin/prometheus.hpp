@@ -74,6 +74,18 @@ private:
     std::function<analysis::tls_failure_totals()> totals_;
 };
 
+// switchyard_proxy_protocol_errors_total{reason} from the proxy's shards, every reason from the
+// start (at 0), like tls_collector.
+class proxy_protocol_collector final : public prometheus::Collectable {
+public:
+    explicit proxy_protocol_collector(
+        std::function<analysis::proxy_protocol_failure_totals()> totals);
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    std::function<analysis::proxy_protocol_failure_totals()> totals_;
+};
+
 // The control plane's counters (rollouts, analysis checks, webhooks) in a registry of their own.
 // Written from the admin thread only, never on the request path, so prometheus-cpp's own
 // Counter and Gauge are fine here; collecting from another thread is safe (they are atomics, and

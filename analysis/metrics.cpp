@@ -164,6 +164,33 @@ tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shar
     return out;
 }
 
+std::string_view proxy_protocol_failure_name(proxy_protocol_failure f) noexcept {
+    switch (f) {
+        case proxy_protocol_failure::missing:
+            return "missing";
+        case proxy_protocol_failure::wrong_version:
+            return "wrong_version";
+        case proxy_protocol_failure::malformed:
+            return "malformed";
+        case proxy_protocol_failure::timeout:
+            return "timeout";
+        case proxy_protocol_failure::closed:
+            break;
+    }
+    return "closed";
+}
+
+proxy_protocol_failure_totals merge_proxy_protocol_failures(
+    std::span<const metrics_shard* const> shards) {
+    proxy_protocol_failure_totals out{};
+    for (const metrics_shard* shard : shards) {
+        for (std::size_t i = 0; i < proxy_protocol_failure_kinds; ++i) {
+            out[i] += shard->proxy_protocol_failures()[i].load();
+        }
+    }
+    return out;
+}
+
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
     per_slot<slot_totals> out;
     for (slot_index s = 0; s < slot_count; ++s) {

@@ -158,6 +158,19 @@ struct mirror_counters {
     std::array<counter, mirror_drop_reasons> dropped;
     latency_counters response;  // mirror_record::response_time
 };
+// Why a client connection was closed before its PROXY protocol header was read (README, "PROXY
+// protocol"); the `reason` label of switchyard_proxy_protocol_errors_total.
+enum class proxy_protocol_failure : std::uint8_t {
+    missing,        // the first bytes start no PROXY header (a client speaking HTTP or TLS)
+    wrong_version,  // a header of the other version than listen_proxy_protocol's
+    malformed,      // a header of the right version that breaks its grammar or limits
+    timeout,        // not complete within timeouts.request_header
+    closed,         // the client closed or reset the connection first
+};
+inline constexpr std::size_t proxy_protocol_failure_kinds = 5;
+// "missing", "wrong_version", ...: the label value.
+std::string_view proxy_protocol_failure_name(proxy_protocol_failure f) noexcept;
+using proxy_protocol_failure_totals = std::array<std::uint64_t, proxy_protocol_failure_kinds>;
 
 // The counters of one slot in one worker.
 struct slot_counters {
@@ -208,9 +221,19 @@ public:
         return tls_failures_;
     }
 
+    // Once per refused connection, never per request.
+    void proxy_protocol_failed(proxy_protocol_failure f) noexcept {
+        proxy_protocol_failures_[static_cast<std::size_t>(f)].add();
+    }
+    const std::array<counter, proxy_protocol_failure_kinds>& proxy_protocol_failures()
+        const noexcept {
+        return proxy_protocol_failures_;
+    }
+
 private:
     per_slot<slot_counters> slots_;
     std::array<counter, tls_failure_kinds> tls_failures_;
+    std::array<counter, proxy_protocol_failure_kinds> proxy_protocol_failures_;
 };
 
 // The mirror counters of a slot summed over shards.
@@ -251,6 +274,8 @@ struct slot_totals {
 // Sums the shards; safe while the workers keep recording.
 per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards);
 tls_failure_totals merge_tls_failures(std::span<const metrics_shard* const> shards);
+proxy_protocol_failure_totals merge_proxy_protocol_failures(
+    std::span<const metrics_shard* const> shards);
 
 // Totals merged from the proxy's shards at the moment of the call (the /metrics scrape, the
 // rollout engine's tick). Safe to call from any thread.

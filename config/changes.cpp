@@ -39,6 +39,7 @@ config_changes compare(const config& running, const config& next) {
     restart(running.tls.has_value() != next.tls.has_value() ||
                 (running.tls && !(running.tls->listen == next.tls->listen)),
             "tls.listen");
+    restart(running.listen_proxy_protocol != next.listen_proxy_protocol, "listen_proxy_protocol");
     restart(running.workers != next.workers, "workers");
     restart(!(running.admin.listen == next.admin.listen), "admin.listen");
     // Read once at start: the state file holds the split and the rollout, and `active` is only
@@ -86,6 +87,7 @@ config live_part(const config& running, const config& next) {
     } else if (out.tls) {
         out.tls->listen = running.tls->listen;
     }
+    out.listen_proxy_protocol = running.listen_proxy_protocol;
     out.workers = running.workers;
     out.admin.listen = running.admin.listen;
     out.state_file = running.state_file;

@@ -547,9 +547,13 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     std::optional<place> listen_at;
     std::optional<place> mirror_at;
     const std::initializer_list<std::string_view> top_level_keys = {
-        "listen",     "workers", "admin",    "slots",   "active",   "state_file",
-        "access_log", "tls",     "timeouts", "limits",  "upstream", "upgrade",
-        "sticky",     "hold",    "analysis", "rollout", "webhooks", "mirror"};
+        "listen",     "workers", "admin",
+        "slots",      "active",  "state_file",
+        "access_log", "tls",     "listen_proxy_protocol",
+        "timeouts",   "limits",  "upstream",
+        "upgrade",    "sticky",  "hold",
+        "analysis",   "rollout", "webhooks",
+        "mirror"};
     each_key(root, top, top_level_keys,
              [&](const std::string& key, const YAML::Node& v, const place& at) {
                  if (key == "listen") {
@@ -562,6 +566,13 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      }
                  } else if (key == "tls") {
                      parse_tls(v, at, out.tls.emplace());
+                 } else if (key == "listen_proxy_protocol") {
+                     assign(out.listen_proxy_protocol, enum_value<proxy_protocol_version>(
+                                                           v, at,
+                                                           {{"v1", proxy_protocol_version::v1},
+                                                            {"v2", proxy_protocol_version::v2},
+                                                            {"off", proxy_protocol_version::off}},
+                                                           {"v1", "v2", "off"}));
                  } else if (key == "workers") {
                      parse_workers(v, at, out.workers);
                  } else if (key == "admin") {

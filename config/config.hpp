@@ -278,6 +278,10 @@ struct webhooks_config {
     friend bool operator==(const webhooks_config&, const webhooks_config&) = default;
 };
 
+// `listen_proxy_protocol`: the PROXY protocol header every client connection starts with
+// (README, "PROXY protocol"), on the plain and the TLS listener alike; off when none is sent.
+enum class proxy_protocol_version { off, v1, v2 };
+
 // `workers: auto` is stored as 0 and resolved to the core count by the caller.
 struct config {
     address listen{"0.0.0.0", 8080};
@@ -289,6 +293,8 @@ struct config {
     std::string state_file = "/var/lib/switchyard/state.json";  // "off": no persistence
     access_log_config access_log;
     std::optional<tls_config> tls;
+    // Restart-only: a connection accepted under one setting must not be read under another.
+    proxy_protocol_version listen_proxy_protocol = proxy_protocol_version::off;
     timeouts_config timeouts;
     limits_config limits;
     upstream_config upstream;

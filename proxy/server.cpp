@@ -74,6 +74,7 @@ server::server(const config::config& cfg, analysis::split_state& split,
     }
     shared_.slot_names = {cfg.slots[0].name, cfg.slots[1].name};
     shared_.split = &split;
+    shared_.proxy_protocol = cfg.listen_proxy_protocol;
 
     const unsigned count =
         cfg.workers != 0 ? cfg.workers : std::max(1U, std::thread::hardware_concurrency());

@@ -5,16 +5,19 @@
 #include <charconv>
 #include <cstring>
 #include <optional>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "proxy/proxy_protocol.hpp"
 #include "proxy/receive_buffer.hpp"
 #include "proxy/rewrite.hpp"
 #include "proxy/tls.hpp"
@@ -274,6 +277,16 @@ void session::cancel_io() noexcept {
 net::awaitable<void> session::run() {
     error_code ec;
     downstream_.set_option(tcp::no_delay(true), ec);
+    if (shared_.proxy_protocol != config::proxy_protocol_version::off &&
+        !client_.proxy_header_read) {
+        // Before the TLS handshake: the balancer sends the header ahead of the client's bytes.
+        if (!co_await read_proxy_header()) {
+            in_.clear();
+            in_.give_back(worker_.buffers());
+            downstream_.close(ec);
+            co_return;
+        }
+    }
     client_ip_ = client_.peer.address().to_string();
     if (tls_ && !co_await handshake()) {
         downstream_.close(ec);
@@ -305,6 +318,72 @@ net::awaitable<void> session::run() {
         }
     }
     downstream_.close(ec);
+}
+
+net::awaitable<bool> session::read_proxy_header() {
+    namespace pp = proxy_protocol;
+    using analysis::proxy_protocol_failure;
+    // The same bound as a request head's: a balancer sends the header at once.
+    arm(settings_->timeouts.request_header);
+    in_.borrow(worker_.buffers());
+    const auto version = shared_.proxy_protocol;
+    proxy_protocol_failure failure = proxy_protocol_failure::malformed;
+    for (;;) {
+        const pp::parse_result r = pp::parse(version, in_.span());
+        if (r.status == pp::parse_status::done) {
+            disarm();
+            in_.consume(r.consumed);
+            if (r.source) {
+                client_.peer = *r.source;
+            }
+            client_.proxy_header_read = true;
+            co_return true;
+        }
+        if (r.status == pp::parse_status::error) {
+            failure = r.failure;
+            break;
+        }
+        // No byte past the header is read: over TLS the rest is the handshake's, which reads
+        // the socket itself. Version 2 says how long it is; version 1 ends at its LF, so it is
+        // peeked at (MSG_PEEK) and only the bytes up to the LF are taken. A peek that finds no
+        // LF takes all it saw, so the next one waits for new bytes instead of seeing the same.
+        const std::span<char> space = in_.prepare(pp::max_v2_bytes);
+        error_code ec;
+        std::size_t n = 0;
+        if (r.wanted > 0) {
+            auto read = downstream_.async_read_some(
+                net::buffer(space.data(), std::min(r.wanted, space.size())), use_tuple);
+            std::tie(ec, n) = co_await std::move(read);
+        } else {
+            auto peek = downstream_.async_receive(
+                net::buffer(space.data(), std::min(pp::max_v1_bytes - in_.size(), space.size())),
+                tcp::socket::message_peek, use_tuple);
+            std::tie(ec, n) = co_await std::move(peek);
+            if (!ec) {
+                const std::string_view seen(space.data(), n);
+                const std::size_t lf = seen.find('\n');
+                const std::size_t take = lf == std::string_view::npos ? n : lf + 1;
+                auto consume =
+                    net::async_read(downstream_, net::buffer(space.data(), take), use_tuple);
+                std::tie(ec, n) = co_await std::move(consume);
+            }
+        }
+        if (ec) {
+            failure = timed_out_ ? proxy_protocol_failure::timeout : proxy_protocol_failure::closed;
+            break;
+        }
+        in_.commit(n);
+    }
+    disarm();
+    if (aborted_) {
+        co_return false;  // shutdown: not the client's failure
+    }
+    worker_.metrics().proxy_protocol_failed(failure);
+    // Port scanners and misconfigured balancers: theirs to fix, logged at debug.
+    spdlog::debug("client {}: no valid PROXY protocol header ({})",
+                  client_.peer.address().to_string(),
+                  analysis::proxy_protocol_failure_name(failure));
+    co_return false;
 }
 
 net::awaitable<bool> session::handshake() {

@@ -185,6 +185,10 @@ private:
     io_awaitable read_upstream(std::span<char> space, bool continuation);
     template <class Buffers>
     io_awaitable write_upstream(const Buffers& buffers);
+    // The connection's PROXY protocol header, read before anything else and no byte past it;
+    // its address replaces the socket's peer. False when it is missing or invalid (counted,
+    // logged at debug): the connection closes without an answer.
+    boost::asio::awaitable<bool> read_proxy_header();
     // The client's TLS handshake; false when it failed (counted, logged at debug).
     boost::asio::awaitable<bool> handshake();
     // The upstream's, on a new connection.

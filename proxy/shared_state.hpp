@@ -84,6 +84,8 @@ using settings_snapshot = std::shared_ptr<const live_settings>;
 struct shared_state {
     analysis::per_slot<std::string> slot_names;
     analysis::split_state* split = nullptr;
+    // The PROXY protocol header each new client connection starts with (restart-only).
+    config::proxy_protocol_version proxy_protocol = config::proxy_protocol_version::off;
     // Open client connections across workers: touched once per connection, never per request.
     mutable std::atomic<std::uint32_t> connections{0};
     // The hold's count of waiting requests, the maintenance message and their counters (README,

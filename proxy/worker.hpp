@@ -36,7 +36,8 @@ using session_hook =
 
 // An accepted client connection, counted in shared_state::connections for as long as it is
 // open. The count moves with the socket: from a session to the connection's parked form and back.
-// The peer's address comes from accept, so that no session asks the kernel for it again.
+// The peer's address comes from accept, so that no session asks the kernel for it again, or from
+// the connection's PROXY protocol header once it has been read (README, "PROXY protocol").
 class client_connection {
 public:
     client_connection(boost::asio::ip::tcp::socket s, const boost::asio::ip::tcp::endpoint& from,
@@ -45,6 +46,7 @@ public:
     client_connection(client_connection&& other) noexcept
         : socket(std::move(other.socket)),
           peer(other.peer),
+          proxy_header_read(other.proxy_header_read),
           open_(std::exchange(other.open_, nullptr)) {}
     client_connection& operator=(client_connection&&) = delete;
     ~client_connection() {
@@ -55,6 +57,9 @@ public:
 
     boost::asio::ip::tcp::socket socket;
     boost::asio::ip::tcp::endpoint peer;
+    // The PROXY protocol header has been read: a parked connection's next session must not read
+    // another.
+    bool proxy_header_read = false;
 
 private:
     std::atomic<std::uint32_t>* open_;

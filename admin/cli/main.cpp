@@ -114,6 +114,8 @@ int run_proxy(const config::config& cfg,
         // Before the admin server, which scrapes it until it stops.
         const admin::tls_collector tls_metrics(
             [shards] { return analysis::merge_tls_failures(shards); });
+        const admin::proxy_protocol_collector proxy_protocol_metrics(
+            [shards] { return analysis::merge_proxy_protocol_failures(shards); });
         admin::admin_server admin(
             cfg, split, [&] { return !draining.load(); }, [&] { return analysis::merge(shards); },
             [&proxy] { return proxy.addresses(); },
@@ -124,6 +126,9 @@ int run_proxy(const config::config& cfg,
             admin.add_metrics(tls_metrics);
         }
         admin.use_hold(proxy.hold());
+        if (cfg.listen_proxy_protocol != config::proxy_protocol_version::off) {
+            admin.add_metrics(proxy_protocol_metrics);
+        }
         proxy.start();
         admin.start();
         // The bound ports, so that port 0 in the configuration can be found (tests, scripts).

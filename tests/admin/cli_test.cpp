@@ -390,6 +390,35 @@ TEST(cli, starts_with_a_name_that_does_not_resolve_and_its_slot_answers_503) {
     EXPECT_EQ(get(proxy.port).body, "blue\n");
 }
 
+// The binary wires the PROXY protocol's refusals into /metrics (README, "PROXY protocol").
+TEST(cli, proxy_protocol_refusals_are_scraped_by_reason) {
+    upstream_server blue("blue");
+    temp_dir dir;
+    const std::string config = dir.file("switchyard.yaml");
+    std::ofstream(config) << "listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\n"
+                          << "state_file: off\nlisten_proxy_protocol: v1\nslots:\n"
+                          << "  blue:  { endpoints: [\"127.0.0.1:" << blue.port() << "\"] }\n"
+                          << "  green: { endpoints: [\"127.0.0.1:" << blue.port() << "\"] }\n";
+    proxy_process proxy(config);
+    {
+        raw_client client(proxy.port);
+        client.send(format_request("GET", "/"));
+        EXPECT_EQ(client.read_until_close(), "");
+    }
+    raw_client client(proxy.port);
+    client.send("PROXY TCP4 192.0.2.9 198.51.100.2 40000 80\r\n" + format_request("GET", "/"));
+    EXPECT_EQ(client.read_response().status, 200);
+    ASSERT_EQ(blue.request_count(), 1U);
+    EXPECT_EQ(blue.requests()[0].header("X-Forwarded-For"), "192.0.2.9");
+    const std::string metrics = get(proxy.admin_port, "/metrics").body;
+    EXPECT_NE(metrics.find("switchyard_proxy_protocol_errors_total{reason=\"missing\"} 1"),
+              std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("switchyard_proxy_protocol_errors_total{reason=\"timeout\"} 0"),
+              std::string::npos)
+        << metrics;
+}
+
 // The soft limit of open descriptors, from /proc/PID/limits.
 std::string soft_descriptor_limit(pid_t pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/limits");

@@ -402,13 +402,22 @@ TEST(prometheus, shard_collector_control_and_tls_metrics_pass_promtool) {
     shard->tls_handshake_failed(analysis::tls_failure::protocol_version);
     shard->tls_handshake_failed(analysis::tls_failure::protocol_version);
     const tls_collector tls([&] { return analysis::merge_tls_failures(pointers); });
-    const std::array<const prometheus::Collectable*, 3> sources{&collector, &control.collectable(),
-                                                                &tls};
+    shard->proxy_protocol_failed(analysis::proxy_protocol_failure::malformed);
+    const proxy_protocol_collector proxy_protocol(
+        [&] { return analysis::merge_proxy_protocol_failures(pointers); });
+    const std::array<const prometheus::Collectable*, 4> sources{&collector, &control.collectable(),
+                                                                &tls, &proxy_protocol};
     const std::string text = serialize(sources);
     EXPECT_NE(text.find("switchyard_tls_handshake_errors_total{reason=\"protocol_version\"} 2"),
               std::string::npos)
         << text;
     EXPECT_NE(text.find("switchyard_tls_handshake_errors_total{reason=\"timeout\"} 0"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("switchyard_proxy_protocol_errors_total{reason=\"malformed\"} 1"),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("switchyard_proxy_protocol_errors_total{reason=\"missing\"} 0"),
               std::string::npos)
         << text;
 
@@ -420,7 +429,7 @@ TEST(prometheus, shard_collector_control_and_tls_metrics_pass_promtool) {
           "switchyard_tunnels_open", "switchyard_tunnels_total", "switchyard_rollout_phase",
           "switchyard_rollouts_total", "switchyard_rollbacks_total",
           "switchyard_analysis_checks_total", "switchyard_webhook_deliveries_total",
-          "switchyard_tls_handshake_errors_total"}) {
+          "switchyard_tls_handshake_errors_total", "switchyard_proxy_protocol_errors_total"}) {
         EXPECT_NE(text.find("# TYPE " + family + " "), std::string::npos) << family;
     }
     const auto [status, output] = promtool_check(text);

@@ -79,6 +79,15 @@ TEST(config_changes, restart_keys_are_named_and_kept_as_running) {
     EXPECT_TRUE(compare(running, live).restart_required.empty());
 }
 
+TEST(config_changes, listen_proxy_protocol_needs_a_restart) {
+    const config running = parse_ok(base);
+    const config next = parse_ok(base + "listen_proxy_protocol: v2\n");
+    const auto changes = compare(running, next);
+    EXPECT_EQ(changes.restart_required, (strings{"listen_proxy_protocol"}));
+    EXPECT_TRUE(changes.changed.empty());
+    EXPECT_EQ(live_part(running, next).listen_proxy_protocol, proxy_protocol_version::off);
+}
+
 TEST(config_changes, renamed_slots_need_a_restart_and_keep_their_endpoints) {
     const config running = parse_ok(base);
     const config next = parse_ok(

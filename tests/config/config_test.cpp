@@ -293,6 +293,7 @@ timeouts: { connect: 2s, request_header: 10s, upstream_response: 60s, idle: 60s,
             tunnel_idle: 1h }
 limits: { max_header_bytes: 64KiB, max_headers: 100, max_body_bytes: 0, max_connections: 10000 }   # body 0 = unlimited, streamed
 upgrade: { allow: [websocket] }    # Upgrade protocols tunnelled after a 101; [] refuses all
+listen_proxy_protocol: off         # v1 | v2 | off
 analysis:
   method: threshold                # threshold (per interval) | sequential (anytime-valid, every second; becomes the default once it is shown better)
   alpha: 1%                        # sequential: bound on the false-rollback probability over the whole rollout
@@ -729,6 +730,25 @@ TEST(config_parse, access_log_format_is_json_or_combined) {
     EXPECT_EQ(
         parse_ok(std::string(two_slots) + "access_log: { to: /var/log/sw.log }\n").access_log.to,
         "/var/log/sw.log");
+}
+
+TEST(config_parse, listen_proxy_protocol_is_v1_v2_or_off) {
+    EXPECT_EQ(parse_ok(std::string(two_slots)).listen_proxy_protocol, proxy_protocol_version::off);
+    EXPECT_EQ(
+        parse_ok(std::string(two_slots) + "listen_proxy_protocol: v1\n").listen_proxy_protocol,
+        proxy_protocol_version::v1);
+    EXPECT_EQ(
+        parse_ok(std::string(two_slots) + "listen_proxy_protocol: v2\n").listen_proxy_protocol,
+        proxy_protocol_version::v2);
+    EXPECT_EQ(
+        parse_ok(std::string(two_slots) + "listen_proxy_protocol: off\n").listen_proxy_protocol,
+        proxy_protocol_version::off);
+    const config_error e = only_error(std::string(two_slots) + "listen_proxy_protocol: v3\n");
+    EXPECT_EQ(e.path, "listen_proxy_protocol");
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.message, "expected v1, v2 or off, got \"v3\"; did you mean \"v1\"?");
+    const config_error on = only_error(std::string(two_slots) + "listen_proxy_protocol: true\n");
+    EXPECT_EQ(on.path, "listen_proxy_protocol");
 }
 
 TEST(config_parse, check_needs_exactly_one_limit) {
