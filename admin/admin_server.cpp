@@ -7,6 +7,7 @@
 #include "admin/prometheus.hpp"
 #include "admin/rollout_json.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -481,6 +482,7 @@ struct admin_server::impl {
     config::config running;  // what is in force: the start's, then each reload's
     reload_source source;
     std::thread thread;
+    std::optional<endpoint_collector> endpoint_metrics;  // with use_endpoint_health
 };
 
 admin_server::admin_server(const config::config& cfg, analysis::split_state& split,
@@ -504,6 +506,12 @@ admin_server::~admin_server() {
 
 void admin_server::add_metrics(const prometheus::Collectable& c) {
     impl_->metric_sources.push_back(&c);
+}
+
+void admin_server::use_endpoint_health(proxy::health_source source) {
+    impl_->control.use_endpoint_health(source);
+    impl_->endpoint_metrics.emplace(impl_->control.names(), std::move(source));
+    impl_->metric_sources.push_back(&*impl_->endpoint_metrics);
 }
 
 void admin_server::use_hold(analysis::hold_board& board) {

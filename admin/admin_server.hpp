@@ -89,6 +89,9 @@ public:
     // More metrics for /metrics, after the proxy's and the control plane's; before start().
     // `c` must outlive the server.
     void add_metrics(const prometheus::Collectable& c);
+    // Where /status, POST /rollout and switchyard_endpoint_up read each endpoint's health (the
+    // proxy's health monitor); before start().
+    void use_endpoint_health(proxy::health_source source);
     // The proxy's hold board (proxy::server::hold()), so that POST /release wakes its held
     // requests and /status and /metrics count them; before start(). Without it the admin API
     // keeps a board of its own: the flags still work, and the workers notice a release at their

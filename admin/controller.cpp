@@ -347,12 +347,41 @@ std::string controller::next_rollout_id() {
     return buf;
 }
 
+std::string controller::unhealthy_reason(analysis::slot_index slot) const {
+    if (!endpoint_health_) {
+        return {};
+    }
+    const proxy::health_snapshot table = endpoint_health_();
+    const proxy::endpoint_health_state* first_down = nullptr;
+    for (const auto& e : table->endpoints) {
+        if (e.slot != slot) {
+            continue;
+        }
+        if (e.up()) {
+            return {};
+        }
+        if (first_down == nullptr) {
+            first_down = &e;
+        }
+    }
+    if (first_down == nullptr) {
+        return {};
+    }
+    return "slot " + names_[slot] + " has no healthy endpoint (" + first_down->name + ": " +
+           first_down->down_reason() + ")";
+}
+
 controller::answer controller::start_rollout(std::string_view overrides) {
     const phase p = machine_.state().current;
     if (analysis::is_running(p)) {
         return conflict(
             "rollout " + machine_.state().id + " is already " + std::string(analysis::name_of(p)),
             p);
+    }
+    // Traffic would move to a slot that can only answer 503 (README, "Health checks and
+    // ejection").
+    if (const std::string why = unhealthy_reason(split_.load().other()); !why.empty()) {
+        return conflict("rollout refused: " + why, p);
     }
     const auto parsed = config::parse_rollout_overrides(std::string(overrides), cfg_.rollout);
     if (!parsed.value) {
@@ -461,6 +490,7 @@ json::value controller::status() const {
     const analysis::traffic_split split = split_.load();
     const std::int64_t to = last_second_;  // the window holds the seconds before this one
     const proxy::address_snapshot table = addresses_ ? addresses_() : nullptr;
+    const proxy::health_snapshot health = endpoint_health_ ? endpoint_health_() : nullptr;
     // Merged now, not at the last tick: whether the old slot still holds tunnels is what a user
     // polls for before stopping it.
     const auto totals = metrics_ ? metrics_() : analysis::per_slot<analysis::slot_totals>{};
@@ -480,6 +510,28 @@ json::value controller::status() const {
                 e["addresses"] = std::move(resolved);
                 if (!found.error.empty()) {
                     e["resolve_error"] = found.error;
+                }
+            }
+            if (health) {
+                // By slot and name: a reload may have moved the endpoint in the proxy's list.
+                const std::string name = cfg_.slots[s].endpoints[i].to_string();
+                const auto it = std::find_if(health->endpoints.begin(), health->endpoints.end(),
+                                             [&](const proxy::endpoint_health_state& st) {
+                                                 return st.slot == s && st.name == name;
+                                             });
+                if (it != health->endpoints.end()) {
+                    e["state"] = it->up() ? "up" : "down";
+                    if (it->up()) {
+                        e["down_by"] = nullptr;
+                    } else {
+                        e["down_by"] = it->ejected ? "ejected" : "health_check";
+                    }
+                    if (it->last_failure.empty()) {
+                        e["last_failure"] = nullptr;
+                    } else {
+                        e["last_failure"] = it->last_failure;
+                        e["last_failure_at"] = format_time(it->last_failure_at);
+                    }
                 }
             }
             if (h.probed) {

@@ -30,6 +30,7 @@
 #include "analysis/rollout.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
+#include "proxy/health.hpp"
 #include "proxy/resolver.hpp"
 
 namespace switchyard::admin {
@@ -65,6 +66,10 @@ public:
     // was started with applied over the new rollout settings again. An endpoint that stays in
     // its slot keeps its last health.
     void reload(const config::config& next);
+
+    // Where /status and POST /rollout read each endpoint's health (README, "Health checks and
+    // ejection"); before start().
+    void use_endpoint_health(proxy::health_source source) { endpoint_health_ = std::move(source); }
 
     // --- the admin API; executor thread only ---
     const slot_names& names() const noexcept { return names_; }
@@ -102,6 +107,8 @@ private:
     void finish_validation(const std::string& id, const analysis::validation_result& result);
     boost::asio::awaitable<void> tick_loop();
     std::string next_rollout_id();
+    // Why `slot` cannot take traffic: every endpoint of it is down; empty when one is up.
+    std::string unhealthy_reason(analysis::slot_index slot) const;
     // Where endpoint 0 of `slot` stands in the resolver's address table.
     std::size_t first_in_table(analysis::slot_index slot) const noexcept;
     // Where the proxy sends endpoint `at` of `slot` now; no addresses once a reload removed it.
@@ -112,6 +119,7 @@ private:
     analysis::split_state& split_;
     analysis::metrics_source metrics_;
     proxy::address_source addresses_;
+    proxy::health_source endpoint_health_;  // empty: every endpoint counts as up
     control_metrics& counters_;
     boost::asio::any_io_executor ex_;
     boost::asio::steady_timer tick_timer_;

@@ -300,6 +300,25 @@ std::vector<MetricFamily> tls_collector::Collect() const {
     return {std::move(f)};
 }
 
+endpoint_collector::endpoint_collector(analysis::per_slot<std::string> slot_names,
+                                       proxy::health_source health)
+    : slot_names_(std::move(slot_names)), health_(std::move(health)) {}
+
+std::vector<MetricFamily> endpoint_collector::Collect() const {
+    auto f = family("switchyard_endpoint_up",
+                    "1 while an upstream endpoint is in the rotation, 0 while its health checks "
+                    "fail or it is ejected.",
+                    MetricType::Gauge);
+    const proxy::health_snapshot table = health_();
+    for (const auto& e : table->endpoints) {
+        auto& m = f.metric.emplace_back();
+        m.label.push_back({"slot", slot_names_[e.slot]});
+        m.label.push_back({"endpoint", e.name});
+        m.gauge.value = e.up() ? 1 : 0;
+    }
+    return {std::move(f)};
+}
+
 std::vector<MetricFamily> hold_collector::Collect() const {
     const analysis::hold_totals t = board_->totals();
     std::vector<MetricFamily> out;

@@ -21,6 +21,7 @@
 #include "analysis/hold.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/traffic_split.hpp"
+#include "proxy/health.hpp"
 
 namespace switchyard::admin {
 
@@ -72,6 +73,18 @@ public:
 
 private:
     std::function<analysis::tls_failure_totals()> totals_;
+};
+
+// switchyard_endpoint_up{slot,endpoint}: 1 while an endpoint is in the rotation, 0 while its
+// active checks fail or it is ejected (README, "Health checks and ejection").
+class endpoint_collector final : public prometheus::Collectable {
+public:
+    endpoint_collector(analysis::per_slot<std::string> slot_names, proxy::health_source health);
+    std::vector<prometheus::MetricFamily> Collect() const override;
+
+private:
+    analysis::per_slot<std::string> slot_names_;
+    proxy::health_source health_;
 };
 
 // switchyard_proxy_protocol_errors_total{reason} from the proxy's shards, every reason from the

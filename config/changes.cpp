@@ -57,6 +57,11 @@ config_changes compare(const config& running, const config& next) {
             live(running.slots[i].endpoints != next.slots[i].endpoints,
                  "slots." + next.slots[i].name + ".endpoints");
             live(running.slots[i].tls != next.slots[i].tls, "slots." + next.slots[i].name + ".tls");
+            // The checks start again for the new settings; endpoints keep their state.
+            live(running.slots[i].health_check != next.slots[i].health_check,
+                 "slots." + next.slots[i].name + ".health_check");
+            live(running.slots[i].passive != next.slots[i].passive,
+                 "slots." + next.slots[i].name + ".passive");
         }
     } else {
         restart(true, "slots");

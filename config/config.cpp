@@ -502,6 +502,8 @@ private:
     void parse_timeouts(const YAML::Node& v, const place& at, timeouts_config& out);
     void parse_tls(const YAML::Node& v, const place& at, tls_config& out);
     void parse_upstream_tls(const YAML::Node& v, const place& at, upstream_tls_config& out);
+    void parse_health_check(const YAML::Node& v, const place& at, health_check_config& out);
+    void parse_passive(const YAML::Node& v, const place& at, passive_config& out);
     // A path that must name a readable file now (a certificate, a key, a CA bundle).
     std::optional<std::string> readable_file(const YAML::Node& v, const place& at);
     void parse_limits(const YAML::Node& v, const place& at, limits_config& out);
@@ -702,6 +704,51 @@ void parser::parse_upstream_tls(const YAML::Node& v, const place& at, upstream_t
              });
 }
 
+void parser::parse_health_check(const YAML::Node& v, const place& at, health_check_config& out) {
+    std::optional<place> timeout_at;
+    each_key(v, at, {"path", "interval", "timeout", "healthy", "unhealthy"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "path") {
+                     auto text = non_empty_string(value, key_at, "a path such as /health");
+                     // The path goes into a request line: origin-form only (RFC 9112 §3.2.1).
+                     if (text && !is_request_path(*text)) {
+                         fail(key_at, "expected a path starting with /, without spaces, got " +
+                                          quote(*text));
+                     } else {
+                         assign(out.path, text);
+                     }
+                 } else if (key == "interval") {
+                     assign(out.interval, duration_value(value, key_at, true));
+                 } else if (key == "timeout") {
+                     timeout_at = key_at;
+                     assign(out.timeout, duration_value(value, key_at, true));
+                 } else if (key == "healthy") {
+                     assign(out.healthy, count_value(value, key_at, 1, 100));
+                 } else if (key == "unhealthy") {
+                     assign(out.unhealthy, count_value(value, key_at, 1, 100));
+                 }
+             });
+    // A check still running when the next is due would pile checks up on a slow endpoint.
+    if (timeout_at && out.timeout > out.interval) {
+        fail(*timeout_at, "expected a timeout no longer than the interval (" +
+                              std::to_string(out.interval.count()) + "ms), got " +
+                              std::to_string(out.timeout.count()) + "ms");
+    }
+}
+
+void parser::parse_passive(const YAML::Node& v, const place& at, passive_config& out) {
+    each_key(v, at, {"consecutive_5xx", "consecutive_connect_failures", "eject"},
+             [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+                 if (key == "consecutive_5xx") {
+                     assign(out.consecutive_5xx, count_value(value, key_at, 0, 1000));
+                 } else if (key == "consecutive_connect_failures") {
+                     assign(out.consecutive_connect_failures, count_value(value, key_at, 0, 1000));
+                 } else if (key == "eject") {
+                     assign(out.eject, duration_value(value, key_at, true));
+                 }
+             });
+}
+
 void parser::parse_workers(const YAML::Node& v, const place& at, std::uint32_t& out) {
     constexpr std::string_view what = "auto or a number of threads";
     constexpr std::uint32_t max_workers = 1024;
@@ -797,10 +844,18 @@ void parser::parse_slots(const YAML::Node& v, const place& at, std::vector<slot_
             cfg.name = name;
             bool have_endpoints = false;
             const bool is_map =
-                each_key(slot, slot_at, {"endpoints", "tls"},
+                each_key(slot, slot_at, {"endpoints", "tls", "health_check", "passive"},
                          [&](const std::string& key, const YAML::Node& list, const place& list_at) {
                              if (key == "tls") {
                                  parse_upstream_tls(list, list_at, cfg.tls.emplace());
+                                 return;
+                             }
+                             if (key == "health_check") {
+                                 parse_health_check(list, list_at, cfg.health_check.emplace());
+                                 return;
+                             }
+                             if (key == "passive") {
+                                 parse_passive(list, list_at, cfg.passive.emplace());
                                  return;
                              }
                              have_endpoints = true;

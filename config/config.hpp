@@ -45,11 +45,39 @@ struct upstream_tls_config {
     friend bool operator==(const upstream_tls_config&, const upstream_tls_config&) = default;
 };
 
+// Active health checks of a slot's endpoints (`slots.NAME.health_check`; README, "Health
+// checks and ejection"): a GET of `path` to each endpoint every `interval`; 2xx passes. An
+// endpoint leaves the rotation after `unhealthy` failures in a row and comes back after
+// `healthy` passes in a row.
+struct health_check_config {
+    std::string path = "/health";
+    duration interval{std::chrono::seconds(5)};
+    duration timeout{std::chrono::seconds(1)};  // connect, TLS handshake and answer together
+    std::uint32_t healthy = 2;
+    std::uint32_t unhealthy = 3;
+
+    friend bool operator==(const health_check_config&, const health_check_config&) = default;
+};
+
+// Passive ejection (`slots.NAME.passive`), as Envoy's outlier detection: that many 5xx answers
+// or failed connects in a row, counted per endpoint across all workers, take the endpoint out of
+// the rotation for `eject`. 0 turns a kind off. Without the key, 5xx eject nothing and a failed
+// connect only skips its address for `upstream.fail_timeout`, in the worker that saw it.
+struct passive_config {
+    std::uint32_t consecutive_5xx = 5;
+    std::uint32_t consecutive_connect_failures = 1;
+    duration eject{std::chrono::seconds(30)};
+
+    friend bool operator==(const passive_config&, const passive_config&) = default;
+};
+
 // One of the two slots; `name` is its key under `slots:` (blue and green by convention).
 struct slot_config {
     std::string name;
     std::vector<address> endpoints;  // at least one
     std::optional<upstream_tls_config> tls;
+    std::optional<health_check_config> health_check;  // none: no active checks, endpoints are up
+    std::optional<passive_config> passive;            // none: no ejection (see passive_config)
 
     friend bool operator==(const slot_config&, const slot_config&) = default;
 };

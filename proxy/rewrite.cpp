@@ -276,10 +276,16 @@ void write_downstream_response(const http1::response_head& res, const response_c
 }
 
 void write_error_response(int status, std::string_view reason, std::string_view request_id,
-                          bool close, bool client_http10, std::string& out) {
+                          bool close, bool client_http10, std::string& out,
+                          std::uint32_t retry_after) {
     append_status_line(out, status, reason_phrase(status));
     out.append("Content-Type: text/plain; charset=utf-8\r\n");
     append_content_length(out, reason.size() + 1);
+    if (retry_after != 0) {
+        out.append("Retry-After: ");
+        append_number(out, retry_after);
+        out.append(crlf);
+    }
     if (!request_id.empty()) {
         append_field(out, "X-Request-Id", request_id);
     }

@@ -4,6 +4,7 @@
 // fields users of nginx and HAProxy expect. Pure functions into a caller-owned string, whose
 // capacity is kept between requests, so a warmed-up session does not allocate here.
 
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,9 +69,11 @@ void write_downstream_response(const http1::response_head& res, const response_c
 
 // Appends an answer made by the proxy itself: status line, text/plain body `reason` plus a
 // newline, Content-Length, X-Request-Id when given, and Connection: close when `close` (or
-// keep-alive to an HTTP/1.0 client that keeps the connection).
+// keep-alive to an HTTP/1.0 client that keeps the connection), and Retry-After (RFC 9110
+// §10.2.3) in seconds when `retry_after` is not 0.
 void write_error_response(int status, std::string_view reason, std::string_view request_id,
-                          bool close, bool client_http10, std::string& out);
+                          bool close, bool client_http10, std::string& out,
+                          std::uint32_t retry_after = 0);
 
 // The reason phrase of the statuses the proxy produces ("Bad Gateway"); "" for others.
 std::string_view reason_phrase(int status) noexcept;

@@ -133,6 +133,8 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
     for (std::size_t slot = 0; slot < cfg.slots.size(); ++slot) {
         const auto& sc = cfg.slots[slot];
         s->slot_tls[slot] = sc.tls;
+        s->slot_health_check[slot] = sc.health_check;
+        s->slot_passive[slot] = sc.passive;
         if (before != nullptr && before->slot_tls[slot] == sc.tls) {
             s->slot_tls_context[slot] = before->slot_tls_context[slot];
         } else if (sc.tls) {
@@ -171,6 +173,26 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
             std::move(names), cfg.upstream.resolve_interval, lookup_, s->generation);
         s->resolver->resolve_now();
     }
+    if (before != nullptr && s->resolver == before->resolver &&
+        s->slot_health_check == before->slot_health_check &&
+        s->slot_passive == before->slot_passive && s->slot_tls == before->slot_tls) {
+        s->health = before->health;
+    } else {
+        std::vector<health_monitor::endpoint_spec> specs;
+        for (const endpoint& ep : s->endpoints) {
+            health_monitor::endpoint_spec& spec = specs.emplace_back();
+            spec.slot = ep.slot;
+            spec.slot_name = cfg.slots[ep.slot].name;
+            spec.name = ep.name;
+            spec.tls = ep.tls;
+            spec.tls_name = ep.tls_name;
+            spec.tls_verify = ep.tls_verify;
+            spec.check = s->slot_health_check[ep.slot];
+            spec.passive = s->slot_passive[ep.slot];
+        }
+        const health_snapshot was = before != nullptr ? before->health->current() : nullptr;
+        s->health = std::make_shared<health_monitor>(std::move(specs), s->resolver, was.get());
+    }
     return s;
 }
 
@@ -179,6 +201,15 @@ void server::start_resolver(upstream_resolver& resolver) {
     resolver.start([this](const address_snapshot& table) {
         for (auto& w : workers_) {
             net::post(w->context(), [w = w.get(), table] { w->use_addresses(table); });
+        }
+    });
+}
+
+void server::start_health(health_monitor& monitor) {
+    // Each worker swaps a new table in on its own thread, between requests.
+    monitor.start([this](const health_snapshot& table) {
+        for (auto& w : workers_) {
+            net::post(w->context(), [w = w.get(), table] { w->use_health(table); });
         }
     });
 }
@@ -204,6 +235,10 @@ void server::reload(const config::config& next) {
         // below, and one of an old endpoint list is ignored by its generation anyway.
         before->resolver->stop();
     }
+    const bool new_monitor = s->health != before->health;
+    if (new_monitor) {
+        before->health->stop();  // joined: it posts nothing more
+    }
     const address_snapshot table = s->resolver->current();
     settings_ = s;
     access_log_config_ = next.access_log;
@@ -215,11 +250,23 @@ void server::reload(const config::config& next) {
     if (new_resolver && !threads_.empty()) {
         start_resolver(*s->resolver);  // after the posts: its tables follow the settings
     }
+    if (new_monitor && !threads_.empty()) {
+        start_health(*s->health);
+    }
 }
 
 std::chrono::milliseconds server::drain_timeout() const {
     const std::lock_guard lock(mutex_);
     return settings_->timeouts.drain;
+}
+
+health_snapshot server::endpoint_health() const {
+    settings_snapshot s;
+    {
+        const std::lock_guard lock(mutex_);
+        s = settings_;
+    }
+    return s->health->current();
 }
 
 address_snapshot server::addresses() const {
@@ -254,6 +301,7 @@ void server::start() {
         threads_.emplace_back([&w] { w->run(); });
     }
     start_resolver(*settings_->resolver);
+    start_health(*settings_->health);
     // POST /release wakes the held requests at once rather than at the workers' next tick.
     shared_.hold.set_release([this] {
         for (auto& w : workers_) {
@@ -277,6 +325,7 @@ void server::drain(std::chrono::milliseconds deadline) {
     upstream_resolver& resolver = *settings->resolver;
     // Publishes nothing more to the workers; a lookup in progress is waited for at the end.
     resolver.request_stop();
+    settings->health->stop();
     if (threads_.empty()) {
         resolver.stop();
         return;

@@ -66,6 +66,9 @@ public:
     // Where the upstream names point now, in the order of the endpoint list now in force; any
     // thread.
     address_snapshot addresses() const;
+    // Every endpoint's health now (README, "Health checks and ejection"), in the order of the
+    // endpoint list now in force; any thread.
+    health_snapshot endpoint_health() const;
     // SIGUSR1: reopens the access log file at its path (after logrotate renamed it). True when
     // the log is off or not a file; false (logged) when the path cannot be opened.
     bool reopen_access_log();
@@ -76,6 +79,8 @@ private:
                                      std::size_t workers) const;
     // Starts the resolver's thread, which posts each new table to every worker.
     void start_resolver(upstream_resolver& resolver);
+    // Starts the health monitor's thread, which posts each new table to every worker.
+    void start_health(health_monitor& monitor);
 
     shared_state shared_;
     std::shared_ptr<name_lookup> lookup_;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstring>
 #include <optional>
 #include <tuple>
@@ -52,21 +51,6 @@ constexpr std::uint32_t maintenance_retry_after = 30;
 std::uint32_t hold_retry_after(const config::hold_config& hold) noexcept {
     const auto ms = static_cast<std::uint64_t>(hold.max_wait.count());
     return static_cast<std::uint32_t>(std::max<std::uint64_t>(1, (ms + 999) / 1000));
-}
-
-// Adds a Retry-After field after the status line of an answer written by
-// write_error_response: only 503s during a hold or maintenance pay for the move.
-void add_retry_after(std::string& out, std::uint32_t seconds) {
-    std::array<char, 40> field{};
-    constexpr std::string_view name = "Retry-After: ";
-    std::memcpy(field.data(), name.data(), name.size());
-    char* end =
-        std::to_chars(field.data() + name.size(), field.data() + field.size() - 2, seconds).ptr;
-    *end++ = '\r';
-    *end++ = '\n';
-    const auto at = out.find("\r\n");
-    out.insert(at == std::string::npos ? out.size() : at + 2, field.data(),
-               static_cast<std::size_t>(end - field.data()));
 }
 
 // A held request's place among the process's held requests, given back however its wait ends
@@ -1110,6 +1094,7 @@ net::awaitable<session::fault> session::read_response_head(request_state& rs,
             if (st == http1::parse_status::complete) {
                 if (res.status >= 200) {
                     disarm();
+                    worker_.target_answered(target_, static_cast<unsigned>(res.status));
                     prepare_response(res, rs, out);
                     co_return fault::none;
                 }
@@ -1301,10 +1286,7 @@ session::io_awaitable session::write_downstream(std::span<const char> a, std::sp
 net::awaitable<bool> session::answer(int status, std::string_view reason, bool close,
                                      std::uint32_t retry_after) {
     out_.clear();
-    write_error_response(status, reason, request_id_, close, client_http10_, out_);
-    if (retry_after != 0) {
-        add_retry_after(out_, retry_after);
-    }
+    write_error_response(status, reason, request_id_, close, client_http10_, out_, retry_after);
     const auto [ec, n] = co_await write_downstream(out_, {});
     if (!ec) {
         record_.status = static_cast<std::uint16_t>(status);

@@ -16,6 +16,7 @@
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/health.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/sticky.hpp"
 #include "proxy/tls.hpp"
@@ -77,6 +78,11 @@ struct live_settings {
     // Shadow traffic; absent when off (no `mirror`, or percent 0). README, "Mirroring".
     std::optional<config::mirror_config> mirror;
     std::uint32_t mirror_queue = 0;  // each worker's share of mirror.queue, rounded up
+    // Per slot, its `health_check` and `passive` settings; and the monitor that runs them for
+    // `endpoints`, replaced (and the checks started again) when either or the endpoints change.
+    analysis::per_slot<std::optional<config::health_check_config>> slot_health_check;
+    analysis::per_slot<std::optional<config::passive_config>> slot_passive;
+    std::shared_ptr<health_monitor> health;
 };
 using settings_snapshot = std::shared_ptr<const live_settings>;
 

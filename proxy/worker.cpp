@@ -73,6 +73,7 @@ worker::worker(shared_state& shared, std::size_t index, listeners from,
       tick_period_(tick_period(settings->timeouts)),
       settings_(std::move(settings)),
       addresses_(std::move(addresses)),
+      health_(settings_->health->current()),
       endpoint_states_(settings_->endpoints.size()),
       header_storage_(settings_->limits.max_headers) {
     if (from.plain) {
@@ -284,6 +285,9 @@ bool worker::pick_target(analysis::slot_index slot, upstream_target& out) noexce
     session_base::clock::time_point now{};
     for (std::uint32_t tried = 0; tried < count; ++tried) {
         const std::size_t i = indexes[next_endpoint_[slot]++ % count];
+        if (health_->up[i] == 0) {
+            continue;  // failing its active checks, or ejected
+        }
         const auto& addresses = addresses_->endpoints[i].addresses;
         endpoint_state& state = endpoint_states_[i];
         const auto n = static_cast<std::uint32_t>(addresses.size());
@@ -308,6 +312,12 @@ bool worker::pick_target(analysis::slot_index slot, upstream_target& out) noexce
 
 std::string worker::unavailable_reason(analysis::slot_index slot) const {
     const std::string& name = shared_.slot_names[slot];
+    for (const std::size_t i : settings_->slot_endpoints[slot]) {
+        if (health_->up[i] == 0) {
+            return "slot " + name + " has no healthy endpoint (" +
+                   health_->endpoints[i].down_reason() + ")";
+        }
+    }
     for (const std::size_t i : settings_->slot_endpoints[slot]) {
         if (!addresses_->endpoints[i].addresses.empty()) {
             return "no healthy endpoint in slot " + name;
@@ -336,6 +346,7 @@ void worker::target_failed(const upstream_target& t) {
     if (auto* mark = down_mark(t)) {
         *mark = session_base::clock::now() + settings_->upstream.fail_timeout;
     }
+    settings_->health->connect_failed(t.endpoint);
     settings_->resolver->refresh();
 }
 
@@ -343,6 +354,30 @@ void worker::target_succeeded(const upstream_target& t) noexcept {
     if (auto* mark = down_mark(t)) {
         *mark = {};
     }
+    if (t.generation == settings_->generation) {
+        settings_->health->connected(t.endpoint);
+    }
+}
+
+void worker::target_answered(const upstream_target& t, unsigned status) noexcept {
+    if (t.generation == settings_->generation) {
+        settings_->health->answered(t.endpoint, status);
+    }
+}
+
+void worker::use_health(health_snapshot table) {
+    if (table->from != settings_->health.get() || table->version <= health_->version) {
+        return;  // of a monitor a reload has replaced, or overtaken by a newer one
+    }
+    // An endpoint back after a failure is tried at once: its checks (or the end of its
+    // ejection) say more than a refused connect of up to fail_timeout ago.
+    for (std::size_t i = 0; i < table->up.size() && i < endpoint_states_.size(); ++i) {
+        if (table->up[i] != 0 && health_->up[i] == 0) {
+            std::fill(endpoint_states_[i].down_until.begin(), endpoint_states_[i].down_until.end(),
+                      session_base::clock::time_point{});
+        }
+    }
+    health_ = std::move(table);
 }
 
 void worker::carry_addresses(std::size_t endpoint, const address_list& before,
@@ -450,6 +485,11 @@ void worker::use_settings(settings_snapshot next, address_snapshot table) {
     }
     // The tick in flight keeps its period; the next one takes the new one.
     tick_period_ = tick_period(next->timeouts);
+    if (next->health != settings_->health) {
+        // The new monitor's tables follow this post; its current one may be newer than the
+        // first of them, which use_health then ignores by its version.
+        health_ = next->health->current();
+    }
     settings_ = std::move(next);
 }
 

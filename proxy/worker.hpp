@@ -189,6 +189,12 @@ public:
     // nginx's max_fails=1 fail_timeout does), and have the name looked up again soon.
     void target_failed(const upstream_target& t);
     void target_succeeded(const upstream_target& t) noexcept;
+    // The target answered with `status`: counted towards passive ejection (5xx in a row).
+    void target_answered(const upstream_target& t, unsigned status) noexcept;
+    // On this worker's thread: a new health table from the monitor in force (README, "Health
+    // checks and ejection"). One of another monitor, or older than the one held, is ignored. An
+    // endpoint that comes back has its addresses' fail_timeout marks cleared.
+    void use_health(health_snapshot table);
     // On this worker's thread: a new address table from the resolver. Idle connections to
     // addresses it no longer holds are closed; busy ones are closed when released. A table of
     // another endpoint list than the settings in force is ignored.
@@ -286,6 +292,7 @@ private:
     std::vector<std::size_t> pool_of_;
     std::vector<std::size_t> free_pools_;
     address_snapshot addresses_;
+    health_snapshot health_;  // of settings_->health
     // Per endpoint: when each of its addresses (in addresses_'s order) may be tried again, and
     // the next address to try.
     struct endpoint_state {

@@ -171,8 +171,8 @@ int run_demo(int argc, char** argv) {
     demo_upstream green_upstream("green", options->green, upstream_listen);
     blue_upstream.start();
     green_upstream.start();
-    cfg.slots = {{"blue", {{"127.0.0.1", blue_upstream.port()}}, {}},
-                 {"green", {{"127.0.0.1", green_upstream.port()}}, {}}};
+    cfg.slots = {{"blue", {{"127.0.0.1", blue_upstream.port()}}, {}, {}, {}},
+                 {"green", {{"127.0.0.1", green_upstream.port()}}, {}, {}, {}}};
     cfg.active = "blue";
 
     std::atomic<bool> stopping{false};

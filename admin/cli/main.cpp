@@ -125,6 +125,7 @@ int run_proxy(const config::config& cfg,
         if (cfg.tls) {
             admin.add_metrics(tls_metrics);
         }
+        admin.use_endpoint_health([&proxy] { return proxy.endpoint_health(); });
         admin.use_hold(proxy.hold());
         if (cfg.listen_proxy_protocol != config::proxy_protocol_version::off) {
             admin.add_metrics(proxy_protocol_metrics);

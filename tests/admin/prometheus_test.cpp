@@ -486,3 +486,38 @@ TEST(prometheus, scrape_after_traffic_on_both_slots_passes_promtool) {
 
 }  // namespace
 }  // namespace switchyard::admin
+
+namespace switchyard::admin {
+namespace {
+
+TEST(prometheus, endpoint_up_is_one_per_endpoint_and_passes_promtool) {
+    auto table = std::make_shared<proxy::health_table>();
+    table->endpoints.resize(3);
+    table->endpoints[0].slot = 0;
+    table->endpoints[0].name = "backend-blue:8000";
+    table->endpoints[1].slot = 1;
+    table->endpoints[1].name = "backend-green-1:8000";
+    table->endpoints[1].failing_check = true;
+    table->endpoints[2].slot = 1;
+    table->endpoints[2].name = "backend-green-2:8000";
+    table->endpoints[2].ejected = true;
+    const proxy::health_snapshot snapshot = table;
+    const endpoint_collector endpoints({"blue", "green"}, [snapshot] { return snapshot; });
+    const std::array<const prometheus::Collectable*, 1> sources{&endpoints};
+    const std::string text = "\n" + serialize(sources);
+    EXPECT_EQ(lines_starting(text, "# TYPE switchyard_endpoint_up gauge"), 1) << text;
+    EXPECT_EQ(
+        sample_value(text, R"(switchyard_endpoint_up{slot="blue",endpoint="backend-blue:8000"})"),
+        1);
+    EXPECT_EQ(sample_value(
+                  text, R"(switchyard_endpoint_up{slot="green",endpoint="backend-green-1:8000"})"),
+              0);
+    EXPECT_EQ(sample_value(
+                  text, R"(switchyard_endpoint_up{slot="green",endpoint="backend-green-2:8000"})"),
+              0);
+    const auto [status, output] = promtool_check(text);
+    EXPECT_EQ(status, 0) << output << "\n" << text;
+}
+
+}  // namespace
+}  // namespace switchyard::admin

@@ -113,3 +113,20 @@ TEST(config_changes, mirror_changes_live) {
 
 }  // namespace
 }  // namespace switchyard::config
+
+namespace switchyard::config {
+namespace {
+
+TEST(config_changes, health_check_and_passive_apply_live) {
+    const config next = parse_ok(
+        "listen: 127.0.0.1:8080\n"
+        "slots:\n"
+        "  blue:  { endpoints: [\"backend-blue:8000\"], passive: { eject: 5s } }\n"
+        "  green: { endpoints: [\"backend-green:8000\"], health_check: { interval: 2s } }\n");
+    const auto changes = compare(parse_ok(base), next);
+    EXPECT_EQ(changes.changed, (strings{"slots.blue.passive", "slots.green.health_check"}));
+    EXPECT_TRUE(changes.restart_required.empty());
+}
+
+}  // namespace
+}  // namespace switchyard::config

@@ -1331,3 +1331,83 @@ TEST(config_parse, mirror_mismatch_rate_is_a_check_metric_that_needs_mirror) {
 
 }  // namespace
 }  // namespace switchyard::config
+
+namespace switchyard::config {
+namespace {
+
+std::string green_health(const std::string& keys) {
+    return "slots:\n"
+           "  blue:  { endpoints: [\"backend-blue:8000\"] }\n"
+           "  green:\n"
+           "    endpoints: [\"backend-green:8000\"]\n" +
+           keys;
+}
+
+TEST(config_health, absent_means_no_checks_and_no_ejection) {
+    const config c = parse_ok(two_slots);
+    EXPECT_FALSE(c.slots[0].health_check.has_value());
+    EXPECT_FALSE(c.slots[0].passive.has_value());
+}
+
+TEST(config_health, every_key_is_read) {
+    const config c = parse_ok(green_health(
+        "    health_check: { path: /ready, interval: 50ms, timeout: 40ms, healthy: 1, "
+        "unhealthy: 4 }\n"
+        "    passive: { consecutive_5xx: 3, consecutive_connect_failures: 0, eject: 2s }\n"));
+    ASSERT_TRUE(c.slots[1].health_check.has_value());
+    EXPECT_EQ(c.slots[1].health_check->path, "/ready");
+    EXPECT_EQ(c.slots[1].health_check->interval, 50ms);
+    EXPECT_EQ(c.slots[1].health_check->timeout, 40ms);
+    EXPECT_EQ(c.slots[1].health_check->healthy, 1U);
+    EXPECT_EQ(c.slots[1].health_check->unhealthy, 4U);
+    ASSERT_TRUE(c.slots[1].passive.has_value());
+    EXPECT_EQ(c.slots[1].passive->consecutive_5xx, 3U);
+    EXPECT_EQ(c.slots[1].passive->consecutive_connect_failures, 0U);
+    EXPECT_EQ(c.slots[1].passive->eject, 2s);
+    EXPECT_FALSE(c.slots[0].health_check.has_value());
+}
+
+TEST(config_health, empty_maps_take_the_defaults) {
+    const config c = parse_ok(green_health("    health_check: {}\n    passive: {}\n"));
+    EXPECT_EQ(c.slots[1].health_check, health_check_config{});
+    EXPECT_EQ(c.slots[1].health_check->path, "/health");
+    EXPECT_EQ(c.slots[1].health_check->interval, 5s);
+    EXPECT_EQ(c.slots[1].health_check->timeout, 1s);
+    EXPECT_EQ(c.slots[1].health_check->healthy, 2U);
+    EXPECT_EQ(c.slots[1].health_check->unhealthy, 3U);
+    EXPECT_EQ(c.slots[1].passive->consecutive_5xx, 5U);
+    EXPECT_EQ(c.slots[1].passive->consecutive_connect_failures, 1U);
+    EXPECT_EQ(c.slots[1].passive->eject, 30s);
+}
+
+TEST(config_health, unknown_keys_name_their_path_and_line) {
+    const auto e = only_error(green_health("    health_check:\n      intervall: 1s\n"));
+    EXPECT_EQ(e.path, "slots.green.health_check.intervall");
+    EXPECT_EQ(e.line, 6);
+    EXPECT_NE(e.message.find("interval"), std::string::npos) << e.message;
+    const auto p = only_error(green_health("    passive: { consecutive_500: 2 }\n"));
+    EXPECT_EQ(p.path, "slots.green.passive.consecutive_500");
+}
+
+TEST(config_health, bad_values_are_errors) {
+    EXPECT_EQ(only_error(green_health("    health_check: { path: health }\n")).path,
+              "slots.green.health_check.path");
+    EXPECT_EQ(only_error(green_health("    health_check: { healthy: 0 }\n")).path,
+              "slots.green.health_check.healthy");
+    EXPECT_EQ(only_error(green_health("    health_check: { interval: 0s }\n")).path,
+              "slots.green.health_check.interval");
+    EXPECT_EQ(only_error(green_health("    passive: { eject: soon }\n")).path,
+              "slots.green.passive.eject");
+    EXPECT_EQ(only_error(green_health("    passive: { consecutive_5xx: -1 }\n")).path,
+              "slots.green.passive.consecutive_5xx");
+}
+
+TEST(config_health, the_timeout_fits_in_the_interval) {
+    const auto e =
+        only_error(green_health("    health_check: { interval: 100ms, timeout: 200ms }\n"));
+    EXPECT_EQ(e.path, "slots.green.health_check.timeout");
+    EXPECT_EQ(e.line, 5);
+}
+
+}  // namespace
+}  // namespace switchyard::config

@@ -660,6 +660,18 @@ TEST(rewrite_error_response, content_length_matches_body) {
     }
 }
 
+TEST(rewrite_error_response, adds_retry_after_when_given) {
+    std::string out;
+    write_error_response(503, "down for maintenance", "", false, false, out, 30);
+    EXPECT_EQ(out,
+              "HTTP/1.1 503 Service Unavailable\r\n"
+              "Content-Type: text/plain; charset=utf-8\r\n"
+              "Content-Length: 21\r\n"
+              "Retry-After: 30\r\n"
+              "\r\n"
+              "down for maintenance\n");
+}
+
 TEST(rewrite_error_response, appends_to_what_the_buffer_holds) {
     std::string out = "HTTP/1.1 100 Continue\r\n\r\n";
     write_error_response(413, "body too large", "", true, false, out);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -454,6 +455,59 @@ TEST_F(upstream_tls_test, verify_false_takes_any_certificate) {
     const auto res = get(proxy.port());
     EXPECT_EQ(res.status, 200);
     EXPECT_EQ(res.body, "secure-blue\n");
+}
+
+}  // namespace
+}  // namespace switchyard::test
+
+namespace switchyard::test {
+namespace {
+
+// The health of blue's one endpoint, when the table has it.
+std::optional<proxy::endpoint_health_state> blue_health(running_proxy& proxy) {
+    const auto table = proxy.server().endpoint_health();
+    if (table->endpoints.empty()) {
+        return std::nullopt;
+    }
+    return table->endpoints.front();
+}
+
+config::health_check_config fast_tls_checks() {
+    config::health_check_config c;
+    c.interval = 100ms;
+    c.timeout = 100ms;
+    c.healthy = 1;
+    c.unhealthy = 1;
+    return c;
+}
+
+TEST_F(upstream_tls_test, health_checks_speak_tls_to_a_tls_slot) {
+    tls_upstream up("secure-blue", pki_.issue("app", {"app.internal"}));
+    auto cfg = with_tls_blue(up, {true, pki_.ca(), "app.internal"});
+    cfg.slots[0].health_check = fast_tls_checks();
+    running_proxy proxy(cfg);
+    // Two checks, no request: each check was a verified handshake with the name.
+    ASSERT_TRUE(eventually([&] { return up.server_names().size() >= 2; }));
+    EXPECT_EQ(up.server_names().front(), "app.internal");
+    const auto h = blue_health(proxy);
+    ASSERT_TRUE(h.has_value());
+    EXPECT_TRUE(h->up());
+    EXPECT_EQ(h->last_failure, "");
+}
+
+TEST_F(upstream_tls_test, a_check_whose_certificate_does_not_verify_fails) {
+    tls_upstream up("secure-blue", pki_.issue("other", {"other.internal"}));
+    auto cfg = with_tls_blue(up, {true, pki_.ca(), "app.internal"});
+    cfg.slots[0].health_check = fast_tls_checks();
+    running_proxy proxy(cfg);
+    ASSERT_TRUE(eventually([&] {
+        const auto h = blue_health(proxy);
+        return h && !h->up();
+    }));
+    EXPECT_EQ(blue_health(proxy)->last_failure.rfind("TLS handshake failed: ", 0), 0U)
+        << blue_health(proxy)->last_failure;
+    const auto res = get(proxy.port());
+    EXPECT_EQ(res.status, 503);
 }
 
 }  // namespace

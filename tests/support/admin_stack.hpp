@@ -70,6 +70,7 @@ public:
         admin_ = std::make_unique<admin::admin_server>(
             cfg_, proxy_->split(), [] { return true; },
             [shards] { return analysis::merge(shards); }, [&server] { return server.addresses(); });
+        admin_->use_endpoint_health([&server] { return server.endpoint_health(); });
         admin_->use_hold(server.hold());
         admin_->start();
     }

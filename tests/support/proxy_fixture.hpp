@@ -17,8 +17,8 @@ inline config::config two_slot_config(std::uint16_t blue_port, std::uint16_t gre
     cfg.listen = {"127.0.0.1", 0};
     cfg.admin.listen = {"127.0.0.1", 0};
     cfg.workers = 1;
-    cfg.slots = {{"blue", {{"127.0.0.1", blue_port}}, {}},
-                 {"green", {{"127.0.0.1", green_port}}, {}}};
+    cfg.slots = {{"blue", {{"127.0.0.1", blue_port}}, {}, {}, {}},
+                 {"green", {{"127.0.0.1", green_port}}, {}, {}, {}}};
     cfg.active = "blue";
     cfg.state_file = "off";  // a test that persists names a file of its own
     return cfg;
