@@ -67,6 +67,7 @@ controller::controller(const config::config& cfg, analysis::split_state& split,
     for (std::size_t s = 0; s < analysis::slot_count; ++s) {
         health_[s].resize(cfg.slots[s].endpoints.size());
     }
+    machine_.set_mirror(cfg.mirror && cfg.mirror->percent > 0);
     counters_.set_phase(analysis::name_of(phase::idle));
 }
 
@@ -124,6 +125,7 @@ void controller::reload(const config::config& next) {
         }
     }
     const auto before = machine_.state().config;
+    machine_.set_mirror(cfg_.mirror && cfg_.mirror->percent > 0);
     machine_.reconfigure(now(), cfg_.analysis, rollout);
     tick_period_ = tick_period_for(cfg_.analysis);  // from the next tick
     const auto& state = machine_.state();

@@ -138,6 +138,51 @@ MetricFamily upstream_errors(const scrape_input& in) {
     return f;
 }
 
+// switchyard_mirror_requests_total{slot,code}: the copies sent to each slot by how they ended,
+// a status or, when none came, the failure's kind.
+MetricFamily mirror_requests(const scrape_input& in) {
+    auto f = family("switchyard_mirror_requests_total",
+                    "Mirrored copies of requests sent to the slot, by the status of their answer "
+                    "or, without one, the failure (connect, timeout, reset, protocol).",
+                    MetricType::Counter);
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+        const auto& m = in.totals[s].mirror;
+        for (std::size_t i = 0; i < m.by_status.size(); ++i) {
+            if (m.by_status[i] != 0) {
+                auto& c = f.metric.emplace_back(
+                    series(in.slot_names[s], "code", std::to_string(100 + i)));
+                c.counter.value = as_value(m.by_status[i]);
+            }
+        }
+        for (std::size_t k = 0; k < failure_names.size(); ++k) {
+            if (m.failures[k] != 0) {
+                auto& c = f.metric.emplace_back(series(in.slot_names[s], "code", failure_names[k]));
+                c.counter.value = as_value(m.failures[k]);
+            }
+        }
+    }
+    return f;
+}
+
+// switchyard_mirror_dropped_total{reason}: copies not sent, summed over the slots they were for,
+// every reason from the start (at 0).
+MetricFamily mirror_dropped(const scrape_input& in) {
+    auto f = family("switchyard_mirror_dropped_total",
+                    "Requests chosen for mirroring whose copy was not sent, by reason.",
+                    MetricType::Counter);
+    for (std::size_t r = 0; r < analysis::mirror_drop_reasons; ++r) {
+        std::uint64_t n = 0;
+        for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+            n += in.totals[s].mirror.dropped[r];
+        }
+        auto& m = f.metric.emplace_back();
+        m.label.push_back({"reason", std::string(analysis::mirror_drop_name(
+                                         static_cast<analysis::mirror_drop>(r)))});
+        m.counter.value = as_value(n);
+    }
+    return f;
+}
+
 // A gauge family with one series per slot, valued by `value(slot)`.
 template <typename Value>
 MetricFamily slot_gauge(const scrape_input& in, std::string name, std::string help, Value value) {
@@ -164,7 +209,7 @@ prometheus::Counter& counter_series(prometheus::Family<prometheus::Counter>& f, 
 
 std::vector<MetricFamily> slot_families(const scrape_input& in) {
     std::vector<MetricFamily> out;
-    out.reserve(9);
+    out.reserve(14);
     out.push_back(requests_total(in));
     out.push_back(latency_family(in, "switchyard_http_request_duration_seconds",
                                  "Time from the first byte of the request read to the last byte "
@@ -207,6 +252,23 @@ std::vector<MetricFamily> slot_families(const scrape_input& in) {
         m.counter.value = as_value(in.totals[s].pinned);
     }
     out.push_back(std::move(pinned));
+    out.push_back(mirror_requests(in));
+    auto mirror_latency = family("switchyard_mirror_response_seconds",
+                                 "The mirrored upstream's time, from the copy written to the last "
+                                 "byte of its answer read.",
+                                 MetricType::Histogram);
+    auto mismatches = family("switchyard_mirror_mismatches_total",
+                             "Mirrored answers whose status class (2xx, 3xx, 4xx, 5xx or failure) "
+                             "differed from the primary's.",
+                             MetricType::Counter);
+    for (std::size_t s = 0; s < analysis::slot_count; ++s) {
+        mirror_latency.metric.push_back(histogram(in.slot_names[s], in.totals[s].mirror.response));
+        auto& m = mismatches.metric.emplace_back(series(in.slot_names[s]));
+        m.counter.value = as_value(in.totals[s].mirror.mismatches);
+    }
+    out.push_back(std::move(mirror_latency));
+    out.push_back(std::move(mismatches));
+    out.push_back(mirror_dropped(in));
     return out;
 }
 

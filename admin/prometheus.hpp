@@ -43,8 +43,11 @@ inline constexpr std::array<double, 16> duration_bounds{
 // The data-plane families of one scrape, in this order: switchyard_http_requests_total,
 // switchyard_http_request_duration_seconds, switchyard_upstream_response_seconds,
 // switchyard_upstream_errors_total, switchyard_http_requests_in_flight, switchyard_slot_weight,
-// switchyard_active_slot, switchyard_tunnels_open, switchyard_tunnels_total. Every series is
-// labelled `slot` first.
+// switchyard_active_slot, switchyard_tunnels_open, switchyard_tunnels_total,
+// switchyard_sticky_requests_total,
+// switchyard_mirror_requests_total, switchyard_mirror_response_seconds,
+// switchyard_mirror_mismatches_total, switchyard_mirror_dropped_total. Every series is labelled
+// `slot` first, but switchyard_mirror_dropped_total's, which has `reason` only.
 std::vector<prometheus::MetricFamily> slot_families(const scrape_input& in);
 
 // The proxy's per-slot metrics as a Collectable: Collect() merges the shards and reads the split

@@ -112,7 +112,7 @@ config::check_metric metric_named(std::string_view name) {
     for (const check_metric m :
          {check_metric::error_rate, check_metric::success_rate, check_metric::latency_p50,
           check_metric::latency_p90, check_metric::latency_p95, check_metric::latency_p99,
-          check_metric::latency_p999}) {
+          check_metric::latency_p999, check_metric::mirror_mismatch_rate}) {
         if (config::metric_name(m) == name) {
             return m;
         }

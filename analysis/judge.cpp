@@ -86,6 +86,8 @@ double metric_value(config::check_metric metric, const slot_window& w) noexcept 
             return w.error_rate();
         case config::check_metric::success_rate:
             return w.success_rate();
+        case config::check_metric::mirror_mismatch_rate:
+            return w.mismatch_rate();
         default:
             return static_cast<double>(w.upstream_quantile(config::quantile_of(metric)).count()) /
                    1e6;
@@ -101,6 +103,10 @@ judgement judge(std::span<const config::check_config> checks, std::uint32_t min_
     bool any_inconclusive = false;
     for (const config::check_config& check : checks) {
         if (absolute_only && check.kind == check_kind::max_ratio_to_stable) {
+            continue;
+        }
+        // Mismatches exist only between a mirror and its primary (README, "Mirroring").
+        if (check.metric == config::check_metric::mirror_mismatch_rate && !canary.shadow) {
             continue;
         }
         check_result r = judge_one(check, min_requests, canary, stable);

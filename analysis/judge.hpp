@@ -52,7 +52,8 @@ struct judgement {
 double metric_value(config::check_metric metric, const slot_window& w) noexcept;
 
 // Judges one window. With `absolute_only` (the bake, when the old slot has no traffic to compare
-// with) ratio checks are left out of the judgement.
+// with) ratio checks are left out of the judgement. mirror_mismatch_rate checks are judged only
+// on a shadow window of the canary (slot_window::shadow), and left out otherwise.
 judgement judge(std::span<const config::check_config> checks, std::uint32_t min_requests,
                 const slot_window& canary, const slot_window& stable, bool absolute_only = false);
 

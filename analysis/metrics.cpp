@@ -61,6 +61,48 @@ void metrics_shard::request_finished(slot_index slot, const request_record& r) n
     }
 }
 
+// Once per mirrored request, off the primary's path: the same load+add+store pairs.
+void metrics_shard::mirror_finished(slot_index slot, const mirror_record& r) noexcept {
+    mirror_counters& c = slots_[slot].mirror;
+    if (r.failure != upstream_failure::none) {
+        c.failures[static_cast<std::size_t>(r.failure) - 1].add();
+    } else if (r.status >= status_min && r.status < status_min + c.by_status.size()) {
+        c.by_status[r.status - status_min].add();
+    } else {
+        // Not a status (see request_finished): counted as the protocol failure it is.
+        c.failures[static_cast<std::size_t>(upstream_failure::protocol) - 1].add();
+    }
+    if (r.response_time) {
+        c.response.record(*r.response_time);
+    }
+}
+
+std::string_view mirror_drop_name(mirror_drop d) noexcept {
+    return d == mirror_drop::queue_full ? "queue_full" : "body_too_large";
+}
+
+std::uint64_t mirror_totals::requests() const noexcept {
+    std::uint64_t n = 0;
+    for (const std::uint64_t v : by_status) {
+        n += v;
+    }
+    for (const std::uint64_t v : failures) {
+        n += v;
+    }
+    return n;
+}
+
+std::uint64_t mirror_totals::errors() const noexcept {
+    std::uint64_t n = 0;
+    for (std::size_t i = status_5xx; i < status_5xx + 100; ++i) {
+        n += by_status[i];
+    }
+    for (const std::uint64_t v : failures) {
+        n += v;
+    }
+    return n;
+}
+
 void latency_counters::record(std::chrono::microseconds latency) noexcept {
     // A negative duration can only come from a clock bug; count it as 0 rather than as 2^64.
     const auto micros = static_cast<std::uint64_t>(std::max<std::int64_t>(latency.count(), 0));
@@ -188,6 +230,20 @@ per_slot<slot_totals> merge(std::span<const metrics_shard* const> shards) {
             t.pinned += c.pinned.load();
             add_into(t.duration, c.duration);
             add_into(t.upstream, c.upstream);
+            mirror_totals& m = t.mirror;
+            for (std::size_t i = 0; i < c.mirror.by_status.size(); ++i) {
+                m.by_status[i] += c.mirror.by_status[i].load();
+            }
+            for (std::size_t i = 0; i < c.mirror.failures.size(); ++i) {
+                m.failures[i] += c.mirror.failures[i].load();
+            }
+            // Loaded after the statuses: a mismatch is counted after its copy's status, so
+            // this order never sees more mismatches than copies on x86 (as in_flight above).
+            m.mismatches += c.mirror.mismatches.load();
+            for (std::size_t i = 0; i < c.mirror.dropped.size(); ++i) {
+                m.dropped[i] += c.mirror.dropped[i].load();
+            }
+            add_into(m.response, c.mirror.response);
         }
     }
     return out;
@@ -248,6 +304,23 @@ slot_window difference(const slot_totals& later, const slot_totals& earlier) {
         out.upstream_latency[i] = gain(later.upstream.buckets[i], earlier.upstream.buckets[i]);
     }
     return out;
+}
+
+slot_window mirror_difference(const slot_totals& later, const slot_totals& earlier) {
+    slot_window out;
+    out.shadow = true;
+    out.requests = gain(later.mirror.requests(), earlier.mirror.requests());
+    out.errors = gain(later.mirror.errors(), earlier.mirror.errors());
+    out.mismatches = gain(later.mirror.mismatches, earlier.mirror.mismatches);
+    for (std::size_t i = 0; i < latency_buckets::count; ++i) {
+        out.upstream_latency[i] =
+            gain(later.mirror.response.buckets[i], earlier.mirror.response.buckets[i]);
+    }
+    return out;
+}
+
+double slot_window::mismatch_rate() const noexcept {
+    return requests == 0 ? 0.0 : static_cast<double>(mismatches) / static_cast<double>(requests);
 }
 
 double metrics_window::span::rate() const noexcept {

@@ -132,6 +132,38 @@ using tls_failure_totals = std::array<std::uint64_t, tls_failure_kinds>;
 inline constexpr std::size_t route_counter_count = 64;
 using route_totals = std::array<std::uint64_t, route_counter_count>;
 
+// Mirrored requests (README, "Mirroring"): how the copy sent to a slot ended, and whether its
+// status class matched the primary's.
+enum class mirror_drop : std::uint8_t {
+    queue_full,      // the worker's share of mirror.queue was in flight
+    body_too_large,  // the body was over mirror.max_body
+};
+inline constexpr std::size_t mirror_drop_reasons = 2;
+// "queue_full", "body_too_large": the `reason` label of switchyard_mirror_dropped_total.
+std::string_view mirror_drop_name(mirror_drop d) noexcept;
+
+// How one mirrored exchange ended.
+struct mirror_record {
+    std::uint16_t status = 0;  // of the mirror's answer; 0 when it failed (see failure)
+    upstream_failure failure = upstream_failure::none;
+    // From the copy written to the last byte of the answer read; absent without a whole answer.
+    std::optional<std::chrono::microseconds> response_time;
+};
+
+// A status class for comparing a mirror with its primary: 2..5 for 2xx..5xx, 1 for a failure
+// (no answer, or a status outside 200..599).
+inline std::uint8_t status_class(std::uint16_t status, bool failed) noexcept {
+    return failed || status < 200 || status > 599 ? 1 : static_cast<std::uint8_t>(status / 100);
+}
+
+// The mirror counters of one slot (the slot the copies went to) in one worker.
+struct mirror_counters {
+    std::array<counter, 500> by_status;                    // index: status - 100
+    std::array<counter, upstream_failure_kinds> failures;  // no status: index kind - 1
+    counter mismatches;  // status class differed from the primary's
+    std::array<counter, mirror_drop_reasons> dropped;
+    latency_counters response;  // mirror_record::response_time
+};
 // Why a client connection was closed before its PROXY protocol header was read (README, "PROXY
 // protocol"); the `reason` label of switchyard_proxy_protocol_errors_total.
 enum class proxy_protocol_failure : std::uint8_t {
@@ -164,6 +196,7 @@ struct slot_counters {
     // Tunnels (connections switched to another protocol by a 101): open = opened - closed.
     counter tunnels_opened;
     counter tunnels_closed;
+    mirror_counters mirror;  // copies sent to this slot
 };
 
 // What one worker records. Written by that worker only; read by any thread. Cache-line aligned
@@ -176,6 +209,15 @@ public:
     void tunnel_opened(slot_index slot) noexcept { slots_[slot].tunnels_opened.add(); }
     void tunnel_closed(slot_index slot) noexcept { slots_[slot].tunnels_closed.add(); }
     const slot_counters& slot(slot_index s) const noexcept { return slots_[s]; }
+
+    // A copy sent to `slot` ended; once per mirrored request, on the worker that sent it.
+    void mirror_finished(slot_index slot, const mirror_record& r) noexcept;
+    // Its status class differed from its primary's.
+    void mirror_mismatched(slot_index slot) noexcept { slots_[slot].mirror.mismatches.add(); }
+    // A copy for `slot` was not sent.
+    void mirror_dropped(slot_index slot, mirror_drop why) noexcept {
+        slots_[slot].mirror.dropped[static_cast<std::size_t>(why)].add();
+    }
 
     // Once per failed handshake, never per request.
     void tls_handshake_failed(tls_failure f) noexcept {
@@ -205,6 +247,18 @@ private:
     std::array<counter, proxy_protocol_failure_kinds> proxy_protocol_failures_;
 };
 
+// The mirror counters of a slot summed over shards.
+struct mirror_totals {
+    std::array<std::uint64_t, 500> by_status{};
+    std::array<std::uint64_t, upstream_failure_kinds> failures{};
+    std::uint64_t mismatches = 0;
+    std::array<std::uint64_t, mirror_drop_reasons> dropped{};
+    latency_totals response;
+
+    std::uint64_t requests() const noexcept;  // ended copies: by_status + failures
+    std::uint64_t errors() const noexcept;    // 5xx + failures, as slot_totals::errors()
+};
+
 // A slot's totals summed over all shards at one moment.
 struct slot_totals {
     std::array<std::uint64_t, 500> by_status{};
@@ -219,6 +273,7 @@ struct slot_totals {
     std::uint64_t tunnels_total = 0;  // opened since start
     latency_totals duration;
     latency_totals upstream;
+    mirror_totals mirror;  // copies of the other slot's requests sent here
 
     std::uint64_t requests() const noexcept;  // finished requests: by_status + no_status
     // 5xx answers plus requests that ended in an upstream failure without a 5xx (README,
@@ -248,6 +303,10 @@ std::chrono::microseconds quantile(std::span<const std::uint64_t> histogram, dou
 struct slot_window {
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;  // slot_totals::errors()
+    // Built from the slot's mirrored answers (mirror_difference), not from its own traffic:
+    // only such a window has mismatches, and only such a window judges mirror_mismatch_rate.
+    bool shadow = false;
+    std::uint64_t mismatches = 0;
     std::uint64_t pinned = 0;  // of `requests`, those a sticky cookie sent here
     std::vector<std::uint64_t> upstream_latency =
         std::vector<std::uint64_t>(latency_buckets::count);
@@ -255,6 +314,8 @@ struct slot_window {
     // errors / requests; 0 for an empty window (the judge never reads one: min_requests >= 1).
     double error_rate() const noexcept;
     double success_rate() const noexcept { return 1.0 - error_rate(); }
+    // mismatches / requests; 0 for an empty window.
+    double mismatch_rate() const noexcept;
     std::chrono::microseconds upstream_quantile(double q) const noexcept {
         return quantile(upstream_latency, q);
     }
@@ -263,6 +324,9 @@ struct slot_window {
 // What slot totals gained from `earlier` to `later`. Totals only grow while the set of shards
 // stays the same; a counter that shrank (a shard dropped) counts nothing rather than wrapping.
 slot_window difference(const slot_totals& later, const slot_totals& earlier);
+// The same for what the slot's mirrored answers gained: requests, errors (5xx and failures),
+// mismatches, and the mirror's response time as the latency. A shadow window.
+slot_window mirror_difference(const slot_totals& later, const slot_totals& earlier);
 
 // Per-second history for /status and the live views: what each second added, per slot, keyed
 // by the second on the steady clock, so "the last 10 s" means those seconds whatever the timing

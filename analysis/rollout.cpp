@@ -196,6 +196,9 @@ void rollout_machine::go_to_step(instant now, machine_output& out, std::size_t s
 }
 
 void rollout_machine::promote_fully(instant now, machine_output& out, std::string reason) {
+    if (state_.weight == 0) {
+        fast_.clear();  // its samples counted mirrored answers (shadow_judging), or nothing
+    }
     state_.step = state_.config.steps.size() - 1;
     state_.weight = 100;
     state_.max_weight = 100;
@@ -456,6 +459,14 @@ void rollout_machine::on_validated_blue_green(instant now, machine_output& out,
     }
     fast_.clear();
     const std::string why = result.smoke ? "validated and smoke run passed" : "validated";
+    if (mirror_) {
+        // No user request reaches the new slot before the switch: it is judged on copies of the
+        // stable slot's requests (README, "Mirroring").
+        new_window();
+        emit(now, out, "progressing", phase::progressing,
+             why + "; judging the new slot on mirrored traffic before the switch");
+        return;
+    }
     if (state_.config.approval) {
         await_approval(now, out, why);
     } else {
@@ -472,8 +483,12 @@ machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& t
     if (!is_running(p) || fresh_wait) {
         return out;
     }
+    const bool shadow = shadow_judging();
+    const slot_totals& canary = totals[state_.canary];
     std::string why;
-    if (analysis_.fast_rollback.enabled && fast_rollback_due(now, totals[state_.canary], why)) {
+    if (analysis_.fast_rollback.enabled &&
+        fast_rollback_due(now, shadow ? canary.mirror.requests() : canary.requests(),
+                          shadow ? canary.mirror.errors() : canary.errors(), why)) {
         finish(now, out, phase::rolled_back, "rolled-back", std::move(why), "fast_rollback");
         remember(out);
         return out;
@@ -484,11 +499,22 @@ machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& t
     // The end of the bake judges what its last, partial interval holds; a new slot that gets no
     // traffic (blue-green awaiting approval, at 0%) has nothing to judge.
     const bool bake_over = p == phase::baking && now.steady >= bake_ends_;
-    const bool judged_slot_gets_traffic = split().weight(state_.canary) > 0;
+    if (shadow && !mirror_ && p == phase::progressing) {
+        // A reload turned mirroring off: nothing reaches the new slot to judge it on.
+        state_.resume_to = phase::progressing;
+        window_base_.reset();
+        emit(now, out, "paused", phase::paused,
+             "mirror is off: no traffic to judge the new slot on before the switch; promote, "
+             "roll back, or turn mirror on and resume");
+        remember(out);
+        return out;
+    }
+    const bool judged_slot_gets_traffic = split().weight(state_.canary) > 0 || shadow;
     if (window_base_ && p != phase::paused && judged_slot_gets_traffic &&
         (now.steady - window_started_ >= analysis_.interval || bake_over)) {
+        const slot_totals& base = (*window_base_)[state_.canary];
         judgement j = judge(analysis_.checks, analysis_.min_requests,
-                            difference(totals[state_.canary], (*window_base_)[state_.canary]),
+                            shadow ? mirror_difference(canary, base) : difference(canary, base),
                             difference(totals[state_.stable], (*window_base_)[state_.stable]),
                             p == phase::baking);
         window_base_.reset();
@@ -517,7 +543,14 @@ void rollout_machine::on_judgement(instant now, machine_output& out, judgement j
             failed_in_a_row_ = 0;
             inconclusive_in_a_row_ = 0;
             bake_passes_ += state_.current == phase::baking ? 1 : 0;
-            if (state_.current == phase::progressing) {
+            if (state_.current == phase::progressing && blue_green()) {
+                // Judged on mirrored traffic (shadow_judging): one passing interval switches.
+                if (state_.config.approval) {
+                    await_approval(now, out, "passed on mirrored traffic");
+                } else {
+                    promote_fully(now, out, "passed on mirrored traffic");
+                }
+            } else if (state_.current == phase::progressing) {
                 go_to_step(now, out, state_.step + 1, "interval passed", false);
             }
             break;
@@ -587,30 +620,39 @@ void rollout_machine::end_bake(instant now, machine_output& out) {
            "baked for " + format_duration(state_.config.bake) + " without a breach", "");
 }
 
-bool rollout_machine::fast_rollback_due(instant now, const slot_totals& canary,
+bool rollout_machine::shadow_judging() const noexcept {
+    if (!blue_green() || state_.weight != 0) {
+        return false;
+    }
+    const phase p = state_.current;
+    return p == phase::progressing ||
+           ((p == phase::paused || p == phase::waiting) && state_.resume_to == phase::progressing);
+}
+
+bool rollout_machine::fast_rollback_due(instant now, std::uint64_t requests, std::uint64_t errors,
                                         std::string& reason) {
     const auto& f = analysis_.fast_rollback;
-    fast_.push_back({now.steady, canary.requests(), canary.errors()});
+    fast_.push_back({now.steady, requests, errors});
     // Keep the newest sample at or before the window's start as the base, and the ones after it.
     while (fast_.size() >= 2 && fast_[1].at <= now.steady - f.window) {
         fast_.pop_front();
     }
     const fast_sample& base = fast_.front();
     const fast_sample& last = fast_.back();
-    const std::uint64_t requests = gain(last.requests, base.requests);
-    const std::uint64_t errors = gain(last.errors, base.errors);
-    if (requests < f.min_requests ||
-        static_cast<double>(errors) < f.error_rate * static_cast<double>(requests)) {
+    const std::uint64_t in_window = gain(last.requests, base.requests);
+    const std::uint64_t failed = gain(last.errors, base.errors);
+    if (in_window < f.min_requests ||
+        static_cast<double>(failed) < f.error_rate * static_cast<double>(in_window)) {
         return false;
     }
     char buf[160];
     std::snprintf(buf, sizeof buf,
                   "fast rollback: error rate %.1f%% over the last %s (%llu of %llu requests) >= "
                   "%.4g%%",
-                  100.0 * static_cast<double>(errors) / static_cast<double>(requests),
+                  100.0 * static_cast<double>(failed) / static_cast<double>(in_window),
                   format_duration(duration_cast<milliseconds>(last.at - base.at)).c_str(),
-                  static_cast<unsigned long long>(errors),
-                  static_cast<unsigned long long>(requests), f.error_rate * 100);
+                  static_cast<unsigned long long>(failed),
+                  static_cast<unsigned long long>(in_window), f.error_rate * 100);
     reason = buf;
     return true;
 }

@@ -188,6 +188,17 @@ public:
     // The analysis settings judging now (a reload's wait for the next interval).
     const config::analysis_config& analysis() const noexcept { return analysis_; }
 
+    // Whether the proxy mirrors (mirror with a percent above 0), at start and at every reload.
+    // With it, a blue-green rollout judges the new slot on mirrored traffic before the switch
+    // (README, "Mirroring"): once validated it is progressing at 0%, each interval's window of
+    // the new slot is made of the mirrored answers (mirror_difference), the stable slot's of its
+    // own traffic; a pass switches (or waits for approval), `threshold` failures in a row roll
+    // back, and fast rollback watches the mirrored answers.
+    void set_mirror(bool on) noexcept { mirror_ = on; }
+    // True while a blue-green rollout judges, or holds to judge, the new slot on mirrored
+    // traffic: progressing at 0%, or paused or restored to return there.
+    bool shadow_judging() const noexcept;
+
 private:
     struct fast_sample {
         std::chrono::steady_clock::time_point at;
@@ -222,7 +233,8 @@ private:
     // Puts a reload's analysis settings in force, before a window opens.
     void adopt_pending_analysis();
     void reset_judgement() noexcept;
-    bool fast_rollback_due(instant now, const slot_totals& canary, std::string& reason);
+    bool fast_rollback_due(instant now, std::uint64_t requests, std::uint64_t errors,
+                           std::string& reason);
     std::string refuse(std::string_view action) const;
 
     config::analysis_config analysis_;
@@ -239,6 +251,7 @@ private:
                                      // a restart)
     bool gate_on_resume_ = false;    // restored while paused: resume runs the health gate first
     std::deque<fast_sample> fast_;   // the canary's counts over the fast rollback window
+    bool mirror_ = false;            // see set_mirror
 };
 
 }  // namespace switchyard::analysis

@@ -81,6 +81,7 @@ config_changes compare(const config& running, const config& next) {
     live(!(running.webhooks.pre_rollout == next.webhooks.pre_rollout), "webhooks.pre_rollout");
     live(running.routes != next.routes, "routes");
     live(!(running.preview == next.preview), "preview");
+    live(running.mirror != next.mirror, "mirror");
     return out;
 }
 

@@ -171,10 +171,14 @@ constexpr double default_error_floor = 0.01;
 constexpr double default_latency_floor = 0.005;  // seconds
 
 constexpr std::pair<std::string_view, check_metric> metric_names[] = {
-    {"error_rate", check_metric::error_rate},     {"success_rate", check_metric::success_rate},
-    {"latency_p50", check_metric::latency_p50},   {"latency_p90", check_metric::latency_p90},
-    {"latency_p95", check_metric::latency_p95},   {"latency_p99", check_metric::latency_p99},
+    {"error_rate", check_metric::error_rate},
+    {"success_rate", check_metric::success_rate},
+    {"latency_p50", check_metric::latency_p50},
+    {"latency_p90", check_metric::latency_p90},
+    {"latency_p95", check_metric::latency_p95},
+    {"latency_p99", check_metric::latency_p99},
     {"latency_p999", check_metric::latency_p999},
+    {"mirror_mismatch_rate", check_metric::mirror_mismatch_rate},
 };
 
 // "error_rate, success_rate, latency_p50, ...": what a check's metric may be, for messages.
@@ -520,6 +524,7 @@ private:
     std::optional<double> check_value(const YAML::Node& v, const place& at, check_metric metric);
     void parse_fast_rollback(const YAML::Node& v, const place& at, fast_rollback_config& out);
     void parse_smoke(const YAML::Node& v, const place& at, smoke_config& out);
+    void parse_mirror(const YAML::Node& v, const place& at, mirror_config& out);
     void parse_path(const YAML::Node& v, const place& at, std::string& out);
 
 public:
@@ -569,6 +574,7 @@ void parser::parse_root(const YAML::Node& root, config& out) {
     bool have_slots = false;
     std::optional<std::pair<YAML::Node, place>> active;
     std::optional<place> listen_at;
+    std::optional<place> mirror_at;
     const std::initializer_list<std::string_view> top_level_keys = {
         "listen",     "workers", "admin",
         "slots",      "active",  "state_file",
@@ -576,7 +582,7 @@ void parser::parse_root(const YAML::Node& root, config& out) {
         "timeouts",   "limits",  "upstream",
         "upgrade",    "sticky",  "hold",
         "analysis",   "rollout", "webhooks",
-        "routes",     "preview"};
+        "routes",     "preview", "mirror"};
     each_key(root, top, top_level_keys,
              [&](const std::string& key, const YAML::Node& v, const place& at) {
                  if (key == "listen") {
@@ -632,6 +638,9 @@ void parser::parse_root(const YAML::Node& root, config& out) {
                      parse_routes(v, at, out.routes);
                  } else if (key == "preview") {
                      parse_preview(v, at, out.preview);
+                 } else if (key == "mirror") {
+                     mirror_at = at;
+                     parse_mirror(v, at, out.mirror.emplace());
                  }
              });
     check_route_slots(out);
@@ -643,6 +652,15 @@ void parser::parse_root(const YAML::Node& root, config& out) {
         parse_active(active->first, active->second, out);
     } else if (!out.slots.empty()) {
         out.active = out.slots.front().name;
+    }
+    // Without shadow traffic there is nothing to judge it on: the check could never conclude.
+    const bool mirroring = out.mirror && out.mirror->percent > 0;
+    for (std::size_t i = 0; i < out.analysis.checks.size() && !mirroring; ++i) {
+        if (out.analysis.checks[i].metric == check_metric::mirror_mismatch_rate) {
+            fail(mirror_at.value_or(place{"analysis.checks[" + std::to_string(i) + "]", 0}),
+                 "check " + quote(out.analysis.checks[i].name) +
+                     " judges mirror_mismatch_rate: it needs mirror with a percent above 0");
+        }
     }
     if (out.plain_listener && out.admin.listen == out.listen && out.listen.port != 0) {
         fail(admin_listen_at_.value_or(place{"admin.listen", 0}),
@@ -1213,7 +1231,8 @@ std::optional<check_metric> parser::metric_value(const YAML::Node& v, const plac
     }
     fail(at, "expected " + expected + ", got " + quote(*text) +
                  did_you_mean(*text, {"error_rate", "success_rate", "latency_p50", "latency_p90",
-                                      "latency_p95", "latency_p99", "latency_p999"}));
+                                      "latency_p95", "latency_p99", "latency_p999",
+                                      "mirror_mismatch_rate"}));
     return std::nullopt;
 }
 
@@ -1238,6 +1257,12 @@ bool parser::read_limits(check_config& check, const std::pair<YAML::Node, place>
         fail(limit_at,
              "max_ratio_to_stable applies to error_rate and latency checks; for success_rate use "
              "min");
+        return false;
+    }
+    if (check.metric == check_metric::mirror_mismatch_rate && check.kind != check_kind::max) {
+        // The stable slot's answers are what the mirror is compared with: it has no rate of its
+        // own to take a ratio to, and a floor on agreement is a max on mismatches.
+        fail(limit_at, "mirror_mismatch_rate takes max only");
         return false;
     }
     const auto value =
@@ -1353,6 +1378,50 @@ void parser::parse_smoke(const YAML::Node& v, const place& at, smoke_config& out
                      }
                  }
              });
+}
+
+void parser::parse_mirror(const YAML::Node& v, const place& at, mirror_config& out) {
+    each_key(
+        v, at, {"percent", "methods", "max_body", "queue"},
+        [&](const std::string& key, const YAML::Node& value, const place& key_at) {
+            if (key == "percent") {
+                assign(out.percent, count_value(value, key_at, 0, 100));
+            } else if (key == "max_body") {
+                assign(out.max_body, size_value(value, key_at, 0, "0"));
+            } else if (key == "queue") {
+                // Bounded: every copy in flight holds its request's bytes.
+                assign(out.queue, count_value(value, key_at, 1, 1000000));
+            } else if (key == "methods") {
+                std::vector<std::string> methods;
+                bool ok = true;
+                const bool is_list = each_item(
+                    value, key_at, "a list of methods such as [GET, HEAD]",
+                    [&](const YAML::Node& item, const place& item_at) {
+                        auto name = non_empty_string(item, item_at, "a method such as GET");
+                        // RFC 9110 §9.1: a method is a token, and case-sensitive.
+                        if (!name || !is_protocol_name(*name)) {
+                            if (name) {
+                                fail(item_at, "expected a method such as GET, got " + quote(*name));
+                            }
+                            ok = false;
+                            return;
+                        }
+                        if (*name == "CONNECT") {
+                            fail(item_at, "CONNECT is refused by the proxy: never mirrored");
+                            ok = false;
+                            return;
+                        }
+                        if (std::find(methods.begin(), methods.end(), *name) == methods.end()) {
+                            methods.push_back(std::move(*name));
+                        }
+                    });
+                if (is_list && value.size() == 0) {
+                    fail(key_at, "expected at least one method (percent: 0 turns mirror off)");
+                } else if (is_list && ok) {
+                    out.methods = std::move(methods);
+                }
+            }
+        });
 }
 
 void parser::parse_path(const YAML::Node& v, const place& at, std::string& out) {
@@ -1815,7 +1884,8 @@ std::string_view metric_name(check_metric m) noexcept {
 }
 
 bool is_latency(check_metric m) noexcept {
-    return m != check_metric::error_rate && m != check_metric::success_rate;
+    return m != check_metric::error_rate && m != check_metric::success_rate &&
+           m != check_metric::mirror_mismatch_rate;
 }
 
 double quantile_of(check_metric m) noexcept {
@@ -1832,6 +1902,7 @@ double quantile_of(check_metric m) noexcept {
             return 0.999;
         case check_metric::error_rate:
         case check_metric::success_rate:
+        case check_metric::mirror_mismatch_rate:
             break;
     }
     return 0;

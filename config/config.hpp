@@ -177,6 +177,10 @@ enum class check_metric {
     latency_p95,
     latency_p99,
     latency_p999,
+    // Mirrored answers whose status class differs from the primary's / mirrored answers; judged
+    // only while a blue-green rollout judges the new slot on shadow traffic (README,
+    // "Mirroring").
+    mirror_mismatch_rate,
 };
 
 // "error_rate", "latency_p95", ...: the spelling of the configuration.
@@ -261,6 +265,20 @@ struct rollout_config {
     smoke_config smoke;
 
     friend bool operator==(const rollout_config&, const rollout_config&) = default;
+};
+
+// `mirror`: shadow traffic. A copy of `percent` of the requests that go to the stable slot, with
+// one of `methods` and a body of at most `max_body` bytes in hand with the head, is sent to the
+// other slot; its answer is measured and discarded (README, "Mirroring").
+struct mirror_config {
+    std::uint32_t percent = 10;                       // 0..100; 0 mirrors nothing
+    std::vector<std::string> methods{"GET", "HEAD"};  // as written: methods are case-sensitive
+    std::uint64_t max_body = 64 * 1024;               // larger bodies are skipped (counted)
+    // Copies in flight at once, for the whole process: each worker takes its share (rounded
+    // up). A copy that finds its worker's share taken is dropped (counted).
+    std::uint32_t queue = 1000;
+
+    friend bool operator==(const mirror_config&, const mirror_config&) = default;
 };
 
 // An http:// URL, parsed once at load.
@@ -397,6 +415,7 @@ struct config {
     webhooks_config webhooks;
     std::vector<route_config> routes;  // in order: the first match wins
     preview_config preview;
+    std::optional<mirror_config> mirror;  // absent: no shadow traffic
 };
 
 // One problem found in a configuration. `path` is the key path ("slots.green.endpoints[0]");

@@ -121,6 +121,11 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
     s->routes.assign_counters(before != nullptr ? &before->routes : nullptr,
                               analysis::merge_routes(metrics_shards()));
     s->preview = preview_rule(cfg.preview, cfg.admin.token);
+    if (cfg.mirror && cfg.mirror->percent > 0) {
+        s->mirror = cfg.mirror;
+        const auto n = static_cast<std::uint32_t>(std::max<std::size_t>(workers, 1));
+        s->mirror_queue = (cfg.mirror->queue + n - 1) / n;
+    }
     if (cfg.sticky) {
         s->sticky.emplace(*cfg.sticky, shared_.slot_names);
     }

@@ -111,6 +111,12 @@ public:
         session_.record_.latency = std::chrono::duration_cast<std::chrono::microseconds>(
             clock::now() - session_.started_at_);
         session_.worker_.metrics().request_finished(slot_, session_.record_);
+        if (session_.mirror_) {
+            const analysis::request_record& r = session_.record_;
+            primary_ended(*session_.mirror_, session_.worker_.metrics(), r.status,
+                          r.failure != analysis::upstream_failure::none);
+            session_.mirror_.reset();
+        }
     }
     recorded_request(const recorded_request&) = delete;
     recorded_request& operator=(const recorded_request&) = delete;
@@ -640,7 +646,50 @@ session::verdict session::prepare_request(request_state& rs) {
                             upgrade, settings_->preview.stripped()},
                            out_);
     in_.consume(req.head_bytes);
-    return take_body_in_hand(rs);
+    const verdict v = take_body_in_hand(rs);
+    if (v == verdict::forward && settings_->mirror) {
+        mirror_request(req, rs, traffic);  // `req` still views bytes consume() left in place
+    }
+    return v;
+}
+
+void session::mirror_request(const http1::request_head& req, const request_state& rs,
+                             analysis::traffic_state traffic) {
+    // Copies of the stable slot's requests go to the other slot; a request a route or a rollout
+    // step sent elsewhere is not copied, nor is an Upgrade (its tunnel cannot be replayed).
+    const config::mirror_config& m = *settings_->mirror;
+    if (rs.slot != traffic.stable_slot() || rs.upgrade ||
+        std::find(m.methods.begin(), m.methods.end(), req.method) == m.methods.end()) {
+        return;
+    }
+    // Exactly `percent` of the eligible requests are chosen; those the body size or the queue
+    // then refuse are counted as dropped.
+    mirror_sender& sender = worker_.mirror();
+    if (!sender.choose(m.percent)) {
+        return;
+    }
+    const auto to = static_cast<analysis::slot_index>(rs.slot ^ 1U);
+    const std::uint64_t body =
+        req.body == http1::body_kind::length ? req.content_length : rs.initial;
+    if (body > m.max_body) {
+        worker_.metrics().mirror_dropped(to, analysis::mirror_drop::body_too_large);
+        return;
+    }
+    if (!rs.body_read) {
+        return;  // a body still to come is streamed to the primary, never held for a copy
+    }
+    if (!sender.try_acquire(settings_->mirror_queue)) {
+        worker_.metrics().mirror_dropped(to, analysis::mirror_drop::queue_full);
+        return;
+    }
+    auto job = std::make_shared<mirror_job>();
+    job->slot = to;
+    job->head = rs.head;
+    job->request.reserve(out_.size() + mirror_header.size() + 4 + rs.initial);
+    write_mirror_head(out_, job->request);
+    job->request.append(in_.data(), rs.initial);
+    mirror_ = job;
+    spawn_mirror(worker_, std::move(job));
 }
 
 std::optional<analysis::slot_index> session::route_for(const http1::request_head& req,

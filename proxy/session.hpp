@@ -144,6 +144,10 @@ private:
     verdict after_hold(request_state& rs, held_request::outcome how);
     // Takes the body bytes that came with the head.
     verdict take_body_in_hand(request_state& rs);
+    // Not a coroutine: sends a copy of a request about to be forwarded to the other slot when
+    // mirror chooses it (README, "Mirroring"); the head is in out_, the body in hand in in_.
+    void mirror_request(const http1::request_head& req, const request_state& rs,
+                        analysis::traffic_state traffic);
     // An answer of ours, after which the connection closes.
     static verdict refuse(request_state& rs, const fault_answer& a) noexcept;
     // The same for a head that could not be parsed or read: no request id, no routing.
@@ -264,6 +268,7 @@ private:
     held_request* held_ = nullptr;  // while the request waits for POST /release
     std::string client_ip_;
     http1::chunked_parser chunked_;
+    std::shared_ptr<mirror_job> mirror_;  // the current request's copy; null when none was sent
     analysis::request_record record_;     // of the current request, filled in as it goes
     clock::time_point started_at_;        // when its first byte was read
     clock::time_point upstream_sent_at_;  // when its head was handed to the upstream socket

@@ -79,6 +79,9 @@ struct live_settings {
     // `routes:` and `preview:`, compiled (README, "Routes").
     route_table routes;
     preview_rule preview;
+    // Shadow traffic; absent when off (no `mirror`, or percent 0). README, "Mirroring".
+    std::optional<config::mirror_config> mirror;
+    std::uint32_t mirror_queue = 0;  // each worker's share of mirror.queue, rounded up
     // Per slot, its `health_check` and `passive` settings; and the monitor that runs them for
     // `endpoints`, replaced (and the checks started again) when either or the endpoints change.
     analysis::per_slot<std::optional<config::health_check_config>> slot_health_check;

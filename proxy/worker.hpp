@@ -23,6 +23,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/http1.hpp"
 #include "proxy/io_buffer.hpp"
+#include "proxy/mirror.hpp"
 #include "proxy/resolver.hpp"
 #include "proxy/shared_state.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -213,6 +214,8 @@ public:
 
     // This worker's request metrics: written here only, read by any thread.
     analysis::metrics_shard& metrics() noexcept { return metrics_; }
+    // Which of this worker's requests are mirrored, and its copies in flight.
+    mirror_sender& mirror() noexcept { return mirror_; }
     // This worker's access log lines; null when access_log.to is off.
     access_log_buffer* access_log() noexcept { return access_log_; }
 
@@ -299,6 +302,7 @@ private:
     std::vector<endpoint_state> endpoint_states_;
     analysis::per_slot<std::uint32_t> next_endpoint_{};
     analysis::split_picker picker_;
+    mirror_sender mirror_;
     std::vector<http1::header_field> header_storage_;
     buffer_pool buffers_;
     std::uint64_t id_seed_[2] = {};

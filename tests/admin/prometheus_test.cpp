@@ -81,7 +81,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
     const std::string text = "\n" + serialize(sources);
 
     // Every family, once, in the documented order.
-    const std::array<std::string, 10> types{
+    const std::array<std::string, 14> types{
         "# TYPE switchyard_http_requests_total counter",
         "# TYPE switchyard_http_request_duration_seconds histogram",
         "# TYPE switchyard_upstream_response_seconds histogram",
@@ -91,7 +91,11 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         "# TYPE switchyard_active_slot gauge",
         "# TYPE switchyard_tunnels_open gauge",
         "# TYPE switchyard_tunnels_total counter",
-        "# TYPE switchyard_sticky_requests_total counter"};
+        "# TYPE switchyard_sticky_requests_total counter",
+        "# TYPE switchyard_mirror_requests_total counter",
+        "# TYPE switchyard_mirror_response_seconds histogram",
+        "# TYPE switchyard_mirror_mismatches_total counter",
+        "# TYPE switchyard_mirror_dropped_total counter"};
     std::size_t previous = 0;
     for (const auto& type : types) {
         const auto at = text.find("\n" + type + "\n");
@@ -99,7 +103,7 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
         EXPECT_GT(at, previous) << type;
         previous = at;
     }
-    EXPECT_EQ(lines_starting(text, "# TYPE "), 10) << text;
+    EXPECT_EQ(lines_starting(text, "# TYPE "), 14) << text;
 
     const std::string requests = "switchyard_http_requests_total";
     EXPECT_EQ(sample_value(text, requests + R"({slot="blue",code="200"})"), 7);
@@ -156,6 +160,38 @@ TEST(prometheus, writes_counters_histograms_and_gauges) {
     EXPECT_EQ(sample_value(text, R"(switchyard_tunnels_open{slot="green"})"), 0);
     EXPECT_EQ(sample_value(text, R"(switchyard_tunnels_total{slot="blue"})"), 4);
     EXPECT_EQ(sample_value(text, R"(switchyard_tunnels_total{slot="green"})"), 0);
+}
+
+TEST(prometheus, mirror_families_count_copies_by_slot_and_drops_by_reason) {
+    analysis::per_slot<slot_totals> totals{};
+    auto& m = totals[1].mirror;  // copies sent to green
+    m.by_status[200 - 100] = 6;
+    m.by_status[500 - 100] = 3;
+    m.failures[1] = 2;  // timeout
+    m.mismatches = 5;
+    m.dropped[0] = 4;                                      // queue_full
+    totals[0].mirror.dropped[1] = 1;                       // body_too_large, for blue
+    m.response.buckets[latency_buckets::index(3000)] = 9;  // 3 ms
+    m.response.sum_micros = 9 * 3000;
+    const fixed_families families(slot_families({{"blue", "green"}, totals, {0, 0}}));
+    const std::array<const prometheus::Collectable*, 1> sources{&families};
+    const std::string text = "\n" + serialize(sources);
+
+    const std::string requests = "switchyard_mirror_requests_total";
+    EXPECT_EQ(sample_value(text, requests + R"({slot="green",code="200"})"), 6);
+    EXPECT_EQ(sample_value(text, requests + R"({slot="green",code="500"})"), 3);
+    EXPECT_EQ(sample_value(text, requests + R"({slot="green",code="timeout"})"), 2);
+    EXPECT_EQ(lines_starting(text, requests + "{"), 3) << text;  // zeros are absent
+    const std::string latency = "switchyard_mirror_response_seconds";
+    EXPECT_EQ(sample_value(text, latency + R"(_bucket{slot="green",le="0.0025"})"), 0);
+    EXPECT_EQ(sample_value(text, latency + R"(_bucket{slot="green",le="0.005"})"), 9);
+    EXPECT_EQ(sample_value(text, latency + R"(_count{slot="green"})"), 9);
+    EXPECT_EQ(sample_value(text, latency + R"(_count{slot="blue"})"), 0);
+    EXPECT_EQ(sample_value(text, R"(switchyard_mirror_mismatches_total{slot="green"})"), 5);
+    EXPECT_EQ(sample_value(text, R"(switchyard_mirror_mismatches_total{slot="blue"})"), 0);
+    // Drops are summed over the slots the copies were for.
+    EXPECT_EQ(sample_value(text, R"(switchyard_mirror_dropped_total{reason="queue_full"})"), 4);
+    EXPECT_EQ(sample_value(text, R"(switchyard_mirror_dropped_total{reason="body_too_large"})"), 1);
 }
 
 // One request as the proxy records it.

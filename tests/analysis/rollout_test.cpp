@@ -40,6 +40,7 @@ public:
     traffic load;
     traffic_split split{0, 0};  // what the controller has applied
     std::vector<rollout_event> events;
+    std::function<void()> before_tick;  // after each tick's traffic, before the machine's tick
 
     void keep(const machine_output& out) {
         for (const rollout_event& e : out.events) {
@@ -80,6 +81,9 @@ public:
                 totals[s].upstream.buckets[latency_buckets::index(
                     static_cast<std::uint64_t>(load.latency[s].count()))] += 1;
             }
+        }
+        if (before_tick) {
+            before_tick();
         }
         keep(machine.tick(now, totals));
     }
@@ -1008,6 +1012,166 @@ TEST(rollout_machine_reload, new_analysis_settings_wait_for_the_next_interval) {
     EXPECT_EQ(h.machine.analysis().interval, config::analysis_config{}.interval);
     ASSERT_TRUE(h.run_until([&] { return h.machine.state().weight == 25; }));
     EXPECT_EQ(h.machine.analysis().interval, 20s);
+}
+
+// --- judging a blue-green rollout on mirrored traffic (README, "Mirroring") ---
+
+// Copies every request the stable slot (blue) answered to green's mirror counts, answered with
+// `status` in 5 ms; a copy whose status class differs from 2xx is a mismatch (blue's rare 500s
+// are left out of the comparison here, as they make no difference to the rates judged).
+void mirror_blue_to_green(harness& h, const int& status) {
+    h.before_tick = [&h, &status, seen = std::uint64_t{0}]() mutable {
+        const std::uint64_t now = h.totals[0].requests();
+        auto& m = h.totals[1].mirror;
+        for (; seen < now; ++seen) {
+            m.by_status[static_cast<std::size_t>(status - 100)] += 1;
+            m.mismatches += status / 100 != 2 ? 1 : 0;
+            m.response.buckets[latency_buckets::index(5000)] += 1;
+        }
+    };
+}
+
+config::rollout_config blue_green_rollout() {
+    auto rollout = harness::quick_rollout();
+    rollout.strategy = config::rollout_strategy::blue_green;
+    return rollout;
+}
+
+TEST(rollout_machine, blue_green_with_mirror_is_judged_on_mirrored_traffic_before_the_switch) {
+    harness h;
+    int status = 200;
+    mirror_blue_to_green(h, status);
+    h.machine.set_mirror(true);
+    h.start(blue_green_rollout());
+    h.validate();
+    EXPECT_EQ(h.current(), phase::progressing);
+    EXPECT_TRUE(h.machine.shadow_judging());
+    EXPECT_EQ(h.split, (traffic_split{0, 0}));  // no user request goes to green yet
+    ASSERT_TRUE(h.run_until_phase(phase::baking));
+    EXPECT_EQ(h.totals[1].requests(), 0U);  // the switch came before any user request
+    EXPECT_EQ(h.split, (traffic_split{1, 0}));
+    ASSERT_TRUE(h.machine.last_judgement().has_value());
+    const judgement& j = *h.machine.last_judgement();
+    EXPECT_EQ(j.result, verdict::pass);
+    EXPECT_GE(j.canary_requests, 20U);  // the mirrored answers were judged
+    EXPECT_EQ(kinds(h.events), (std::vector<std::string>{"started", "progressing", "promoted"}));
+    EXPECT_NE(h.events[1].reason.find("mirrored traffic"), std::string::npos);
+    EXPECT_EQ(h.events[2].reason.rfind("passed on mirrored traffic", 0), 0U);
+}
+
+TEST(rollout_machine, blue_green_judged_on_a_mirror_answering_500_rolls_back) {
+    harness h(without_fast_rollback());
+    int status = 500;
+    mirror_blue_to_green(h, status);
+    h.machine.set_mirror(true);
+    h.start(blue_green_rollout());
+    h.validate();
+    ASSERT_TRUE(h.run_until([&] { return !is_running(h.current()); }));
+    EXPECT_EQ(h.current(), phase::rolled_back);
+    EXPECT_EQ(h.last().cause, "error_rate");
+    EXPECT_EQ(h.split, (traffic_split{0, 0}));
+    EXPECT_EQ(h.totals[1].requests(), 0U);  // green never took a user request
+    EXPECT_EQ(h.machine.failed_in_a_row(), 3U);
+}
+
+TEST(rollout_machine, blue_green_judged_on_mirrored_traffic_fast_rolls_back_on_mirror_errors) {
+    harness h;
+    int status = 503;
+    mirror_blue_to_green(h, status);
+    h.machine.set_mirror(true);
+    h.start(blue_green_rollout());
+    h.validate();
+    ASSERT_TRUE(h.run_until([&] { return !is_running(h.current()); }, 5s));
+    EXPECT_EQ(h.current(), phase::rolled_back);
+    EXPECT_EQ(h.last().cause, "fast_rollback");
+}
+
+TEST(rollout_machine, mirror_mismatch_rate_rolls_back_a_mirror_that_answers_otherwise) {
+    config::analysis_config a = without_fast_rollback();
+    config::check_config mismatch;
+    mismatch.name = "mirror_mismatch_rate";
+    mismatch.metric = config::check_metric::mirror_mismatch_rate;
+    mismatch.limit = 0.05;
+    a.checks = {mismatch};
+    harness h(a);
+    int status = 404;  // no error, but not what blue answered
+    mirror_blue_to_green(h, status);
+    h.machine.set_mirror(true);
+    h.start(blue_green_rollout());
+    h.validate();
+    ASSERT_TRUE(h.run_until([&] { return !is_running(h.current()); }));
+    EXPECT_EQ(h.current(), phase::rolled_back);
+    EXPECT_EQ(h.last().cause, "mirror_mismatch_rate");
+    ASSERT_FALSE(h.last().checks.empty());
+    EXPECT_DOUBLE_EQ(h.last().checks[0].value, 1.0);
+}
+
+TEST(rollout_machine, blue_green_without_mirror_switches_unjudged_as_before) {
+    harness h;
+    h.start(blue_green_rollout());
+    h.validate();
+    EXPECT_EQ(h.current(), phase::baking);
+    EXPECT_FALSE(h.machine.shadow_judging());
+}
+
+TEST(rollout_machine, shadow_judging_pauses_when_a_reload_turns_mirror_off) {
+    harness h;
+    int status = 200;
+    mirror_blue_to_green(h, status);
+    h.machine.set_mirror(true);
+    h.start(blue_green_rollout());
+    h.validate();
+    h.tick();
+    h.machine.set_mirror(false);
+    h.tick();
+    EXPECT_EQ(h.current(), phase::paused);
+    EXPECT_EQ(h.split, (traffic_split{0, 0}));
+    h.machine.set_mirror(true);
+    h.act(h.machine.resume(h.now));
+    EXPECT_EQ(h.current(), phase::progressing);
+    ASSERT_TRUE(h.run_until_phase(phase::baking));
+}
+
+TEST(judge, mirror_mismatch_rate_is_judged_on_shadow_windows_only) {
+    config::check_config mismatch;
+    mismatch.name = "mirror_mismatch_rate";
+    mismatch.metric = config::check_metric::mirror_mismatch_rate;
+    mismatch.limit = 0.05;
+    const std::vector<config::check_config> checks{mismatch};
+    slot_window canary = smoke_window(100, 0, 2ms);
+    canary.mismatches = 10;
+    const slot_window stable = smoke_window(100, 0, 2ms);
+    // Not a shadow window: the check is left out.
+    EXPECT_TRUE(judge(checks, 20, canary, stable).checks.empty());
+    canary.shadow = true;
+    const judgement j = judge(checks, 20, canary, stable);
+    ASSERT_EQ(j.checks.size(), 1U);
+    EXPECT_EQ(j.result, verdict::fail);
+    EXPECT_DOUBLE_EQ(j.checks[0].value, 0.1);
+    canary.mismatches = 5;
+    EXPECT_EQ(judge(checks, 20, canary, stable).result, verdict::pass);
+}
+
+TEST(metrics, mirror_difference_builds_a_shadow_window_from_the_mirror_counts) {
+    slot_totals before;
+    slot_totals after;
+    after.by_status[100] = 7;  // the slot's own traffic is not in a shadow window
+    after.mirror.by_status[100] = 30;
+    after.mirror.by_status[400] = 5;
+    after.mirror.failures[0] = 2;
+    after.mirror.mismatches = 7;
+    after.mirror.response.buckets[latency_buckets::index(5000)] = 35;
+    before.mirror.by_status[100] = 10;
+    const slot_window w = mirror_difference(after, before);
+    EXPECT_TRUE(w.shadow);
+    EXPECT_EQ(w.requests, 27U);
+    EXPECT_EQ(w.errors, 7U);
+    EXPECT_EQ(w.mismatches, 7U);
+    EXPECT_EQ(w.upstream_quantile(0.5),
+              microseconds(latency_buckets::lower(latency_buckets::index(5000)) +
+                           (latency_buckets::upper(latency_buckets::index(5000)) -
+                            latency_buckets::lower(latency_buckets::index(5000))) /
+                               2));
 }
 
 }  // namespace

@@ -114,6 +114,14 @@ TEST(config_changes, routes_and_preview_apply_live) {
     EXPECT_EQ(live_part(parse_ok(base), next).routes, next.routes);
 }
 
+TEST(config_changes, mirror_changes_live) {
+    const auto on = compare(parse_ok(base), parse_ok(base + "mirror: { percent: 20 }\n"));
+    EXPECT_EQ(on.changed, (strings{"mirror"}));
+    EXPECT_TRUE(on.restart_required.empty());
+    const auto same = compare(parse_ok(base + "mirror: {}\n"), parse_ok(base + "mirror: {}\n"));
+    EXPECT_TRUE(same.changed.empty());
+}
+
 }  // namespace
 }  // namespace switchyard::config
 

@@ -773,7 +773,7 @@ TEST(config_parse, check_needs_exactly_one_limit) {
     EXPECT_EQ(e->line, 8);
     EXPECT_EQ(e->message,
               "missing key \"metric\": error_rate, success_rate, latency_p50, latency_p90, "
-              "latency_p95, latency_p99, latency_p999");
+              "latency_p95, latency_p99, latency_p999, mirror_mismatch_rate");
 }
 
 TEST(config_parse, check_max_unit_follows_the_metric) {
@@ -802,7 +802,8 @@ TEST(config_parse, check_max_unit_follows_the_metric) {
     EXPECT_EQ(e->line, 9);
     EXPECT_EQ(e->message,
               "expected error_rate, success_rate, latency_p50, latency_p90, latency_p95, "
-              "latency_p99, latency_p999, got \"error_rates\"; did you mean \"error_rate\"?");
+              "latency_p99, latency_p999, mirror_mismatch_rate, got \"error_rates\"; did you mean "
+              "\"error_rate\"?");
 }
 
 TEST(config_parse, explicit_empty_checks_is_an_error) {
@@ -1245,6 +1246,87 @@ TEST(config_tls, unknown_upstream_tls_key_is_an_error) {
     const auto e = only_error(green_tls("verfy: false"));
     EXPECT_EQ(e.path, "slots.green.tls.verfy");
     EXPECT_NE(e.message.find("verify"), std::string::npos) << e.message;
+}
+
+// --- mirror (README, "Mirroring") ---
+
+TEST(config_parse, mirror_is_off_when_absent_and_gets_defaults_when_present) {
+    EXPECT_FALSE(parse_ok(two_slots).mirror.has_value());
+    const config c = parse_ok(std::string(two_slots) + "mirror: {}\n");
+    ASSERT_TRUE(c.mirror.has_value());
+    EXPECT_EQ(c.mirror->percent, 10u);
+    EXPECT_EQ(c.mirror->methods, (std::vector<std::string>{"GET", "HEAD"}));
+    EXPECT_EQ(c.mirror->max_body, 64u * 1024);
+    EXPECT_EQ(c.mirror->queue, 1000u);
+}
+
+TEST(config_parse, mirror_keys_round_trip) {
+    const config c = parse_ok(std::string(two_slots) +
+                              "mirror: { percent: 25, methods: [GET, POST, GET], max_body: 1MiB, "
+                              "queue: 50 }\n");
+    ASSERT_TRUE(c.mirror.has_value());
+    EXPECT_EQ(c.mirror->percent, 25u);
+    EXPECT_EQ(c.mirror->methods, (std::vector<std::string>{"GET", "POST"}));
+    EXPECT_EQ(c.mirror->max_body, 1024u * 1024);
+    EXPECT_EQ(c.mirror->queue, 50u);
+}
+
+TEST(config_parse, mirror_errors_name_the_key_and_line) {
+    const std::string text = std::string(two_slots) +
+                             "mirror:\n"
+                             "  percent: 101\n"
+                             "  methods: [GET, \"BAD METHOD\"]\n"
+                             "  max_body: lots\n"
+                             "  queue: 0\n"
+                             "  qeue: 5\n";
+    const load_result result = parse_config(text);
+    EXPECT_FALSE(result.value.has_value());
+    ASSERT_EQ(result.errors.size(), 5u) << dump(result);
+    const auto* percent = error_at(result, "mirror.percent");
+    ASSERT_NE(percent, nullptr) << dump(result);
+    EXPECT_EQ(percent->line, 5);
+    EXPECT_NE(percent->message.find("from 0 to 100"), std::string::npos);
+    const auto* method = error_at(result, "mirror.methods[1]");
+    ASSERT_NE(method, nullptr) << dump(result);
+    EXPECT_EQ(method->line, 6);
+    ASSERT_NE(error_at(result, "mirror.max_body"), nullptr) << dump(result);
+    EXPECT_EQ(error_at(result, "mirror.max_body")->line, 7);
+    ASSERT_NE(error_at(result, "mirror.queue"), nullptr) << dump(result);
+    const auto* typo = error_at(result, "mirror.qeue");
+    ASSERT_NE(typo, nullptr) << dump(result);
+    EXPECT_NE(typo->message.find("did you mean \"queue\""), std::string::npos) << typo->message;
+}
+
+TEST(config_parse, mirror_methods_must_not_be_empty) {
+    const config_error e = only_error(std::string(two_slots) + "mirror: { methods: [] }\n");
+    EXPECT_EQ(e.path, "mirror.methods");
+    EXPECT_NE(e.message.find("at least one method"), std::string::npos);
+}
+
+TEST(config_parse, mirror_mismatch_rate_is_a_check_metric_that_needs_mirror) {
+    const std::string checks =
+        "analysis:\n"
+        "  checks:\n"
+        "    - { metric: mirror_mismatch_rate, max: 5% }\n";
+    const config c = parse_ok(std::string(two_slots) + checks + "mirror: { percent: 5 }\n");
+    ASSERT_EQ(c.analysis.checks.size(), 1u);
+    expect_check(c.analysis.checks[0], "mirror_mismatch_rate", check_metric::mirror_mismatch_rate,
+                 check_kind::max, 0.05, 0);
+    EXPECT_FALSE(is_latency(check_metric::mirror_mismatch_rate));
+
+    const config_error off = only_error(std::string(two_slots) + checks);
+    EXPECT_EQ(off.path, "analysis.checks[0]");
+    EXPECT_NE(off.message.find("needs mirror"), std::string::npos) << off.message;
+    const config_error zero =
+        only_error(std::string(two_slots) + checks + "mirror: { percent: 0 }\n");
+    EXPECT_EQ(zero.path, "mirror");
+    EXPECT_EQ(zero.line, 7);
+
+    const config_error ratio = only_error(std::string(two_slots) +
+                                          "analysis:\n  checks:\n    - { metric: "
+                                          "mirror_mismatch_rate, max_ratio_to_stable: 2 }\n"
+                                          "mirror: {}\n");
+    EXPECT_NE(ratio.message.find("takes max only"), std::string::npos) << ratio.message;
 }
 
 }  // namespace
