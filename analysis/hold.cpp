@@ -11,7 +11,8 @@ void hold_board::set_release(std::function<void()> nudge) {
     nudge_ = std::move(nudge);
 }
 
-void hold_board::release() const {
+void hold_board::release() {
+    releases_.fetch_add(1, std::memory_order_acq_rel);
     const std::lock_guard lock(nudge_mutex_);
     if (nudge_) {
         nudge_();

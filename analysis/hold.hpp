@@ -64,15 +64,21 @@ public:
     // workers' tick still notices the flag cleared).
     void set_release(std::function<void()> nudge);
 
+    // How many releases there have been: a request held before release n carries a number
+    // below n, and is woken whatever the hold flag says by the time its worker looks (a new
+    // POST /hold may have set it again).
+    std::uint64_t releases() const noexcept { return releases_.load(std::memory_order_acquire); }
+
     // --- the admin side; any thread ---
     std::uint32_t waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
-    // Wakes the held requests now, after the hold flag was cleared.
-    void release() const;
+    // Wakes the requests held until now, after the hold flag was cleared.
+    void release();
     void set_message(std::string text);
     hold_totals totals() const noexcept;
 
 private:
     std::atomic<std::uint32_t> waiting_{0};
+    std::atomic<std::uint64_t> releases_{0};
     std::atomic<std::shared_ptr<const std::string>> message_;
     std::deque<hold_counters> counters_;  // by worker; never shrinks while the workers run
     mutable std::mutex nudge_mutex_;      // set_release against release(), both rare

@@ -301,9 +301,16 @@ void mirror_exchange::finish() {
 }
 
 net::awaitable<void> send_mirror(worker& w, std::shared_ptr<mirror_job> job) {
-    mirror_exchange e(w, std::move(job));
-    auto running = e.run();
-    co_await std::move(running);
+    try {
+        mirror_exchange e(w, std::move(job));
+        auto running = e.run();
+        co_await std::move(running);
+    } catch (const std::exception& e) {
+        // Out of memory, most likely: the copy is lost, its place in the queue is not (finish()
+        // gives it back only when the exchange ends normally).
+        spdlog::warn("mirror: a copy was lost: {}", e.what());
+        w.mirror().release();
+    }
 }
 
 }  // namespace

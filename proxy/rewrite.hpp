@@ -25,7 +25,7 @@ struct request_context {
     std::span<const std::string> upgrade;
     // Fields never forwarded, by name (compared ignoring case): the preview header and its
     // token (README, "Routes").
-    std::span<const std::string> drop;
+    std::span<const std::string> drop = {};
 };
 
 // True when `protocol`, an element of an Upgrade field ("websocket", "websocket/13"), names one

@@ -201,9 +201,10 @@ route_table::route_table(route_table&&) noexcept = default;
 route_table& route_table::operator=(route_table&&) noexcept = default;
 
 route_table::route_table(const std::vector<config::route_config>& routes,
-                         const analysis::per_slot<std::string>& slot_names) {
-    auto compile = [](const std::vector<config::value_match>& in, std::vector<condition>& out,
-                      std::vector<std::string>& names, bool header) {
+                         const analysis::per_slot<std::string>& slot_names, std::size_t workers) {
+    auto compile = [workers](const std::vector<config::value_match>& in,
+                             std::vector<condition>& out, std::vector<std::string>& names,
+                             bool header) {
         for (const auto& m : in) {
             condition& c = out.emplace_back();
             c.name = header ? lower(m.name) : m.name;
@@ -217,10 +218,12 @@ route_table::route_table(const std::vector<config::route_config>& routes,
             c.kind = m.kind;
             c.value = m.value;
             if (m.kind == config::value_match_kind::regex) {
-                c.re = std::make_unique<re2::RE2>(m.value, re2::RE2::Quiet);
-                if (!c.re->ok()) {
-                    throw std::invalid_argument("invalid regular expression \"" + m.value +
-                                                "\": " + c.re->error());
+                for (std::size_t w = 0; w < std::max<std::size_t>(workers, 1); ++w) {
+                    c.re.push_back(std::make_unique<re2::RE2>(m.value, re2::RE2::Quiet));
+                    if (!c.re.back()->ok()) {
+                        throw std::invalid_argument("invalid regular expression \"" + m.value +
+                                                    "\": " + c.re.back()->error());
+                    }
                 }
             }
         }
@@ -270,6 +273,7 @@ struct route_table::request_facts {
     piece cookies[gathered_names];
     std::uint32_t headers_found = 0;  // bit i: headers[i] holds a value
     std::uint32_t cookies_found = 0;
+    std::size_t worker = 0;  // whose regexes to use
     static_assert(gathered_names <= 32, "found bits fit a std::uint32_t");
 };
 
@@ -310,7 +314,8 @@ void route_table::gather(const http1::request_head& req, request_facts& facts) c
     }
 }
 
-bool route_table::value_holds(const condition& c, std::string_view value) noexcept {
+bool route_table::value_holds(const condition& c, std::string_view value,
+                              std::size_t worker) noexcept {
     using kind = config::value_match_kind;
     switch (c.kind) {
         case kind::exact:
@@ -318,7 +323,8 @@ bool route_table::value_holds(const condition& c, std::string_view value) noexce
         case kind::prefix:
             return value.substr(0, c.value.size()) == c.value;
         case kind::regex:
-            return re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *c.re);
+            return re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()),
+                                       *c.re[worker < c.re.size() ? worker : 0]);
         case kind::present:
             return true;
         case kind::absent:
@@ -343,28 +349,30 @@ bool route_table::holds(const route& r, const http1::request_head& req,
     for (const auto& c : r.headers) {
         if (c.at == not_gathered) {
             const auto value = first_field(req.fields, c.name);
-            if (value ? !value_holds(c, *value) : c.kind != config::value_match_kind::absent) {
+            if (value ? !value_holds(c, *value, facts.worker)
+                      : c.kind != config::value_match_kind::absent) {
                 return false;
             }
         } else if ((facts.headers_found >> c.at & 1U) == 0) {
             if (c.kind != config::value_match_kind::absent) {
                 return false;
             }
-        } else if (!value_holds(c, facts.headers[c.at].view())) {
+        } else if (!value_holds(c, facts.headers[c.at].view(), facts.worker)) {
             return false;
         }
     }
     for (const auto& c : r.cookies) {
         if (c.at == not_gathered) {
             const auto value = find_cookie(req.fields, c.name);
-            if (value ? !value_holds(c, *value) : c.kind != config::value_match_kind::absent) {
+            if (value ? !value_holds(c, *value, facts.worker)
+                      : c.kind != config::value_match_kind::absent) {
                 return false;
             }
         } else if ((facts.cookies_found >> c.at & 1U) == 0) {
             if (c.kind != config::value_match_kind::absent) {
                 return false;
             }
-        } else if (!value_holds(c, facts.cookies[c.at].view())) {
+        } else if (!value_holds(c, facts.cookies[c.at].view(), facts.worker)) {
             return false;
         }
     }
@@ -376,12 +384,14 @@ bool route_table::holds(const route& r, const http1::request_head& req,
     return true;
 }
 
-std::optional<route_pick> route_table::route_for(
-    const http1::request_head& req, const analysis::traffic_state& traffic) const noexcept {
+std::optional<route_pick> route_table::route_for(const http1::request_head& req,
+                                                 const analysis::traffic_state& traffic,
+                                                 std::size_t worker) const noexcept {
     if (routes_.empty()) {
         return std::nullopt;
     }
     request_facts facts;
+    facts.worker = worker;
     gather(req, facts);
     for (std::size_t i = 0; i < routes_.size(); ++i) {
         const route& r = routes_[i];

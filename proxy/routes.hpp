@@ -37,9 +37,11 @@ class route_table {
 public:
     route_table();  // no routes
     // `slot_names`: the two slots in configured order. Throws std::invalid_argument when a regex
-    // does not compile (the configuration's check reports it first, with its line).
+    // does not compile (the configuration's check reports it first, with its line). Each regex
+    // is compiled once per worker: an RE2 object guards its matching cache with a lock, which
+    // workers sharing one would all take per request.
     route_table(const std::vector<config::route_config>& routes,
-                const analysis::per_slot<std::string>& slot_names);
+                const analysis::per_slot<std::string>& slot_names, std::size_t workers = 1);
     ~route_table();
     route_table(route_table&&) noexcept;
     route_table& operator=(route_table&&) noexcept;
@@ -50,9 +52,11 @@ public:
 
     // The first route whose match holds, under the traffic state the request was routed with: a
     // route to `canary` holds no request while no rollout runs, and evaluation goes on. Not
-    // allocating; `req`'s views must be alive.
+    // allocating; `req`'s views must be alive. `worker`: the calling worker's index, whose own
+    // copies of the regexes are used.
     std::optional<route_pick> route_for(const http1::request_head& req,
-                                        const analysis::traffic_state& traffic) const noexcept;
+                                        const analysis::traffic_state& traffic,
+                                        std::size_t worker = 0) const noexcept;
 
     // Counters (switchyard_route_requests_total) are kept by route name across reloads: a
     // route that stays keeps its counter and what it counted; a new one gets a counter no
@@ -75,7 +79,7 @@ private:
         std::string name;  // header names in lower case
         config::value_match_kind kind = config::value_match_kind::exact;
         std::string value;
-        std::unique_ptr<re2::RE2> re;    // with value_match_kind::regex
+        std::vector<std::unique_ptr<re2::RE2>> re;  // with value_match_kind::regex: per worker
         std::uint8_t at = not_gathered;  // its name's place in header_names_ or cookie_names_
     };
     struct route {
@@ -95,7 +99,8 @@ private:
     static bool holds(const route& r, const http1::request_head& req,
                       const request_facts& facts) noexcept;
     // A condition on a header or cookie that is there with `value`.
-    static bool value_holds(const condition& c, std::string_view value) noexcept;
+    static bool value_holds(const condition& c, std::string_view value,
+                            std::size_t worker) noexcept;
 
     std::vector<route> routes_;
     std::vector<std::string> header_names_;  // lower case, distinct, at most gathered_names

@@ -114,7 +114,7 @@ settings_snapshot server::build_settings(const config::config& cfg, const live_s
     s->upstream = cfg.upstream;
     s->upgrade = cfg.upgrade;
     try {
-        s->routes = route_table(cfg.routes, shared_.slot_names);
+        s->routes = route_table(cfg.routes, shared_.slot_names, workers);
     } catch (const std::invalid_argument& e) {
         throw std::runtime_error(std::string("routes: ") + e.what());
     }

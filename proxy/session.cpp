@@ -317,6 +317,9 @@ net::awaitable<bool> session::read_proxy_header() {
         if (r.status == pp::parse_status::done) {
             disarm();
             in_.consume(r.consumed);
+            // Nothing past the header was read: the block goes back to the pool, not held
+            // through a TLS handshake or the wait for the first request.
+            in_.give_back(worker_.buffers());
             if (r.source) {
                 client_.peer = *r.source;
             }
@@ -678,23 +681,24 @@ void session::mirror_request(const http1::request_head& req, const request_state
     if (!rs.body_read) {
         return;  // a body still to come is streamed to the primary, never held for a copy
     }
-    if (!sender.try_acquire(settings_->mirror_queue)) {
-        worker_.metrics().mirror_dropped(to, analysis::mirror_drop::queue_full);
-        return;
-    }
     auto job = std::make_shared<mirror_job>();
     job->slot = to;
     job->head = rs.head;
     job->request.reserve(out_.size() + mirror_header.size() + 4 + rs.initial);
     write_mirror_head(out_, job->request);
     job->request.append(in_.data(), rs.initial);
+    // Taken once nothing here can throw: spawn_mirror's exchange gives the place back.
+    if (!sender.try_acquire(settings_->mirror_queue)) {
+        worker_.metrics().mirror_dropped(to, analysis::mirror_drop::queue_full);
+        return;
+    }
     mirror_ = job;
     spawn_mirror(worker_, std::move(job));
 }
 
 std::optional<analysis::slot_index> session::route_for(const http1::request_head& req,
                                                        const analysis::traffic_state& traffic) {
-    const auto pick = settings_->routes.route_for(req, traffic);
+    const auto pick = settings_->routes.route_for(req, traffic, worker_.index());
     if (!pick) {
         return std::nullopt;
     }
@@ -797,6 +801,7 @@ net::awaitable<held_request::outcome> session::wait_held() {
     const held_place place(shared_.hold);
     held_request h(worker_.context());
     h.timer.expires_after(settings_->hold.max_wait);
+    h.release = shared_.hold.releases();
     worker_.hold(h);
     held_ = &h;
     auto wait = h.timer.async_wait(use_tuple);

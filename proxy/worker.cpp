@@ -132,11 +132,20 @@ void worker::stop() {
 }
 
 void worker::release_held() {
-    net::post(io_, [this] {
-        if (!traffic().hold) {
-            wake_held(held_request::outcome::released);
-        }
-    });
+    net::post(io_, [this] { wake_released(); });
+}
+
+void worker::wake_released() noexcept {
+    // Those held before the last release go, even when a new POST /hold has set the flag again
+    // since; with the flag clear, all go.
+    const bool open = !traffic().hold;
+    const std::uint64_t releases = shared_.hold.releases();
+    while (!held_.empty() && (open || held_.front().release < releases)) {
+        held_request& h = held_.front();
+        held_.pop_front();
+        h.result = held_request::outcome::released;
+        h.timer.cancel();
+    }
 }
 
 void worker::wake_held(held_request::outcome why) noexcept {
@@ -261,9 +270,7 @@ void worker::do_tick() {
                 s.park();
             }
         });
-        if (!held_.empty() && !traffic().hold) {
-            wake_held(held_request::outcome::released);  // a release whose nudge did not come
-        }
+        wake_released();  // a release whose nudge has not come
         close_parked(now - settings_->timeouts.idle);
         for (auto& pool : pools_) {
             pool.expire(now);

@@ -112,6 +112,7 @@ struct held_request : session_hook {
 
     boost::asio::steady_timer timer;
     outcome result = outcome::timed_out;
+    std::uint64_t release = 0;  // hold_board::releases() when it began to wait
 };
 
 class worker {
@@ -142,6 +143,8 @@ public:
 
     // --- for sessions, on this worker's thread ---
     const shared_state& shared() const noexcept { return shared_; }
+    // Its place among the server's workers: 0, 1, ...
+    std::size_t index() const noexcept { return index_; }
     // The settings in force on this worker. A session compares its own copy with this pointer
     // per request and copies it only when they differ, after a reload: no shared atomic per
     // request.
@@ -261,6 +264,8 @@ private:
     void do_tick();
     // Wakes every held request with `why`, oldest first: their completions run in that order.
     void wake_held(held_request::outcome why) noexcept;
+    // Wakes, oldest first, the held requests a release has let go (hold_board::releases).
+    void wake_released() noexcept;
     // Stops taking new work: closes the listener and the idle upstream connections.
     void close_intake();
     // Closes parked connections idle since before `cutoff` (all of them with time_point::max()).

@@ -159,7 +159,7 @@ void check_forwarded(const http1::request_head& h) {
         upgrade ? std::span<const std::string>(allow) : std::span<const std::string>();
     std::string out;
     proxy::write_upstream_request(
-        h, {"192.0.2.1", "fuzz-request-id", true, fallback_host, false, kept}, out);
+        h, {"192.0.2.1", "fuzz-request-id", true, fallback_host, false, kept, {}}, out);
 
     std::array<http1::header_field, 2 * wide_limits.max_headers> storage;
     const http1::parse_limits limits{out.size(), storage.size()};

@@ -46,6 +46,33 @@ TEST(hold, held_requests_go_on_in_arrival_order_after_release) {
     EXPECT_EQ(proxy.server().hold().waiting(), 0u);
 }
 
+// A POST /hold that comes before a worker has acted on the release before it: the requests held
+// until that release still go on (they are not kept for the new hold's release or max_wait).
+TEST(hold, a_new_hold_right_after_a_release_keeps_nothing_the_release_let_go) {
+    upstream_server blue("blue");
+    upstream_server green("green");
+    auto cfg = two_slot_config(blue.port(), green.port());
+    cfg.hold.max_wait = std::chrono::minutes(5);  // longer than the test: no 503 by timeout
+    running_proxy proxy(cfg);
+    proxy.split().set_hold(true);
+    raw_client c(proxy.port());
+    c.send(format_request("GET", "/held"));
+    ASSERT_TRUE(eventually([&] { return proxy.server().hold().waiting() == 1; }));
+    proxy.split().set_hold(false);
+    proxy.split().set_hold(true);  // held again before the worker sees the release
+    proxy.server().hold().release();
+    const response r = c.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(blue.request_count(), 1u);
+    // A request that comes now waits for the new hold's release.
+    raw_client later(proxy.port());
+    later.send(format_request("GET", "/later"));
+    ASSERT_TRUE(eventually([&] { return proxy.server().hold().waiting() == 1; }));
+    proxy.split().set_hold(false);
+    proxy.server().hold().release();
+    EXPECT_EQ(later.read_response().status, 200);
+}
+
 TEST(hold, times_out_with_503_and_retry_after) {
     upstream_server blue("blue");
     upstream_server green("green");
