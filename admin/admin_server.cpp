@@ -6,6 +6,7 @@
 #include "admin/listen.hpp"
 #include "admin/prometheus.hpp"
 #include "admin/rollout_json.hpp"
+#include "proxy/text.hpp"
 
 #include <optional>
 #include <stdexcept>
@@ -64,18 +65,6 @@ bool query_flag(std::string_view query, std::string_view name) noexcept {
     return false;
 }
 
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() &&
-           (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 // The HTTP response carrying `r`; `version` as Beast counts it (11: HTTP/1.1).
 http::response<http::string_body> to_http(admin_response r, unsigned version, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
@@ -91,19 +80,6 @@ http::response<http::string_body> to_http(admin_response r, unsigned version, bo
     res.body() = std::move(r.body);
     res.prepare_payload();
     return res;
-}
-
-// Compares in time independent of where the first difference is.
-bool constant_time_equals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        diff = static_cast<unsigned char>(
-            diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
-    }
-    return diff == 0;
 }
 
 }  // namespace
@@ -139,7 +115,8 @@ bool admin_api::authorized(std::string_view authorization) const noexcept {
         })) {
         return false;
     }
-    return constant_time_equals(trim(authorization.substr(scheme.size())), token_);
+    return proxy::constant_time_equals(proxy::trim_whitespace(authorization.substr(scheme.size())),
+                                       token_);
 }
 
 admin_response admin_api::handle(std::string_view method, std::string_view target,
@@ -232,7 +209,7 @@ admin_response admin_api::rollout_action(std::string_view action, std::string_vi
                                          std::string_view body) {
     controller::answer a;
     if (action == "start") {
-        a = control_.start_rollout(trim(body));
+        a = control_.start_rollout(proxy::trim_whitespace(body));
     } else if (action == "promote") {
         a = control_.promote(query_flag(query, "full"));
     } else if (action == "pause") {
@@ -254,7 +231,7 @@ admin_response admin_api::rollout_action(std::string_view action, std::string_vi
 
 admin_response admin_api::put_active_slot(std::string_view body) {
     // The body is the slot name, or {"slot": "green"} (README, "Admin API").
-    std::string name(trim(body));
+    std::string name(proxy::trim_whitespace(body));
     if (!name.empty() && name.front() == '{') {
         boost::system::error_code ec;
         const json::value v = json::parse(name, ec);

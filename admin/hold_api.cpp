@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "admin/rollout_json.hpp"
+#include "proxy/text.hpp"
 
 namespace switchyard::admin {
 namespace {
@@ -18,18 +19,6 @@ admin_response json_answer(unsigned status, const json::value& body) {
 
 admin_response error(unsigned status, std::string_view message) {
     return json_answer(status, error_json(message));
-}
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() &&
-           (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() &&
-           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-        s.remove_suffix(1);
-    }
-    return s;
 }
 
 json::object hold_json(const analysis::split_state& split, const analysis::hold_board& board) {
@@ -49,7 +38,7 @@ json::object maintenance_json(const analysis::split_state& split,
 // The message of a POST /maintenance: JSON {"message": "..."}, or the body as text, or the
 // default when the body is empty. Sets `why` when the body is JSON without a string message.
 std::optional<std::string> message_of(std::string_view body, std::string& why) {
-    body = trim(body);
+    body = proxy::trim_whitespace(body);
     if (body.empty()) {
         return std::string(analysis::hold_board::default_message);
     }

@@ -153,7 +153,10 @@ struct mirror_record {
 // A status class for comparing a mirror with its primary: 2..5 for 2xx..5xx, 1 for a failure
 // (no answer, or a status outside 200..599).
 inline std::uint8_t status_class(std::uint16_t status, bool failed) noexcept {
-    return failed || status < 200 || status > 599 ? 1 : static_cast<std::uint8_t>(status / 100);
+    if (failed || status < 200 || status > 599) {
+        return 1;
+    }
+    return static_cast<std::uint8_t>(status / 100);
 }
 
 // The mirror counters of one slot (the slot the copies went to) in one worker.

@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "analysis/metrics.hpp"
+#include "proxy/cookies.hpp"
+#include "proxy/text.hpp"
 
 namespace switchyard::proxy {
 
@@ -15,16 +17,6 @@ namespace {
 static_assert(config::max_routes <= analysis::route_counter_count,
               "every route has a counter in the shard");
 static_assert(analysis::route_counter_count <= 256, "a counter index fits route_pick::counter");
-
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 char lower(char c) noexcept {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
@@ -60,46 +52,6 @@ std::optional<std::string_view> first_field(std::span<const http1::header_field>
         }
     }
     return std::nullopt;
-}
-
-// Calls f(name, value) for each cookie-pair of a Cookie field value: RFC 6265 §4.2.1
-// `cookie-pair *( ";" SP cookie-pair )`, read leniently (any OWS around pairs, names and
-// values); a value in DQUOTEs (§4.1.1 cookie-value) is given without them.
-template <class F>
-void for_each_cookie(std::string_view field, F&& f) {
-    while (!field.empty()) {
-        const std::size_t semi = field.find(';');
-        const std::string_view pair = field.substr(0, semi);
-        field = semi == std::string_view::npos ? std::string_view{} : field.substr(semi + 1);
-        const std::size_t eq = pair.find('=');
-        if (eq == std::string_view::npos) {
-            continue;
-        }
-        std::string_view value = trim(pair.substr(eq + 1));
-        if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-            value = value.substr(1, value.size() - 2);
-        }
-        if (f(trim(pair.substr(0, eq)), value)) {
-            return;
-        }
-    }
-}
-
-// The value of the first cookie named `name` in the Cookie field(s).
-std::optional<std::string_view> find_cookie(std::span<const http1::header_field> fields,
-                                            std::string_view name) noexcept {
-    std::optional<std::string_view> out;
-    for (const auto& f : fields) {
-        if (!out && same_name(f.name, "cookie")) {
-            for_each_cookie(f.value, [&](std::string_view n, std::string_view v) {
-                if (n == name) {
-                    out = v;
-                }
-                return out.has_value();
-            });
-        }
-    }
-    return out;
 }
 
 int hex_digit(char c) noexcept {
@@ -175,20 +127,6 @@ std::array<std::uint8_t, 16> address_bytes(const boost::asio::ip::address& a) no
         return boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, a.to_v4()).to_bytes();
     }
     return a.to_v6().to_bytes();
-}
-
-// Compares every byte whatever the first difference, so that the time taken does not tell how
-// much of a guessed token was right.
-bool same_secret(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) {
-        return false;
-    }
-    unsigned char diff = 0;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        diff = static_cast<unsigned char>(
-            diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
-    }
-    return diff == 0;
 }
 
 }  // namespace
@@ -477,7 +415,7 @@ bool preview_rule::authorised(const http1::request_head& req,
                               const boost::asio::ip::address& client) const noexcept {
     if (!token_.empty()) {
         const auto token = first_field(req.fields, stripped_[1]);
-        if (token && same_secret(*token, token_)) {
+        if (token && constant_time_equals(*token, token_)) {
             return true;
         }
     }

@@ -8,16 +8,6 @@ namespace switchyard::proxy {
 
 namespace {
 
-constexpr std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 // 64-bit FNV-1a: the cookie value is a digest of the slot's name, so that it names the slot
 // without spelling it out, and stays the same across restarts and reloads.
 std::uint64_t fnv1a(std::string_view text) noexcept {
@@ -39,31 +29,6 @@ std::string hex16(std::uint64_t v) {
 }
 
 }  // namespace
-
-std::optional<std::string_view> find_cookie(std::span<const http1::header_field> fields,
-                                            std::string_view name) noexcept {
-    for (const auto& f : fields) {
-        if (!http1::iequals(f.name, "cookie")) {
-            continue;
-        }
-        std::string_view rest = f.value;
-        while (!rest.empty()) {
-            const std::size_t end = rest.find(';');
-            const std::string_view pair = trim(rest.substr(0, end));
-            rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
-            const std::size_t eq = pair.find('=');
-            if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name) {
-                std::string_view value = trim(pair.substr(eq + 1));
-                // RFC 6265 §4.1.1 allows the value in double quotes.
-                if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-                    value = value.substr(1, value.size() - 2);
-                }
-                return value;
-            }
-        }
-    }
-    return std::nullopt;
-}
 
 sticky_cookies::sticky_cookies(const config::sticky_config& cfg,
                                const analysis::per_slot<std::string>& slot_names)

@@ -15,14 +15,10 @@
 
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
+#include "proxy/cookies.hpp"
 #include "proxy/http1.hpp"
 
 namespace switchyard::proxy {
-
-// The value of cookie `name` in the request's Cookie fields (RFC 6265 §5.4: "a=1; b=2", one
-// field or several); the first one wins. None when absent.
-std::optional<std::string_view> find_cookie(std::span<const http1::header_field> fields,
-                                            std::string_view name) noexcept;
 
 // The sticky cookie of a configuration, with everything a request needs made once.
 class sticky_cookies {

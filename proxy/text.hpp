@@ -1,13 +1,14 @@
 #pragma once
-// Text the request path appends to a caller-owned string: heads, log lines. std::to_chars into
-// a stack buffer, so a string whose capacity was kept between requests does not allocate here
-// (std::to_string would, and reads the locale).
+// Small text helpers of the request path and the admin API. Numbers are appended with
+// std::to_chars into a stack buffer, so a string whose capacity was kept between requests does
+// not allocate here (std::to_string would, and reads the locale).
 
 #include <array>
 #include <charconv>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <string_view>
 
 namespace switchyard::proxy {
 
@@ -16,6 +17,30 @@ inline void append_number(std::string& out, std::uint64_t v) {
     std::array<char, std::numeric_limits<std::uint64_t>::digits10 + 1> digits{};
     const auto r = std::to_chars(digits.data(), digits.data() + digits.size(), v);
     out.append(digits.data(), r.ptr);
+}
+
+// `s` without the spaces, tabs, CRs and LFs at either end.
+constexpr std::string_view trim_whitespace(std::string_view s) noexcept {
+    constexpr std::string_view space = " \t\r\n";
+    const std::size_t first = s.find_first_not_of(space);
+    if (first == std::string_view::npos) {
+        return {};
+    }
+    return s.substr(first, s.find_last_not_of(space) - first + 1);
+}
+
+// Compares every byte whatever the first difference, so that the time taken does not tell how
+// much of a guessed secret (a token) was right.
+inline bool constant_time_equals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff = static_cast<unsigned char>(
+            diff | (static_cast<unsigned char>(a[i]) ^ static_cast<unsigned char>(b[i])));
+    }
+    return diff == 0;
 }
 
 }  // namespace switchyard::proxy
