@@ -340,6 +340,26 @@ TEST(cli, an_unwritable_state_directory_stops_the_start_naming_the_path) {
     EXPECT_NE(proxy.output().find(state), std::string::npos) << proxy.output();
 }
 
+// A route's regex that RE2 refuses is an error of `switchyard check`, with its file, line and
+// key path, and the exit status says so.
+TEST(cli, check_refuses_a_bad_route_regex_with_its_line) {
+    temp_dir dir;
+    const std::string config = dir.file("switchyard.yaml");
+    std::ofstream(config) << "slots:\n  blue:  { endpoints: [\"127.0.0.1:8000\"] }\n"
+                          << "  green: { endpoints: [\"127.0.0.1:8001\"] }\n"
+                          << "routes:\n"
+                          << "  - name: users\n"
+                          << "    match: { headers: [ { name: X-User, regex: \"([a-z\" } ] }\n"
+                          << "    to: green\n";
+    child check({SWITCHYARD_BINARY, "check", "-c", config});
+    EXPECT_EQ(check.wait(), 1);
+    ASSERT_TRUE(check.wait_closed());
+    const std::string out = check.output();
+    EXPECT_NE(out.find(config + ":6: routes[0].match.headers[0].regex: invalid regular expression"),
+              std::string::npos)
+        << out;
+}
+
 // A name in the reserved .invalid domain (RFC 6761) never resolves: whatever the system's
 // resolver answers (not found, or no DNS server at all), it has no address.
 constexpr std::string_view never_resolves = "app-green.invalid";
