@@ -19,14 +19,19 @@ inline void append_number(std::string& out, std::uint64_t v) {
     out.append(digits.data(), r.ptr);
 }
 
-// `s` without the spaces, tabs, CRs and LFs at either end.
+// `s` without the spaces, tabs, CRs and LFs at either end. Plain loops: it runs on every
+// cookie-pair of a request's Cookie field, which has a space or none at each end.
+constexpr bool is_whitespace(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 constexpr std::string_view trim_whitespace(std::string_view s) noexcept {
-    constexpr std::string_view space = " \t\r\n";
-    const std::size_t first = s.find_first_not_of(space);
-    if (first == std::string_view::npos) {
-        return {};
+    while (!s.empty() && is_whitespace(s.front())) {
+        s.remove_prefix(1);
     }
-    return s.substr(first, s.find_last_not_of(space) - first + 1);
+    while (!s.empty() && is_whitespace(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
 }
 
 // Compares every byte whatever the first difference, so that the time taken does not tell how
