@@ -474,6 +474,10 @@ void rollout_machine::on_validated_blue_green(instant now, machine_output& out,
     }
 }
 
+std::span<const test_evidence> rollout_machine::evidence() const noexcept {
+    return {};
+}
+
 machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& totals) {
     machine_output out;
     const phase p = state_.current;

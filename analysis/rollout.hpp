@@ -18,12 +18,14 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "analysis/judge.hpp"
 #include "analysis/metrics.hpp"
+#include "analysis/sequential.hpp"
 #include "analysis/traffic_split.hpp"
 #include "config/config.hpp"
 
@@ -151,6 +153,9 @@ public:
     const std::optional<judgement>& last_judgement() const noexcept { return last_judgement_; }
     std::uint32_t failed_in_a_row() const noexcept { return failed_in_a_row_; }
     std::uint32_t inconclusive_in_a_row() const noexcept { return inconclusive_in_a_row_; }
+    // The sequential tests of the rollout running or last run (analysis.method: sequential);
+    // empty with the threshold method, or before a rollout's first second of traffic.
+    std::span<const test_evidence> evidence() const noexcept;
 
     // --- commands (the admin API) ---
     // Starts a rollout toward current.other(), with `rollout` (overrides applied). `id` names it.

@@ -220,13 +220,20 @@ struct fast_rollback_config {
     friend bool operator==(const fast_rollback_config&, const fast_rollback_config&) = default;
 };
 
-enum class analysis_method { threshold };
-enum class promote_rule { interval };
+// threshold: one judgement per interval against the checks. sequential: the ratio checks become
+// anytime-valid tests evaluated every second (README, "Sequential judgement"); the absolute
+// checks stay per interval as guard rails.
+enum class analysis_method { threshold, sequential };
+// interval: a step passes when its interval ends without a rollback. evidence: it also needs
+// the sequential tests to show the canary within tolerance at confidence 1 - alpha.
+enum class promote_rule { interval, evidence };
 
 struct analysis_config {
     analysis_method method = analysis_method::threshold;
-    double alpha = 0.01;  // for the sequential method, which is not built yet
+    double alpha = 0.01;  // sequential: the false-rollback probability over a whole rollout
     promote_rule promote = promote_rule::interval;
+    // promote: evidence: how long a step may wait for evidence before the rollout pauses.
+    duration max_step_duration{std::chrono::minutes(10)};
     duration interval{std::chrono::seconds(10)};
     std::uint32_t threshold = 3;
     std::uint32_t min_requests = 20;
