@@ -91,6 +91,8 @@ struct quantile_bounds {
 };
 quantile_bounds quantile_confidence(std::span<const std::uint64_t> histogram, double q,
                                     double alpha) noexcept;
+// The c of the Beta(c q, c (1 - q)) mixture (its choice is argued in sequential.cpp).
+inline constexpr double quantile_concentration = 64;
 
 enum class sequential_test : std::uint8_t { errors, exceedance, quantile };
 std::string_view test_name(sequential_test t) noexcept;  // "errors", "exceedance", "quantile"
