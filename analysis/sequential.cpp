@@ -4,6 +4,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <numbers>
 #include <numeric>
 
@@ -116,6 +117,58 @@ std::string quantile_label(config::check_metric m) {
     const std::string_view name = config::metric_name(m);
     constexpr std::string_view prefix = "latency_";
     return std::string(name.starts_with(prefix) ? name.substr(prefix.size()) : name);
+}
+
+// The parts one after the other. (Chains of std::string operator+ on temporaries trip GCC 12's
+// -Wrestrict at -O3, a false positive.)
+std::string join(std::initializer_list<std::string_view> parts) {
+    std::size_t size = 0;
+    for (const std::string_view p : parts) {
+        size += p.size();
+    }
+    std::string out;
+    out.reserve(size);
+    for (const std::string_view p : parts) {
+        out.append(p);
+    }
+    return out;
+}
+
+// The sentence of a rejection, for the logs and the event.
+std::string rejection_reason(const config::check_config& check, const test_evidence& ev,
+                             const std::array<risk_ratio_eprocess, 3>& exceedance) {
+    if (ev.test == sequential_test::errors) {
+        return join({check.name, ": canary errors ", std::to_string(ev.canary_events), " of ",
+                     std::to_string(ev.canary_requests), " vs stable ",
+                     std::to_string(ev.stable_events), " of ", std::to_string(ev.stable_requests),
+                     ", e-value ", format_e(ev.e_value), " >= ", format_e(ev.e_threshold),
+                     " (sequential, alpha ", format_percent(ev.alpha), ")"});
+    }
+    if (ev.test == sequential_test::exceedance) {
+        std::string canary_counts;
+        std::string stable_counts;
+        for (std::size_t q = 0; q < exceedance.size(); ++q) {
+            if (q != 0) {
+                canary_counts += '/';
+                stable_counts += '/';
+            }
+            canary_counts += std::to_string(exceedance[q].canary_events());
+            stable_counts += std::to_string(exceedance[q].stable_events());
+        }
+        return join({check.name, " exceedance: canary requests above stable's running p50/p95/p99 ",
+                     canary_counts, " of ", std::to_string(ev.canary_requests), " vs stable ",
+                     stable_counts, " of ", std::to_string(ev.stable_requests), ", e-value ",
+                     format_e(ev.e_value), " >= ", format_e(ev.e_threshold), " (sequential, alpha ",
+                     format_percent(ev.alpha), ")"});
+    }
+    const std::string label = quantile_label(check.metric);
+    const std::string against =
+        check.floor > ev.stable_upper
+            ? join({"floor ", format_latency(check.floor)})
+            : join({"stable ", label, " <= ", format_latency(ev.stable_upper)});
+    return join({check.name, ": canary ", label, " >= ", format_latency(ev.canary_lower), " > ",
+                 format_ratio(check.limit), " x ", against, " (sequential, step ",
+                 std::to_string(ev.step), ")"});
 }
 
 }  // namespace
@@ -358,38 +411,7 @@ std::optional<sequential_rejection> sequential_judge::observe(const slot_window&
             }
             sequential_rejection r;
             r.check = t.check.name;
-            if (ev.test == sequential_test::errors) {
-                r.reason = t.check.name + ": canary errors " + std::to_string(ev.canary_events) +
-                           " of " + std::to_string(ev.canary_requests) + " vs stable " +
-                           std::to_string(ev.stable_events) + " of " +
-                           std::to_string(ev.stable_requests) + ", e-value " +
-                           format_e(ev.e_value) + " >= " + format_e(ev.e_threshold) +
-                           " (sequential, alpha " + format_percent(ev.alpha) + ")";
-            } else if (ev.test == sequential_test::exceedance) {
-                std::string canary_counts;
-                std::string stable_counts;
-                for (std::size_t q = 0; q < t.exceedance.size(); ++q) {
-                    const char* sep = q == 0 ? "" : "/";
-                    canary_counts += sep + std::to_string(t.exceedance[q].canary_events());
-                    stable_counts += sep + std::to_string(t.exceedance[q].stable_events());
-                }
-                r.reason = t.check.name +
-                           " exceedance: canary requests above stable's running p50/p95/p99 " +
-                           canary_counts + " of " + std::to_string(ev.canary_requests) +
-                           " vs stable " + stable_counts + " of " +
-                           std::to_string(ev.stable_requests) + ", e-value " +
-                           format_e(ev.e_value) + " >= " + format_e(ev.e_threshold) +
-                           " (sequential, alpha " + format_percent(ev.alpha) + ")";
-            } else {
-                const std::string label = quantile_label(t.check.metric);
-                const bool floored = t.check.floor > ev.stable_upper;
-                r.reason =
-                    t.check.name + ": canary " + label + " >= " + format_latency(ev.canary_lower) +
-                    " > " + format_ratio(t.check.limit) + " x " +
-                    (floored ? "floor " + format_latency(t.check.floor)
-                             : "stable " + label + " <= " + format_latency(ev.stable_upper)) +
-                    " (sequential, step " + std::to_string(ev.step) + ")";
-            }
+            r.reason = rejection_reason(t.check, ev, t.exceedance);
             rejection_ = std::move(r);
             return rejection_;
         }
@@ -506,21 +528,23 @@ bool sequential_judge::within_tolerance(std::string& why) const {
             if (ev.within) {
                 continue;
             }
-            why = ev.check + " " + std::string(test_name(ev.test)) + ": not yet shown within " +
-                  format_ratio(t.check.limit) + "x of stable (";
+            const std::string head =
+                join({ev.check, " ", test_name(ev.test), ": not yet shown within ",
+                      format_ratio(t.check.limit), "x of stable ("});
             if (ev.test != sequential_test::quantile) {
-                why += "within e-value " + format_e(ev.e_value_within) + " of " +
-                       format_e(ev.e_threshold) + ")";
+                why = join({head, "within e-value ", format_e(ev.e_value_within), " of ",
+                            format_e(ev.e_threshold), ")"});
                 return false;
             }
             const std::string label = quantile_label(t.check.metric);
-            why += "canary " + label + " ";
-            why += ev.canary_upper > 0 ? "<= " + format_latency(ev.canary_upper)
-                                       : std::string("not yet bounded above");
-            why += ", stable " + label + " ";
-            why += ev.stable_lower > 0 ? ">= " + format_latency(ev.stable_lower)
-                                       : std::string("not yet bounded below");
-            why += ", step " + std::to_string(ev.step) + ")";
+            const std::string canary_upper = ev.canary_upper > 0
+                                                 ? join({"<= ", format_latency(ev.canary_upper)})
+                                                 : std::string("not yet bounded above");
+            const std::string stable_lower = ev.stable_lower > 0
+                                                 ? join({">= ", format_latency(ev.stable_lower)})
+                                                 : std::string("not yet bounded below");
+            why = join({head, "canary ", label, " ", canary_upper, ", stable ", label, " ",
+                        stable_lower, ", step ", std::to_string(ev.step), ")"});
             return false;
         }
     }
