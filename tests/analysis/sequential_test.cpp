@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/analysis/allocations.hpp"
+
 namespace switchyard::analysis {
 namespace {
 
@@ -430,12 +432,13 @@ TEST(sequential_judge, identical_canary_is_shown_within_tolerance_with_enough_da
 
     const auto latencies = spread(100, 10000, 30000);
     int seconds = 0;
-    bool named_quantile = false;
+    bool named_errors = false;  // once both slots have had errors, the errors test must show it
     while (!j.within_tolerance(why) && seconds < 3600) {
         ASSERT_FALSE(j.observe(second_of(100, 1, latencies), second_of(100, 1, latencies)));
-        named_quantile = named_quantile || why.find("quantile: not yet shown") != std::string::npos;
+        named_errors = named_errors || why.starts_with("error_rate_ratio errors: not yet shown");
         ++seconds;
     }
+    EXPECT_TRUE(named_errors);
     EXPECT_TRUE(j.within_tolerance(why)) << why;
     EXPECT_GT(seconds, 1);
     for (const test_evidence& ev : j.evidence()) {
@@ -515,6 +518,58 @@ TEST(sequential_judge, p_value_is_one_over_the_largest_e_and_never_rises) {
     EXPECT_GT(max_e, 2);                             // it rose ...
     EXPECT_LT(j.evidence()[0].e_value, max_e / 10);  // ... and fell again
     EXPECT_DOUBLE_EQ(j.evidence()[0].p_value, 1 / max_e);
+}
+
+TEST(sequential_judge, observe_allocates_nothing_once_the_first_second_is_seen) {
+    const auto checks = config::default_checks();
+    sequential_judge j(checks, 0.01);
+    const auto latencies = spread(100, 10000, 30000);
+    const slot_window canary = second_of(100, 1, latencies);
+    const slot_window stable = second_of(900, 9, latencies);
+    const slot_window empty = second_of(0, 0);
+    j.observe(canary, stable);
+    const std::size_t n = test::allocations_in([&] {
+        for (int second = 0; second < 20; ++second) {
+            EXPECT_FALSE(j.observe(canary, stable));
+            EXPECT_FALSE(j.observe(empty, empty));
+        }
+        j.new_step();
+        EXPECT_FALSE(j.observe(canary, stable));
+    });
+    EXPECT_EQ(n, 0U);
+    // The counter does see the judge's allocations: a rejection's strings.
+    const slot_window bad = second_of(100, 50, latencies);
+    EXPECT_GT(test::allocations_in([&] {
+                  for (int second = 0; second < 5; ++second) {
+                      j.observe(bad, stable);
+                  }
+              }),
+              0U);
+    EXPECT_TRUE(j.evidence()[0].rejected);
+}
+
+TEST(sequential_judge, the_first_rejecting_test_in_configuration_order_is_returned) {
+    // Both checks cross in the second second; the latency check comes first in the configuration.
+    const std::vector<config::check_config> checks{latency_check()[0], error_check()[0]};
+    sequential_judge j(checks, 0.01);
+    const auto stable = spread(100, 10000, 30000);
+    std::vector<std::uint64_t> slower;
+    for (const std::uint64_t v : stable) {
+        slower.push_back(v + 300000);
+    }
+    std::optional<sequential_rejection> out;
+    int seconds = 0;
+    while (!out && seconds < 10) {
+        out = j.observe(second_of(20, 4, slower), second_of(180, 1, stable));
+        ++seconds;
+    }
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->check, "latency_p95_ratio");
+    const auto ev = j.evidence();
+    ASSERT_EQ(ev.size(), 3U);
+    EXPECT_TRUE(ev[1].rejected);  // exceedance
+    EXPECT_TRUE(ev[2].rejected);  // errors, behind it in order
+    EXPECT_EQ(ev[2].check, "error_rate_ratio");
 }
 
 }  // namespace
