@@ -18,7 +18,9 @@
 //   2022), restarted at each weight step with alpha_k = alpha_j * 6 / (pi^2 k^2) for step k.
 //
 // The non-inferiority side of each test (promote: evidence) is the mirror image: an e-process
-// against "the canary is worse than the check allows".
+// against "the canary is worse than the check allows" (exceedance: the least of the three
+// thresholds' e-values, as it must hold at each), or for quantile the canary's upper bound
+// under (1 + tau) * max(stable lower bound, floor).
 //
 // Pure arithmetic on counts and histograms: no clocks, no threads, no I/O.
 
