@@ -43,6 +43,12 @@ series_recorder::series_recorder() : ring_(capacity) {}
 void series_recorder::record(std::int64_t unix_second, analysis::traffic_split split,
                              const analysis::per_slot<series_slot>& slots,
                              std::span<const analysis::test_evidence> evidence) {
+    // One point a second, in order: the ticks that see a second end come 1 s apart give or take
+    // a tick, so two may fall in the same wall-clock second, and the wall clock may step back.
+    if (size_ > 0) {
+        unix_second =
+            std::max(unix_second, ring_[(next_ + capacity - 1) % capacity].unix_second + 1);
+    }
     point& p = ring_[next_];
     p.unix_second = unix_second;
     for (analysis::slot_index s = 0; s < analysis::slot_count; ++s) {

@@ -40,7 +40,8 @@ public:
     series_recorder();
 
     // The second that ended at `unix_second` (seconds since the epoch, the point's time), once a
-    // second from the controller's tick. Allocates nothing unless the tests' names changed.
+    // second from the controller's tick; a time not after the last point's becomes the one after
+    // it. Allocates nothing unless the tests' names changed.
     void record(std::int64_t unix_second, analysis::traffic_split split,
                 const analysis::per_slot<series_slot>& slots,
                 std::span<const analysis::test_evidence> evidence);

@@ -133,6 +133,21 @@ TEST(series_recorder, since_leaves_out_the_points_already_seen) {
     EXPECT_TRUE(r.to_json(names, 19).at("points").as_array().empty());
 }
 
+TEST(series_recorder, times_only_go_forward) {
+    series_recorder r;
+    r.record(50, traffic_split{0, 0}, quiet(), {});
+    r.record(50, traffic_split{0, 0}, quiet(), {});  // two ticks in one wall-clock second
+    r.record(40, traffic_split{0, 0}, quiet(), {});  // the wall clock stepped back
+    r.record(60, traffic_split{0, 0}, quiet(), {});
+    const json::object out = r.to_json(names);
+    const auto& points = out.at("points").as_array();
+    ASSERT_EQ(points.size(), 4U);
+    EXPECT_EQ(points[0].at("t"), 50);
+    EXPECT_EQ(points[1].at("t"), 51);
+    EXPECT_EQ(points[2].at("t"), 52);
+    EXPECT_EQ(points[3].at("t"), 60);
+}
+
 TEST(series_recorder, the_tests_names_outlive_a_rollout_and_the_values_stay_finite) {
     series_recorder r;
     const std::vector<test_evidence> evidence = {
