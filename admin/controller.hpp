@@ -92,7 +92,7 @@ public:
     boost::json::value rollout_status() const;
     // GET /rollout/history: finished rollouts, newest first.
     boost::json::value history() const;
-    // GET /series (README, "Live page"): the weights and the split now, the last ten minutes a
+    // GET /series (README, "Live page"): the split now, the last ten minutes a
     // point a second (those after `since`, unix seconds, when not 0), the rollout and the recent
     // events: everything the page draws, in one answer.
     boost::json::value series(std::int64_t since = 0) const;
