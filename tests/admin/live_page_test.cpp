@@ -129,15 +129,18 @@ TEST(live_page_browser, shows_the_rollout_takes_a_screenshot_and_aborts_on_a_cli
     EXPECT_NE(weights.find("green 10%"), std::string::npos) << weights;
     EXPECT_EQ(page->text_of("active"), "blue");
     EXPECT_EQ(page->text_of("conn"), "live");
-    // The timeline lists the rollout's events; the charts have points to draw.
+    // The timeline lists the rollout's events; the charts have points to draw, the latest with
+    // the canary's weight and its traffic.
     ASSERT_TRUE(eventually(
         [&] {
             return page->value_of(
-                       "view.points.length >= 3 && "
+                       "view.points.length >= 3 && view.points.at(-1).weights.green === 10 && "
+                       "view.points.at(-1).slots.green.requests_per_second > 0 && "
                        "document.querySelectorAll('#event-rows tr').length >= 1") ==
                    json::value(true);
         },
-        page_limit));
+        page_limit))
+        << json::serialize(page->value_of("view.points.slice(-3)"));
     EXPECT_NE(page->text_of("event-rows").find("progressing"), std::string::npos)
         << page->text_of("event-rows");
 
