@@ -29,9 +29,11 @@ using namespace std::chrono_literals;
 // The page polls once a second; a browser's first start on a loaded machine takes seconds.
 constexpr std::chrono::milliseconds page_limit = 30s;
 
-// A rollout that stays at its first step while the page is looked at: no interval ends.
+// A rollout that stays at its first step while the page is looked at: no interval ends. The
+// sequential judge's tests give the evidence chart and table something to show.
 void long_interval(config::config& cfg) {
     cfg.analysis.interval = std::chrono::minutes(10);
+    cfg.analysis.method = config::analysis_method::sequential;
 }
 
 // Chromium with its page open at the admin listener's GET /.
@@ -143,6 +145,19 @@ TEST(live_page_browser, shows_the_rollout_takes_a_screenshot_and_aborts_on_a_cli
         << json::serialize(page->value_of("view.points.slice(-3)"));
     EXPECT_NE(page->text_of("event-rows").find("progressing"), std::string::npos)
         << page->text_of("event-rows");
+    // Each sequential test has a row with its e-value and its line (1/alpha = 300 for three).
+    ASSERT_TRUE(eventually(
+        [&] {
+            return page->value_of(
+                       "document.querySelectorAll('#evidence tr').length === 3 && "
+                       "view.points.at(-1).evidence.length === 3") == json::value(true);
+        },
+        page_limit))
+        << page->text_of("evidence");
+    const std::string evidence = page->text_of("evidence");
+    EXPECT_NE(evidence.find("error_rate_ratio"), std::string::npos) << evidence;
+    EXPECT_NE(evidence.find("exceedance"), std::string::npos) << evidence;
+    EXPECT_NE(evidence.find("300"), std::string::npos) << evidence;
 
     const json::value shot = page->cdp().call("Page.captureScreenshot", {{"format", "png"}});
     const std::string png = decode_base64(shot.at("data").as_string());
