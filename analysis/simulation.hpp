@@ -71,6 +71,8 @@ struct run_result {
     std::uint64_t canary_requests = 0;  // until then
     std::uint32_t max_weight = 0;       // the highest weight the canary reached
     std::string cause;                  // of the rollback
+
+    friend bool operator==(const run_result&, const run_result&) = default;
 };
 
 // One rollout of `s` judged with `analysis` (its method among them), drawn from `seed`.

@@ -79,6 +79,19 @@ bool sequential_judge_wired() {
     return !machine.evidence().empty();
 }
 
+// The bench runs seeds on as many threads as the machine has: its table must not depend on it.
+TEST(judge_quality, runs_are_the_same_on_any_number_of_threads) {
+    const auto analysis = default_analysis(config::analysis_method::threshold);
+    const auto alone = simulate_runs(canary_20_percent_errors, analysis, 7, 6, 1);
+    const auto shared = simulate_runs(canary_20_percent_errors, analysis, 7, 6, 4);
+    ASSERT_EQ(alone.size(), 6U);
+    ASSERT_EQ(shared.size(), 6U);
+    for (std::size_t i = 0; i < alone.size(); ++i) {
+        EXPECT_TRUE(alone[i] == shared[i]) << i;
+        EXPECT_TRUE(alone[i] == simulate(canary_20_percent_errors, analysis, 7 + i)) << i;
+    }
+}
+
 TEST(judge_quality, the_threshold_judge_on_200_seeded_runs_per_scenario) {
     const auto analysis = default_analysis(config::analysis_method::threshold);
     print_header();
