@@ -83,11 +83,15 @@ const row rows[] = {
 
 // 31602 -> "31,602"
 std::string thousands(std::uint64_t n) {
-    std::string digits = std::to_string(n);
-    for (auto i = static_cast<std::ptrdiff_t>(digits.size()) - 3; i > 0; i -= 3) {
-        digits.insert(static_cast<std::size_t>(i), ",");
+    const std::string digits = std::to_string(n);
+    std::string text;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) {
+            text.push_back(',');
+        }
+        text.push_back(digits[i]);
     }
-    return digits;
+    return text;
 }
 
 std::string fixed(double value, int decimals) {
@@ -121,7 +125,10 @@ std::string detection_seconds(const row& r, const summary& s) {
 std::string causes(const summary& s) {
     std::string list;
     for (const auto& [cause, n] : s.causes) {
-        list += (list.empty() ? "" : ", ") + cause + " " + thousands(n);
+        if (!list.empty()) {
+            list.append(", ");
+        }
+        list.append(cause).append(" ").append(thousands(n));
     }
     return list;
 }
