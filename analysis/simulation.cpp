@@ -126,6 +126,7 @@ summary summarize(std::span<const run_result> results) {
     s.p90_seconds = percentile(seconds, 0.9);
     s.median_requests_to_end = percentile(requests_to_end, 0.5);
     s.median_seconds_to_end = percentile(seconds_to_end, 0.5);
+    s.p90_seconds_to_end = percentile(seconds_to_end, 0.9);
     return s;
 }
 

@@ -98,6 +98,7 @@ struct summary {
     double p90_seconds = 0;
     // Over every run, rolled back or not: to the end of the rollout.
     double median_seconds_to_end = 0;
+    double p90_seconds_to_end = 0;
     double median_requests_to_end = 0;
     std::map<std::string, std::size_t> causes;  // rollbacks by cause
 };

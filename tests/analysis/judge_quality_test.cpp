@@ -49,12 +49,8 @@ summary run_row(const scenario& s, const config::analysis_config& analysis,
                 std::uint64_t first_seed, std::vector<run_result>& results) {
     results = simulate_runs(s, analysis, first_seed, runs, threads());
     const summary sum = summarize(results);
-    std::vector<double> seconds;
-    for (const run_result& r : results) {
-        seconds.push_back(r.seconds);
-    }
     std::printf("%-26.26s %5zu %10zu %9.1f %9.1f %15.0f  %s\n", std::string(s.name).c_str(),
-                sum.runs, sum.rollbacks, sum.median_seconds_to_end, percentile(seconds, 0.9),
+                sum.runs, sum.rollbacks, sum.median_seconds_to_end, sum.p90_seconds_to_end,
                 sum.median_requests_to_end, cause_list(sum).c_str());
     return sum;
 }
