@@ -22,6 +22,9 @@ packages=(
     prometheus-cpp-dev  # the /metrics text (core library only)
     prometheus  # promtool and the server: the /metrics test, deploy/'s config and dashboard tests
     python3  # the interpreter of tests/deploy (/usr/bin/python3, standard library only)
+    # Not python3-scipy, which tests/analysis/fixtures/sequential_fixtures.py would rather use:
+    # its python3-pythran needs libboost-dev (1.74), which conflicts with libboost1.81-dev; the
+    # script falls back to the standard library (lgamma, a shifted log-sum-exp) to 1e-12.
     python3-websockets  # client and servers of tests/proxy/websocket_test.py
     docker-compose  # `docker-compose config`, which checks deploy/docker-compose.yml
     curl  # deploy/release.sh asks the admin API with it; the TLS tests use it as a client

@@ -18,7 +18,9 @@
 //   2022), restarted at each weight step with alpha_k = alpha_j * 6 / (pi^2 k^2) for step k.
 //
 // The non-inferiority side of each test (promote: evidence) is the mirror image: an e-process
-// against "the canary is worse than the check allows".
+// against "the canary is worse than the check allows" (exceedance: the least of the three
+// thresholds' e-values, as it must hold at each), or for quantile the canary's upper bound
+// under (1 + tau) * max(stable lower bound, floor).
 //
 // Pure arithmetic on counts and histograms: no clocks, no threads, no I/O.
 
@@ -91,6 +93,8 @@ struct quantile_bounds {
 };
 quantile_bounds quantile_confidence(std::span<const std::uint64_t> histogram, double q,
                                     double alpha) noexcept;
+// The c of the Beta(c q, c (1 - q)) mixture (its choice is argued in sequential.cpp).
+inline constexpr double quantile_concentration = 64;
 
 enum class sequential_test : std::uint8_t { errors, exceedance, quantile };
 std::string_view test_name(sequential_test t) noexcept;  // "errors", "exceedance", "quantile"
@@ -101,14 +105,16 @@ struct test_evidence {
     sequential_test test = sequential_test::errors;
     double alpha = 0;  // its share of analysis.alpha (quantile: of this step, alpha_k)
     // errors and exceedance: the e-value now, what it must reach (1 / alpha), the anytime p-value
-    // (min over time of 1 / E, at most 1), and the non-inferiority side's e-value.
+    // (min over time of 1 / E, at most 1), and the non-inferiority side's e-value (exceedance:
+    // the least of the three thresholds' within e-values, since non-inferiority must hold at all
+    // three, where the rejecting side averages them).
     double e_value = 1;
     double e_threshold = 0;
     double p_value = 1;
     double e_value_within = 1;
     // quantile: the check's quantile, in seconds, of each slot since the step began; 0 when not
     // bounded yet (see quantile_bounds), and the limit the canary's lower bound is held against:
-    // (1 + tau) * stable_upper.
+    // (1 + tau) * max(stable_upper, floor), 0 while stable_upper is not bounded.
     double canary_lower = 0;
     double canary_upper = 0;
     double stable_lower = 0;
@@ -116,7 +122,8 @@ struct test_evidence {
     double limit = 0;
     std::uint32_t step = 0;  // quantile: the weight step the bounds belong to, from 1
     // Requests (errors, exceedance: and events) counted: since the rollout began, or for
-    // quantile since the step began.
+    // quantile since the step began. Latency tests count latency samples; exceedance's events
+    // are the requests above the stable slot's running p95.
     std::uint64_t canary_requests = 0;
     std::uint64_t stable_requests = 0;
     std::uint64_t canary_events = 0;
@@ -158,10 +165,30 @@ public:
     bool within_tolerance(std::string& why) const;
 
 private:
-    struct latency_test;  // defined in sequential.cpp
-    // ... implementation state: the e-processes, the stable slot's running histogram (for the
-    // exceedance thresholds), each slot's histogram since the step began (for the bounds).
+    // The state of one ratio check: an errors test, or a latency check's two tests.
+    struct ratio_test {
+        config::check_config check;
+        bool latency = false;
+        std::size_t evidence = 0;    // index of its (first) entry in evidence_
+        risk_ratio_eprocess errors;  // errors
+        // exceedance: above the stable slot's running p50, p95, p99.
+        std::array<risk_ratio_eprocess, 3> exceedance;
+        std::vector<std::uint64_t> stable_running;  // exceedance: the stable slot since the start
+        std::vector<std::uint64_t> canary_step;     // quantile: each slot since the step began
+        std::vector<std::uint64_t> stable_step;
+        double max_log_e = 0;  // errors or exceedance: the largest log e-value seen
+    };
+
+    void observe_errors(ratio_test& t, const slot_window& canary, const slot_window& stable);
+    void observe_exceedance(ratio_test& t, const slot_window& canary, const slot_window& stable,
+                            std::uint64_t canary_samples, std::uint64_t stable_samples);
+    void update_quantile(ratio_test& t);
+
+    double alpha_j_ = 0;  // each test's share of alpha
+    std::uint32_t step_ = 1;
+    std::vector<ratio_test> tests_;
     std::vector<test_evidence> evidence_;
+    std::optional<sequential_rejection> rejection_;  // the first, kept once a test has rejected
 };
 
 }  // namespace switchyard::analysis

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/analysis/allocations.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -14,12 +16,11 @@
 #include <vector>
 
 // Counts this thread's allocations while a test asks, to prove the hot path and push() allocate
-// nothing. Replacing the global operator new is the only way to see std::vector's allocations;
-// it forwards to malloc, which the sanitizer build still checks.
-namespace {
-thread_local bool counting_allocations = false;
-thread_local std::size_t allocations = 0;
-}  // namespace
+// nothing (tests/analysis/allocations.hpp, which sequential_test.cpp shares). Replacing the
+// global operator new is the only way to see std::vector's allocations; it forwards to malloc,
+// which the sanitizer build still checks.
+using switchyard::test::allocations;
+using switchyard::test::counting_allocations;
 
 void* operator new(std::size_t n) {
     if (counting_allocations) {
@@ -42,15 +43,7 @@ namespace {
 
 using std::chrono::microseconds;
 
-// Allocations made by `f` on this thread.
-template <typename F>
-std::size_t allocations_in(F&& f) {
-    allocations = 0;
-    counting_allocations = true;
-    f();
-    counting_allocations = false;
-    return allocations;
-}
+using test::allocations_in;
 
 std::uint64_t midpoint(std::size_t i) {
     return latency_buckets::lower(i) + (latency_buckets::upper(i) - latency_buckets::lower(i)) / 2;
