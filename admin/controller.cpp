@@ -458,7 +458,17 @@ json::value controller::rollout_status() const {
         {"failed_in_a_row", machine_.failed_in_a_row()},
         {"inconclusive_in_a_row", machine_.inconclusive_in_a_row()},
         {"checks", std::move(checks)},
+        {"method", machine_.analysis().method == config::analysis_method::sequential ? "sequential"
+                                                                                     : "threshold"},
     };
+    // The sequential tests as they stand this second (README, "Sequential judgement").
+    if (const auto evidence = machine_.evidence(); !evidence.empty()) {
+        json::array tests;
+        for (const analysis::test_evidence& e : evidence) {
+            tests.emplace_back(to_json(e));
+        }
+        o["evidence"] = std::move(tests);
+    }
     if (s.current == phase::paused || (s.current == phase::waiting && !fresh_wait)) {
         o["resume_to"] = analysis::name_of(s.resume_to);
     }

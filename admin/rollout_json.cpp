@@ -178,11 +178,45 @@ json::object weights_json(analysis::traffic_split split, const slot_names& names
     return o;
 }
 
+json::object to_json(const analysis::test_evidence& e) {
+    json::object o{{"check", e.check},
+                   {"test", analysis::test_name(e.test)},
+                   {"alpha", e.alpha},
+                   {"canary_requests", e.canary_requests},
+                   {"stable_requests", e.stable_requests},
+                   {"rejected", e.rejected},
+                   {"within", e.within}};
+    if (e.test == analysis::sequential_test::quantile) {
+        o["step"] = e.step;
+        o["canary_lower"] = e.canary_lower;
+        o["canary_upper"] = e.canary_upper;
+        o["stable_lower"] = e.stable_lower;
+        o["stable_upper"] = e.stable_upper;
+        o["limit"] = e.limit;
+    } else {
+        o["e_value"] = e.e_value;
+        o["e_threshold"] = e.e_threshold;
+        o["p_value"] = e.p_value;
+        o["e_value_within"] = e.e_value_within;
+        o["canary_events"] = e.canary_events;
+        o["stable_events"] = e.stable_events;
+    }
+    return o;
+}
+
 json::object to_json(const check_result& r) {
-    return {{"check", r.name},           {"metric", config::metric_name(r.metric)},
-            {"kind", kind_name(r.kind)}, {"verdict", analysis::verdict_name(r.result)},
-            {"value", r.value},          {"threshold", r.threshold},
-            {"stable", r.stable},        {"samples", r.samples}};
+    json::object o{{"check", r.name},           {"metric", config::metric_name(r.metric)},
+                   {"kind", kind_name(r.kind)}, {"verdict", analysis::verdict_name(r.result)},
+                   {"value", r.value},          {"threshold", r.threshold},
+                   {"stable", r.stable},        {"samples", r.samples}};
+    if (!r.evidence.empty()) {
+        json::array evidence;
+        for (const analysis::test_evidence& e : r.evidence) {
+            evidence.emplace_back(to_json(e));
+        }
+        o["evidence"] = std::move(evidence);
+    }
+    return o;
 }
 
 json::object to_json(const analysis::rollout_event& e, const slot_names& names) {
@@ -243,7 +277,40 @@ check_result check_from_json(const json::value& v) {
     r.threshold = number_member(v, "threshold");
     r.stable = number_member(v, "stable");
     r.samples = count_member(v, "samples");
+    if (v.as_object().contains("evidence")) {
+        for (const json::value& e : array_member(v, "evidence")) {
+            r.evidence.push_back(evidence_from_json(e));
+        }
+    }
     return r;
+}
+
+analysis::test_evidence evidence_from_json(const json::value& v) {
+    constexpr std::string_view test_names[] = {"errors", "exceedance", "quantile"};
+    analysis::test_evidence e;
+    e.check = std::string(string_member(v, "check"));
+    e.test = enum_at<analysis::sequential_test>(v, "test", test_names);
+    e.alpha = number_member(v, "alpha");
+    e.canary_requests = count_member(v, "canary_requests");
+    e.stable_requests = count_member(v, "stable_requests");
+    e.rejected = bool_member(v, "rejected");
+    e.within = bool_member(v, "within");
+    if (e.test == analysis::sequential_test::quantile) {
+        e.step = static_cast<std::uint32_t>(count_member(v, "step"));
+        e.canary_lower = number_member(v, "canary_lower");
+        e.canary_upper = number_member(v, "canary_upper");
+        e.stable_lower = number_member(v, "stable_lower");
+        e.stable_upper = number_member(v, "stable_upper");
+        e.limit = number_member(v, "limit");
+    } else {
+        e.e_value = number_member(v, "e_value");
+        e.e_threshold = number_member(v, "e_threshold");
+        e.p_value = number_member(v, "p_value");
+        e.e_value_within = number_member(v, "e_value_within");
+        e.canary_events = count_member(v, "canary_events");
+        e.stable_events = count_member(v, "stable_events");
+    }
+    return e;
 }
 
 analysis::slot_index slot_from_json(const json::value& v, const slot_names& names) {

@@ -37,8 +37,14 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
 // {"blue": 90, "green": 10}
 boost::json::object weights_json(analysis::traffic_split split, const slot_names& names);
 
-// {"check", "metric", "kind", "verdict", "value", "threshold", "stable", "samples"}
+// {"check", "metric", "kind", "verdict", "value", "threshold", "stable", "samples"}, and
+// "evidence" (the sequential tests of the check) when the sequential judge judged it.
 boost::json::object to_json(const analysis::check_result& r);
+// {"check", "test", "alpha", "canary_requests", "stable_requests", "rejected", "within"} and, for
+// errors and exceedance, "e_value", "e_threshold", "p_value", "e_value_within", "canary_events",
+// "stable_events"; for quantile, "step", "canary_lower", "canary_upper", "stable_lower",
+// "stable_upper", "limit" (seconds).
+boost::json::object to_json(const analysis::test_evidence& e);
 // {"rollout", "event", "phase", "at", "active", "weights", "reason", "cause", "checks"}: also the
 // body each events webhook receives.
 boost::json::object to_json(const analysis::rollout_event& e, const slot_names& names);
@@ -51,6 +57,7 @@ boost::json::object to_json(const config::rollout_config& c);
 // The inverses, for the state file. They throw std::invalid_argument naming what they could not
 // read; the state file catches it at the boundary and sets the file aside.
 analysis::check_result check_from_json(const boost::json::value& v);
+analysis::test_evidence evidence_from_json(const boost::json::value& v);
 analysis::rollout_event event_from_json(const boost::json::value& v, const slot_names& names);
 analysis::rollout_record record_from_json(const boost::json::value& v, const slot_names& names);
 config::rollout_config rollout_config_from_json(const boost::json::value& v);

@@ -94,6 +94,11 @@ double metric_value(config::check_metric metric, const slot_window& w) noexcept 
     }
 }
 
+bool judged_sequentially(config::check_metric metric, config::check_kind kind) noexcept {
+    return kind == check_kind::max_ratio_to_stable &&
+           (metric == config::check_metric::error_rate || config::is_latency(metric));
+}
+
 judgement judge(std::span<const config::check_config> checks, std::uint32_t min_requests,
                 const slot_window& canary, const slot_window& stable, bool absolute_only) {
     judgement j;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "analysis/metrics.hpp"
+#include "analysis/sequential.hpp"
 #include "config/config.hpp"
 
 namespace switchyard::analysis {
@@ -36,6 +37,10 @@ struct check_result {
     double threshold = 0;       // what the value was held against (for ratios: ratio * base)
     double stable = 0;          // ratio checks: the stable slot's value
     std::uint64_t samples = 0;  // canary samples behind `value`
+    // analysis.method: sequential judges this check every second (judged_sequentially): the
+    // verdict is the sequential tests', their state is here, and value, threshold and stable
+    // show the interval's window for reference.
+    std::vector<test_evidence> evidence;
 };
 
 struct judgement {
@@ -47,6 +52,10 @@ struct judgement {
     // The first failing check in configuration order; null when none failed.
     const check_result* first_failure() const noexcept;
 };
+
+// With analysis.method: sequential, the error_rate and latency max_ratio_to_stable checks are the
+// sequential judge's (README, "Sequential judgement"); the others stay per interval.
+bool judged_sequentially(config::check_metric metric, config::check_kind kind) noexcept;
 
 // A check's metric read from a window: a rate, or a latency quantile in seconds.
 double metric_value(config::check_metric metric, const slot_window& w) noexcept;

@@ -123,10 +123,31 @@ void rollout_machine::new_window() noexcept {
 }
 
 void rollout_machine::adopt_pending_analysis() {
-    if (pending_analysis_) {
-        analysis_ = std::move(*pending_analysis_);
-        pending_analysis_.reset();
+    if (!pending_analysis_) {
+        return;
     }
+    const config::analysis_config& next = *pending_analysis_;
+    // Evidence gathered under other tests says nothing about these: a rollout that a reload
+    // gives new checks, alpha or method starts its sequential tests over.
+    const bool new_tests = next.method != analysis_.method || next.alpha != analysis_.alpha ||
+                           next.checks != analysis_.checks;
+    analysis_ = std::move(*pending_analysis_);
+    pending_analysis_.reset();
+    if (new_tests && is_running(state_.current)) {
+        restart_evidence();
+    }
+}
+
+void rollout_machine::restart_evidence() {
+    sequential_.reset();
+    second_base_.reset();
+    if (analysis_.method == config::analysis_method::sequential) {
+        sequential_.emplace(analysis_.checks, analysis_.alpha);
+    }
+}
+
+std::span<const test_evidence> rollout_machine::evidence() const noexcept {
+    return sequential_ ? sequential_->evidence() : std::span<const test_evidence>{};
 }
 
 void rollout_machine::reconfigure(instant now, config::analysis_config analysis,
@@ -183,6 +204,9 @@ void rollout_machine::go_to_step(instant now, machine_output& out, std::size_t s
         return;
     }
     const bool first = state_.current == phase::waiting;
+    if (sequential_ && state_.weight != steps[step] && state_.weight > 0) {
+        sequential_->new_step();  // the quantile bounds hold for one split only
+    }
     state_.step = step;
     state_.weight = steps[step];
     state_.max_weight = std::max(state_.max_weight, state_.weight);
@@ -198,6 +222,9 @@ void rollout_machine::go_to_step(instant now, machine_output& out, std::size_t s
 void rollout_machine::promote_fully(instant now, machine_output& out, std::string reason) {
     if (state_.weight == 0) {
         fast_.clear();  // its samples counted mirrored answers (shadow_judging), or nothing
+    }
+    if (sequential_ && state_.weight < 100) {
+        sequential_->new_step();
     }
     state_.step = state_.config.steps.size() - 1;
     state_.weight = 100;
@@ -273,6 +300,7 @@ command_result rollout_machine::start(instant now, std::string id,
     state_.resume_to = phase::idle;
     reset_judgement();
     adopt_pending_analysis();
+    restart_evidence();
     const bool blue_green = rollout.strategy == config::rollout_strategy::blue_green;
     emit(now, r.out, "started", phase::waiting,
          std::string(config::strategy_name(rollout.strategy)) +
@@ -474,10 +502,6 @@ void rollout_machine::on_validated_blue_green(instant now, machine_output& out,
     }
 }
 
-std::span<const test_evidence> rollout_machine::evidence() const noexcept {
-    return {};
-}
-
 machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& totals) {
     machine_output out;
     const phase p = state_.current;
@@ -500,6 +524,10 @@ machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& t
     if (p == phase::waiting) {
         return out;  // no judging until the gate has passed
     }
+    if (sequential_ && observe_second(now, totals, shadow, out)) {
+        remember(out);
+        return out;
+    }
     // The end of the bake judges what its last, partial interval holds; a new slot that gets no
     // traffic (blue-green awaiting approval, at 0%) has nothing to judge.
     const bool bake_over = p == phase::baking && now.steady >= bake_ends_;
@@ -521,8 +549,12 @@ machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& t
                             shadow ? mirror_difference(canary, base) : difference(canary, base),
                             difference(totals[state_.stable], (*window_base_)[state_.stable]),
                             p == phase::baking);
+        std::string awaiting_evidence;
+        if (sequential_) {
+            overlay_evidence(j, awaiting_evidence);
+        }
         window_base_.reset();
-        on_judgement(now, out, std::move(j));
+        on_judgement(now, out, std::move(j), awaiting_evidence);
     }
     if (state_.current == phase::baking && bake_over) {
         end_bake(now, out);
@@ -538,10 +570,129 @@ machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& t
     return out;
 }
 
-void rollout_machine::on_judgement(instant now, machine_output& out, judgement j) {
+bool rollout_machine::observe_second(instant now, const per_slot<slot_totals>& totals, bool shadow,
+                                     machine_output& out) {
+    if (second_base_ && now.steady - second_started_ < std::chrono::seconds(1)) {
+        return false;
+    }
+    if (!second_base_) {
+        second_base_ = totals;
+        second_started_ = now.steady;
+        return false;
+    }
+    const per_slot<slot_totals>& base = *second_base_;
+    const slot_totals& canary = totals[state_.canary];
+    // A canary judged before the switch is judged on its mirrored answers (shadow_judging).
+    const slot_window canary_second = shadow ? mirror_difference(canary, base[state_.canary])
+                                             : difference(canary, base[state_.canary]);
+    const slot_window stable_second = difference(totals[state_.stable], base[state_.stable]);
+    *second_base_ = totals;
+    second_started_ = now.steady;
+    const auto rejected = sequential_->observe(canary_second, stable_second);
+    if (!rejected) {
+        return false;
+    }
+    finish(now, out, phase::rolled_back, "rolled-back", rejected->reason, rejected->check);
+    out.events.back().checks = evidence_results(rejected->check);
+    return true;
+}
+
+namespace {
+
+// An errors test with no error on either slot has nothing to weigh: it stands in no step's way.
+bool shown_within(const test_evidence& e) noexcept {
+    return e.within ||
+           (e.test == sequential_test::errors && e.canary_events + e.stable_events == 0);
+}
+
+}  // namespace
+
+void rollout_machine::overlay_evidence(judgement& j, std::string& awaiting_evidence) const {
+    const bool need_evidence =
+        analysis_.promote == config::promote_rule::evidence && state_.current == phase::progressing;
+    bool any_fail = false;
+    bool short_of_samples = false;
+    bool short_of_evidence = false;
+    for (check_result& r : j.checks) {
+        if (!judged_sequentially(r.metric, r.kind)) {
+            any_fail = any_fail || r.result == verdict::fail;
+            short_of_samples = short_of_samples || r.result == verdict::inconclusive;
+            continue;
+        }
+        bool within = true;
+        for (const test_evidence& e : sequential_->evidence()) {
+            if (e.check == r.name) {
+                r.evidence.push_back(e);
+                within = within && shown_within(e);
+            }
+        }
+        if (r.result == verdict::inconclusive) {
+            short_of_samples = true;  // min_requests holds for every check
+        } else if (need_evidence && !within) {
+            r.result = verdict::inconclusive;
+            short_of_evidence = true;
+        } else {
+            // Not rejected: a rejection ends the rollout in the second it comes.
+            r.result = verdict::pass;
+        }
+    }
+    j.result = any_fail                                ? verdict::fail
+               : short_of_samples || short_of_evidence ? verdict::inconclusive
+                                                       : verdict::pass;
+    if (j.result == verdict::inconclusive && !short_of_samples) {
+        sequential_->within_tolerance(awaiting_evidence);
+    }
+}
+
+std::vector<check_result> rollout_machine::evidence_results(std::string_view failed) const {
+    std::vector<check_result> results;
+    for (const config::check_config& check : analysis_.checks) {
+        if (!judged_sequentially(check.metric, check.kind)) {
+            continue;
+        }
+        check_result r;
+        r.name = check.name;
+        r.metric = check.metric;
+        r.kind = check.kind;
+        r.result = check.name == failed ? verdict::fail : verdict::pass;
+        for (const test_evidence& e : sequential_->evidence()) {
+            if (e.check == check.name) {
+                r.evidence.push_back(e);
+                r.samples = std::max(r.samples, e.canary_requests);
+            }
+        }
+        results.push_back(std::move(r));
+    }
+    return results;
+}
+
+void rollout_machine::on_judgement(instant now, machine_output& out, judgement j,
+                                   const std::string& awaiting_evidence) {
     out.judged.push_back(j);
     last_judgement_ = j;
     const std::size_t first_event = out.events.size();
+    if (!awaiting_evidence.empty()) {
+        // The guard rails held and there was traffic enough; the step waits for the sequential
+        // tests to show the canary within tolerance (promote: evidence), at most
+        // max_step_duration.
+        failed_in_a_row_ = 0;
+        inconclusive_in_a_row_ = 0;
+        const auto waited = duration_cast<milliseconds>(now.wall - state_.last_transition);
+        if (waited >= analysis_.max_step_duration) {
+            state_.resume_to = phase::progressing;
+            emit(now, out, "paused", phase::paused,
+                 "no evidence after " + format_duration(analysis_.max_step_duration) + " at " +
+                     percent(state_.weight) + " that the new slot is within tolerance: " +
+                     awaiting_evidence + "; promote, roll back, or resume to wait longer");
+        } else {
+            emit(now, out, "inconclusive", state_.current,
+                 "waiting for evidence: " + awaiting_evidence, "", false);
+        }
+        for (std::size_t i = first_event; i < out.events.size(); ++i) {
+            out.events[i].checks = j.checks;
+        }
+        return;
+    }
     switch (j.result) {
         case verdict::pass:
             failed_in_a_row_ = 0;
@@ -667,6 +818,9 @@ machine_output rollout_machine::restore(rollout_state saved, instant now) {
     keep_last(state_.history, rollout_state::history_limit);
     keep_last(state_.events, rollout_state::events_limit);
     reset_judgement();
+    if (is_running(state_.current)) {
+        restart_evidence();  // the evidence of before the restart was not kept: start afresh
+    }
     const phase p = state_.current;
     gate_on_resume_ = p == phase::paused;
     if (p == phase::progressing || p == phase::awaiting_approval || p == phase::baking) {

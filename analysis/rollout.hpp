@@ -226,7 +226,21 @@ private:
     void finish(instant now, machine_output& out, phase result, std::string kind,
                 std::string reason, std::string cause);
     void on_validated_blue_green(instant now, machine_output& out, const validation_result& result);
-    void on_judgement(instant now, machine_output& out, judgement j);
+    // `awaiting_evidence` (promote: evidence): the interval passed but the sequential tests have
+    // not shown the canary within tolerance yet; why not, in a sentence.
+    void on_judgement(instant now, machine_output& out, judgement j,
+                      const std::string& awaiting_evidence = {});
+    // analysis.method: sequential. Fresh tests for the rollout (at its start, after a restart,
+    // when a reload changes what they test); none with the threshold method.
+    void restart_evidence();
+    // Feeds the sequential judge once a second of traffic has passed; true when it rolled back.
+    bool observe_second(instant now, const per_slot<slot_totals>& totals, bool shadow,
+                        machine_output& out);
+    // Puts the sequential verdicts and evidence on the interval's ratio checks; sets
+    // `awaiting_evidence` as on_judgement() takes it.
+    void overlay_evidence(judgement& j, std::string& awaiting_evidence) const;
+    // The sequential checks with their evidence now, `failed` failing: a rollback event's.
+    std::vector<check_result> evidence_results(std::string_view failed) const;
     // The bake's time is up: success, or a pause when not one judgement passed in it.
     void end_bake(instant now, machine_output& out);
     // Sets the bake's end when it goes on after a pause or a restart.
@@ -257,6 +271,10 @@ private:
     bool gate_on_resume_ = false;    // restored while paused: resume runs the health gate first
     std::deque<fast_sample> fast_;   // the canary's counts over the fast rollback window
     bool mirror_ = false;            // see set_mirror
+    // analysis.method: sequential: the tests, and the totals their current second started from.
+    std::optional<sequential_judge> sequential_;
+    std::optional<per_slot<slot_totals>> second_base_;
+    std::chrono::steady_clock::time_point second_started_{};
 };
 
 }  // namespace switchyard::analysis

@@ -1094,21 +1094,18 @@ void parser::parse_sticky(const YAML::Node& v, const place& at, sticky_config& o
 }
 
 void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_config& out) {
+    std::optional<place> evidence_at;  // promote: evidence, which needs method: sequential
     each_key(
         v, at,
-        {"method", "alpha", "promote", "interval", "threshold", "min_requests",
-         "inconclusive_limit", "fast_rollback", "checks"},
+        {"method", "alpha", "promote", "max_step_duration", "interval", "threshold",
+         "min_requests", "inconclusive_limit", "fast_rollback", "checks"},
         [&](const std::string& key, const YAML::Node& value, const place& key_at) {
             if (key == "method") {
-                if (value.IsScalar() && value.Scalar() == "sequential") {
-                    fail(key_at,
-                         "the sequential method is not available in this version; "
-                         "expected threshold");
-                    return;
-                }
                 assign(out.method, enum_value<analysis_method>(
-                                       value, key_at, {{"threshold", analysis_method::threshold}},
-                                       {"threshold"}));
+                                       value, key_at,
+                                       {{"threshold", analysis_method::threshold},
+                                        {"sequential", analysis_method::sequential}},
+                                       {"threshold", "sequential"}));
             } else if (key == "alpha") {
                 auto alpha = rate_value(value, key_at);
                 if (alpha && (*alpha <= 0 || *alpha >= 1)) {
@@ -1117,15 +1114,16 @@ void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_confi
                     assign(out.alpha, alpha);
                 }
             } else if (key == "promote") {
-                if (value.IsScalar() && value.Scalar() == "evidence") {
-                    fail(key_at,
-                         "promote: evidence needs the sequential method, which is not "
-                         "available in this version; expected interval");
-                    return;
+                const auto rule = enum_value<promote_rule>(
+                    value, key_at,
+                    {{"interval", promote_rule::interval}, {"evidence", promote_rule::evidence}},
+                    {"interval", "evidence"});
+                if (rule == promote_rule::evidence) {
+                    evidence_at = key_at;
                 }
-                assign(out.promote,
-                       enum_value<promote_rule>(
-                           value, key_at, {{"interval", promote_rule::interval}}, {"interval"}));
+                assign(out.promote, rule);
+            } else if (key == "max_step_duration") {
+                assign(out.max_step_duration, duration_value(value, key_at, true));
             } else if (key == "interval") {
                 assign(out.interval, duration_value(value, key_at, true));
             } else if (key == "threshold") {
@@ -1141,6 +1139,10 @@ void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_confi
                 parse_checks(value, key_at, out.checks);
             }
         });
+    // Evidence of non-inferiority comes from the sequential tests; the threshold judge has none.
+    if (evidence_at && out.method != analysis_method::sequential) {
+        fail(*evidence_at, "promote: evidence needs method: sequential");
+    }
 }
 
 void parser::parse_checks(const YAML::Node& v, const place& at, std::vector<check_config>& out) {

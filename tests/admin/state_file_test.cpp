@@ -3,6 +3,8 @@
 
 #include "admin/state_file.hpp"
 
+#include "admin/rollout_json.hpp"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -163,6 +165,51 @@ TEST(rollout_json, times_round_trip_to_the_millisecond) {
     EXPECT_EQ(parse_time("2026-11-27T13:37:42.123Z"), t);
     EXPECT_FALSE(parse_time("2026-11-27 13:37:42").has_value());
     EXPECT_FALSE(parse_time("2026-11-27T13:37:42.123+01:00").has_value());
+}
+
+TEST(rollout_json, a_check_with_sequential_evidence_round_trips) {
+    analysis::check_result c;
+    c.name = "latency_p95_ratio";
+    c.metric = config::check_metric::latency_p95;
+    c.kind = config::check_kind::max_ratio_to_stable;
+    c.result = analysis::verdict::fail;
+    analysis::test_evidence exceedance;
+    exceedance.check = c.name;
+    exceedance.test = analysis::sequential_test::exceedance;
+    exceedance.alpha = 0.0025;
+    exceedance.e_value = 512.5;
+    exceedance.e_threshold = 400;
+    exceedance.p_value = 1 / 512.5;
+    exceedance.e_value_within = 0.25;
+    exceedance.canary_requests = 900;
+    exceedance.stable_requests = 8100;
+    exceedance.canary_events = 120;
+    exceedance.stable_events = 405;
+    exceedance.rejected = true;
+    analysis::test_evidence quantile;
+    quantile.check = c.name;
+    quantile.test = analysis::sequential_test::quantile;
+    quantile.alpha = 0.0015;
+    quantile.step = 2;
+    quantile.canary_lower = 0.3;
+    quantile.canary_upper = 0.33;
+    quantile.stable_lower = 0.012;
+    quantile.stable_upper = 0.015;
+    quantile.limit = 0.0225;
+    quantile.canary_requests = 400;
+    quantile.stable_requests = 3600;
+    quantile.within = false;
+    c.evidence = {exceedance, quantile};
+    const boost::json::object o = to_json(c);
+    ASSERT_TRUE(o.contains("evidence"));
+    EXPECT_EQ(o.at("evidence").as_array().at(0).at("test"), "exceedance");
+    EXPECT_FALSE(o.at("evidence").as_array().at(1).as_object().contains("e_value"));
+    const analysis::check_result back = check_from_json(o);
+    ASSERT_EQ(back.evidence.size(), 2U);
+    EXPECT_EQ(to_json(back), o);
+    // A check judged by the threshold method has no evidence member.
+    c.evidence.clear();
+    EXPECT_FALSE(to_json(c).contains("evidence"));
 }
 
 }  // namespace

@@ -1174,5 +1174,160 @@ TEST(metrics, mirror_difference_builds_a_shadow_window_from_the_mirror_counts) {
                                2));
 }
 
+// --- the sequential judge (README, "Sequential judgement") ---
+
+config::analysis_config sequential(config::promote_rule promote = config::promote_rule::interval) {
+    config::analysis_config a;
+    a.method = config::analysis_method::sequential;
+    a.promote = promote;
+    a.fast_rollback.enabled = false;  // what is judged here is the sequential tests
+    return a;
+}
+
+const check_result* check_named(const std::vector<check_result>& checks, std::string_view name) {
+    for (const check_result& c : checks) {
+        if (c.name == name) {
+            return &c;
+        }
+    }
+    return nullptr;
+}
+
+TEST(rollout_sequential, identical_slots_step_every_interval_and_succeed) {
+    harness h(sequential());
+    h.start();
+    h.validate();
+    ASSERT_TRUE(h.run_until_phase(phase::succeeded));
+    EXPECT_EQ(kinds(h.events), (std::vector<std::string>{"started", "progressing", "step", "step",
+                                                         "step", "promoted", "succeeded"}));
+    // Each step's judgement carries the ratio checks' evidence, short of its line.
+    const rollout_event& step = h.events[2];
+    const check_result* errors = check_named(step.checks, "error_rate_ratio");
+    ASSERT_NE(errors, nullptr);
+    EXPECT_EQ(errors->result, verdict::pass);
+    ASSERT_EQ(errors->evidence.size(), 1U);
+    EXPECT_EQ(errors->evidence[0].test, sequential_test::errors);
+    EXPECT_LT(errors->evidence[0].e_value, errors->evidence[0].e_threshold);
+    EXPECT_GT(errors->evidence[0].canary_requests, 0U);
+    const check_result* latency = check_named(step.checks, "latency_p95_ratio");
+    ASSERT_NE(latency, nullptr);
+    ASSERT_EQ(latency->evidence.size(), 2U);
+    EXPECT_EQ(latency->evidence[0].test, sequential_test::exceedance);
+    EXPECT_EQ(latency->evidence[1].test, sequential_test::quantile);
+    // The absolute checks are judged per interval as before, with no evidence.
+    const check_result* guard = check_named(step.checks, "error_rate");
+    ASSERT_NE(guard, nullptr);
+    EXPECT_TRUE(guard->evidence.empty());
+    // alpha is spread over the three tests.
+    ASSERT_EQ(h.machine.evidence().size(), 3U);
+    EXPECT_DOUBLE_EQ(h.machine.evidence()[0].alpha, 0.01 / 3);
+}
+
+TEST(rollout_sequential, a_canary_with_20_percent_errors_is_rolled_back_within_the_first_interval) {
+    harness h(sequential());
+    h.load.error_rate[1] = 0.2;
+    h.start();
+    h.validate();
+    const auto progressing = h.now.wall;
+    ASSERT_TRUE(h.run_until_phase(phase::rolled_back));
+    // The threshold judge needs three failed intervals; the sequential one looks every second.
+    EXPECT_LT(h.last().at - progressing, 10s);
+    EXPECT_EQ(h.last().cause, "error_rate_ratio");
+    EXPECT_EQ(h.split, (traffic_split{0, 0}));
+    const check_result* errors = check_named(h.last().checks, "error_rate_ratio");
+    ASSERT_NE(errors, nullptr);
+    EXPECT_EQ(errors->result, verdict::fail);
+    ASSERT_EQ(errors->evidence.size(), 1U);
+    EXPECT_GE(errors->evidence[0].e_value, errors->evidence[0].e_threshold);
+    EXPECT_TRUE(errors->evidence[0].rejected);
+    EXPECT_LE(errors->evidence[0].p_value, 0.01 / 3);
+    EXPECT_NE(h.last().reason.find("error_rate_ratio"), std::string::npos) << h.last().reason;
+}
+
+TEST(rollout_sequential, a_canary_300ms_slower_is_rolled_back_on_latency_within_seconds) {
+    harness h(sequential());
+    h.load.latency[1] = 308ms;
+    h.start();
+    h.validate();
+    const auto progressing = h.now.wall;
+    ASSERT_TRUE(h.run_until_phase(phase::rolled_back));
+    EXPECT_LT(h.last().at - progressing, 10s);
+    EXPECT_EQ(h.last().cause, "latency_p95_ratio");
+}
+
+TEST(rollout_sequential, the_threshold_method_keeps_no_evidence) {
+    harness h;
+    h.start();
+    h.validate();
+    ASSERT_TRUE(h.run_until([&] { return h.last().kind == "step"; }));
+    EXPECT_TRUE(h.machine.evidence().empty());
+    for (const check_result& c : h.last().checks) {
+        EXPECT_TRUE(c.evidence.empty()) << c.name;
+    }
+}
+
+// promote: evidence, on the error checks alone: identical error rates are shown within 2x in
+// time; a canary at exactly twice the stable's rate never is, and the step pauses.
+config::analysis_config evidence_on_errors(std::chrono::milliseconds max_step) {
+    config::analysis_config a = sequential(config::promote_rule::evidence);
+    a.checks = {config::default_checks()[0], config::default_checks()[2]};
+    a.max_step_duration = max_step;
+    return a;
+}
+
+TEST(rollout_sequential, promote_evidence_waits_for_the_canary_shown_within_tolerance) {
+    harness h(evidence_on_errors(1h));
+    h.load.error_rate = {0.03, 0.03};
+    h.start();
+    h.validate();
+    ASSERT_TRUE(h.run_until([&] { return h.last().kind == "step"; }));
+    // Before the step, intervals that passed the guard rails waited for the evidence.
+    std::size_t waited = 0;
+    for (const rollout_event& e : h.events) {
+        if (e.kind == "inconclusive") {
+            EXPECT_EQ(e.reason.rfind("waiting for evidence: error_rate_ratio", 0), 0U) << e.reason;
+            ++waited;
+        }
+    }
+    EXPECT_GT(waited, 0U);
+    const check_result* errors = check_named(h.last().checks, "error_rate_ratio");
+    ASSERT_NE(errors, nullptr);
+    ASSERT_EQ(errors->evidence.size(), 1U);
+    EXPECT_TRUE(errors->evidence[0].within);
+    EXPECT_GE(errors->evidence[0].e_value_within, errors->evidence[0].e_threshold);
+    ASSERT_TRUE(h.run_until_phase(phase::succeeded));
+}
+
+TEST(rollout_sequential, promote_evidence_pauses_after_max_step_duration_with_the_reason) {
+    harness h(evidence_on_errors(2min));
+    h.load.error_rate = {0.02, 0.04};  // at the 2x tolerance: never shown within, nor worse
+    h.start();
+    h.validate();
+    const auto progressing = h.now.wall;
+    ASSERT_TRUE(h.run_until_phase(phase::paused));
+    EXPECT_GE(h.last().at - progressing, 2min);
+    EXPECT_EQ(h.split, (traffic_split{0, 10}));  // the weight held
+    EXPECT_NE(h.last().reason.find("no evidence after 2m at 10%"), std::string::npos)
+        << h.last().reason;
+    EXPECT_NE(h.last().reason.find("error_rate_ratio"), std::string::npos) << h.last().reason;
+}
+
+TEST(rollout_sequential, a_restart_starts_the_evidence_afresh) {
+    harness h(sequential());
+    h.load.error_rate = {0.05, 0.05};
+    h.start();
+    h.validate();
+    h.run(30s);
+    ASSERT_EQ(h.current(), phase::progressing);
+    ASSERT_GT(h.machine.evidence()[0].canary_requests, 0U);
+    harness restarted(sequential());
+    restarted.now = h.now;
+    restarted.totals = h.totals;
+    restarted.keep(restarted.machine.restore(h.machine.state(), restarted.now));
+    ASSERT_EQ(restarted.current(), phase::waiting);
+    ASSERT_EQ(restarted.machine.evidence().size(), 3U);
+    EXPECT_EQ(restarted.machine.evidence()[0].canary_requests, 0U);
+}
+
 }  // namespace
 }  // namespace switchyard::analysis

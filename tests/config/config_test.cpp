@@ -987,18 +987,36 @@ TEST(config_load, reads_a_file) {
     EXPECT_EQ(result.value->slots.size(), 2u);
 }
 
-TEST(config_parse, analysis_method_and_promote_name_what_is_not_built_yet) {
+TEST(config_parse, the_sequential_method_with_evidence_and_its_step_limit) {
     const load_result result = parse_config(
-        std::string(two_slots) + "analysis: { method: sequential, promote: evidence, alpha: 0 }\n");
+        std::string(two_slots) +
+        "analysis: { promote: evidence, method: sequential, alpha: 0.5%, max_step_duration: 90s }\n");
+    ASSERT_TRUE(result.value.has_value()) << dump(result);
+    const analysis_config& a = result.value->analysis;
+    EXPECT_EQ(a.method, analysis_method::sequential);
+    EXPECT_EQ(a.promote, promote_rule::evidence);
+    EXPECT_DOUBLE_EQ(a.alpha, 0.005);
+    EXPECT_EQ(a.max_step_duration, std::chrono::seconds(90));
+}
+
+TEST(config_parse, analysis_method_promote_and_alpha_errors_name_their_keys) {
+    const load_result result = parse_config(std::string(two_slots) +
+                                            "analysis:\n  method: bayesian\n  alpha: 0\n"
+                                            "  max_step_duration: soon\n");
     ASSERT_EQ(result.errors.size(), 3u) << dump(result);
     const config_error* e = error_at(result, "analysis.method");
     ASSERT_NE(e, nullptr) << dump(result);
-    EXPECT_EQ(e->message,
-              "the sequential method is not available in this version; expected threshold");
-    e = error_at(result, "analysis.promote");
-    ASSERT_NE(e, nullptr) << dump(result);
-    EXPECT_NE(e->message.find("needs the sequential method"), std::string::npos) << e->message;
+    EXPECT_NE(e->message.find("sequential"), std::string::npos) << e->message;
+    EXPECT_EQ(e->line, 5);
     EXPECT_NE(error_at(result, "analysis.alpha"), nullptr) << dump(result);
+    EXPECT_NE(error_at(result, "analysis.max_step_duration"), nullptr) << dump(result);
+    // Evidence of non-inferiority comes from the sequential tests only.
+    const load_result threshold =
+        parse_config(std::string(two_slots) + "analysis: { promote: evidence }\n");
+    ASSERT_EQ(threshold.errors.size(), 1u) << dump(threshold);
+    e = error_at(threshold, "analysis.promote");
+    ASSERT_NE(e, nullptr) << dump(threshold);
+    EXPECT_EQ(e->message, "promote: evidence needs method: sequential");
 }
 
 TEST(config_parse, fast_rollback_is_a_map_or_off) {
