@@ -16,13 +16,10 @@
 #include <thread>
 #include <vector>
 
-#include "analysis/rollout.hpp"
 #include "analysis/simulation.hpp"
 
 namespace switchyard::analysis::simulation {
 namespace {
-
-using namespace std::chrono_literals;
 
 constexpr std::size_t runs = 200;
 
@@ -55,26 +52,6 @@ summary run_row(const scenario& s, const config::analysis_config& analysis,
     return sum;
 }
 
-// Whether the rollout machine judges with the sequential tests when asked to: they show their
-// evidence after the first second of canary traffic.
-bool sequential_judge_wired() {
-    rollout_machine machine(default_analysis(config::analysis_method::sequential));
-    instant now{std::chrono::steady_clock::time_point(1h), std::chrono::system_clock::now()};
-    machine.start(now, "probe", config::rollout_config{}, {0, 0});
-    machine.validated(now, "probe", {});
-    per_slot<slot_totals> totals;
-    for (int i = 0; i < 12; ++i) {
-        now.steady += tick;
-        now.wall += tick;
-        totals[0].by_status[200] += 90;
-        totals[0].upstream.buckets[latency_buckets::index(8000)] += 90;
-        totals[1].by_status[200] += 10;
-        totals[1].upstream.buckets[latency_buckets::index(8000)] += 10;
-        machine.tick(now, totals);
-    }
-    return !machine.evidence().empty();
-}
-
 // The bench runs seeds on as many threads as the machine has: its table must not depend on it.
 TEST(judge_quality, runs_are_the_same_on_any_number_of_threads) {
     const auto analysis = default_analysis(config::analysis_method::threshold);
@@ -98,9 +75,6 @@ TEST(judge_quality, the_threshold_judge_on_200_seeded_runs_per_scenario) {
 }
 
 TEST(judge_quality, the_sequential_judge_on_200_seeded_runs_per_scenario) {
-    if (!sequential_judge_wired()) {
-        GTEST_SKIP() << "the rollout machine does not run the sequential judge yet";
-    }
     const auto analysis = default_analysis(config::analysis_method::sequential);
     print_header();
     std::vector<run_result> results;
