@@ -4,12 +4,13 @@
 // it prints how often each judge rolled back and, for regressions, how many canary requests and
 // seconds it took, with the sequential judge's requirement for the row and whether it holds.
 //
-//   judge_quality [--runs N] [--seed S] [--threads N] [--markdown]
+//   judge_quality [--runs N] [--seed S] [--threads N] [--promote interval|evidence] [--markdown]
 //
-// --runs N: runs per row (default 1,000 for the A/A rows, 200 for the others); --seed S: the
-// first seed (default 0; row k takes the seeds after row k - 1's); --threads N: seeds run in
-// parallel (default: the hardware's); --markdown: a README-ready table. Exits 0 when every
-// sequential requirement holds, 1 when one does not, 2 on a bad argument.
+// --promote evidence: the sequential judge promotes on evidence (default interval; the threshold
+// judge always promotes per interval). --runs N: runs per row (default 1,000 for the A/A rows, 200
+// for the others); --seed S: the first seed (default 0; row k takes the seeds after row k - 1's);
+// --threads N: seeds run in parallel (default: the hardware's); --markdown: a README-ready table.
+// Exits 0 when every sequential requirement holds, 1 when one does not, 2 on a bad argument.
 
 #include <algorithm>
 #include <charconv>
@@ -37,6 +38,7 @@ struct options {
     std::uint64_t seed = 0;
     unsigned threads = std::max(std::thread::hardware_concurrency(), 1U);
     bool markdown = false;
+    config::promote_rule promote = config::promote_rule::interval;  // the sequential judge's
 };
 
 // The sequential judge's requirement for a row: whether its runs meet it.
@@ -137,22 +139,26 @@ struct row_outcome {
     std::size_t runs = 0;
     summary threshold;
     summary sequential;
+    double threshold_took = 0;  // seconds of simulation, on all threads
+    double sequential_took = 0;
     bool pass = false;
 };
 
 void print_plain_header() {
-    std::printf("%-34s %-10s %19s %17s %15s  %s\n", "scenario", "method", "rolled back",
-                "requests med/p90", "s med/p90", "causes");
+    std::printf("%-34s %-10s %19s %17s %15s %7s  %s\n", "scenario", "method", "rolled back",
+                "requests med/p90", "s med/p90", "took s", "causes");
 }
 
 void print_plain(const row& r, const row_outcome& o) {
     const std::string name(r.s.name);
-    std::printf("%-34s %-10s %19s %17s %15s  %s\n", name.c_str(), "threshold",
+    std::printf("%-34s %-10s %19s %17s %15s %7.1f  %s\n", name.c_str(), "threshold",
                 rolled_back(o.threshold).c_str(), detection_requests(r, o.threshold).c_str(),
-                detection_seconds(r, o.threshold).c_str(), causes(o.threshold).c_str());
-    std::printf("%-34s %-10s %19s %17s %15s  %s\n", "", "sequential",
+                detection_seconds(r, o.threshold).c_str(), o.threshold_took,
+                causes(o.threshold).c_str());
+    std::printf("%-34s %-10s %19s %17s %15s %7.1f  %s\n", "", "sequential",
                 rolled_back(o.sequential).c_str(), detection_requests(r, o.sequential).c_str(),
-                detection_seconds(r, o.sequential).c_str(), causes(o.sequential).c_str());
+                detection_seconds(r, o.sequential).c_str(), o.sequential_took,
+                causes(o.sequential).c_str());
     if (r.must != "report") {
         std::printf("%-34s %-10s %s: %s\n", "", "", std::string(r.must).c_str(),
                     o.pass ? "PASS" : "MISS");
@@ -190,7 +196,10 @@ bool parse_number(std::string_view text, T& value) {
 }
 
 int usage(const char* program) {
-    std::fprintf(stderr, "usage: %s [--runs N] [--seed S] [--threads N] [--markdown]\n", program);
+    std::fprintf(stderr,
+                 "usage: %s [--runs N] [--seed S] [--threads N] [--promote interval|evidence] "
+                 "[--markdown]\n",
+                 program);
     return 2;
 }
 
@@ -212,13 +221,19 @@ int main(int argc, char** argv) {
         } else if (arg == "--threads" && has_value && parse_number(args[i + 1], opts.threads) &&
                    opts.threads > 0) {
             ++i;
+        } else if (arg == "--promote" && has_value &&
+                   (args[i + 1] == "interval" || args[i + 1] == "evidence")) {
+            opts.promote = args[i + 1] == "evidence" ? config::promote_rule::evidence
+                                                     : config::promote_rule::interval;
+            ++i;
         } else {
             return usage(argv[0]);
         }
     }
 
     const auto threshold = default_analysis(config::analysis_method::threshold);
-    const auto sequential = default_analysis(config::analysis_method::sequential);
+    auto sequential = default_analysis(config::analysis_method::sequential);
+    sequential.promote = opts.promote;
     const auto began = std::chrono::steady_clock::now();
     if (!opts.markdown) {
         print_plain_header();
@@ -229,8 +244,13 @@ int main(int argc, char** argv) {
     for (const row& r : rows) {
         row_outcome o;
         o.runs = opts.runs > 0 ? opts.runs : r.default_runs;
+        const auto t0 = std::chrono::steady_clock::now();
         const auto by_threshold = simulate_runs(r.s, threshold, seed, o.runs, opts.threads);
+        const auto t1 = std::chrono::steady_clock::now();
         const auto by_sequential = simulate_runs(r.s, sequential, seed, o.runs, opts.threads);
+        const auto t2 = std::chrono::steady_clock::now();
+        o.threshold_took = std::chrono::duration<double>(t1 - t0).count();
+        o.sequential_took = std::chrono::duration<double>(t2 - t1).count();
         seed += o.runs;
         o.threshold = summarize(by_threshold);
         o.sequential = summarize(by_sequential);
@@ -246,8 +266,9 @@ int main(int argc, char** argv) {
     }
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-    std::printf("\n%s in %.1f s on %u threads; first seed %llu\n",
+    std::printf("\n%s in %.1f s on %u threads; first seed %llu; sequential promote: %s\n",
                 all_pass ? "every sequential requirement holds" : "a sequential requirement missed",
-                took, opts.threads, static_cast<unsigned long long>(opts.seed));
+                took, opts.threads, static_cast<unsigned long long>(opts.seed),
+                opts.promote == config::promote_rule::evidence ? "evidence" : "interval");
     return all_pass ? 0 : 1;
 }
