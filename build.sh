@@ -31,6 +31,7 @@ packages=(
     openssl  # the TLS tests make their CA and certificates with the openssl command
     testssl.sh  # the TLS listener's scan: no protocol below TLS 1.2, no weak cipher
     clang libclang-rt-14-dev llvm-14  # libFuzzer targets: clang 14, libFuzzer, llvm-symbolizer
+    chromium  # headless, driven through its DevTools protocol: the live page's browser_tests
 )
 
 jobs=$(nproc)

@@ -4,6 +4,7 @@
 
 #include "admin/hold_api.hpp"
 #include "admin/listen.hpp"
+#include "admin/live_page.hpp"
 #include "admin/prometheus.hpp"
 #include "admin/rollout_json.hpp"
 #include "proxy/text.hpp"
@@ -65,6 +66,31 @@ bool query_flag(std::string_view query, std::string_view name) noexcept {
     return false;
 }
 
+// The value of `name=` in the query string as a whole number of at most 18 digits: 0 when
+// absent, none when not a number.
+std::optional<std::int64_t> query_number(std::string_view query, std::string_view name) noexcept {
+    while (!query.empty()) {
+        const std::size_t amp = query.find('&');
+        const std::string_view item = query.substr(0, amp);
+        if (item.starts_with(name) && item.size() > name.size() && item[name.size()] == '=') {
+            const std::string_view digits = item.substr(name.size() + 1);
+            if (digits.empty() || digits.size() > 18) {
+                return std::nullopt;
+            }
+            std::int64_t n = 0;
+            for (const char c : digits) {
+                if (c < '0' || c > '9') {
+                    return std::nullopt;
+                }
+                n = n * 10 + (c - '0');
+            }
+            return n;
+        }
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    }
+    return 0;
+}
+
 // The HTTP response carrying `r`; `version` as Beast counts it (11: HTTP/1.1).
 http::response<http::string_body> to_http(admin_response r, unsigned version, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(r.status), version};
@@ -72,6 +98,10 @@ http::response<http::string_body> to_http(admin_response r, unsigned version, bo
     res.set(http::field::cache_control, "no-store");
     if (!r.allow.empty()) {
         res.set(http::field::allow, r.allow);
+    }
+    if (!r.content_security_policy.empty()) {
+        res.set("Content-Security-Policy", r.content_security_policy);
+        res.set("X-Content-Type-Options", "nosniff");
     }
     if (r.status == 401) {
         res.set(http::field::www_authenticate, "Bearer");
@@ -183,6 +213,27 @@ admin_response admin_api::handle(std::string_view method, std::string_view targe
                        : error(409,
                                "no configuration file to reload: switchyard was not "
                                "started with -c FILE");
+    }
+    if (path == "/") {
+        if (!get) {
+            return not_allowed("GET");
+        }
+        const live_page& page = the_live_page();
+        return {200,
+                "text/html; charset=utf-8",
+                std::string(page.html),
+                {},
+                page.content_security_policy};
+    }
+    if (path == "/series") {
+        if (!get) {
+            return not_allowed("GET");
+        }
+        const auto since = query_number(query, "since");
+        if (!since) {
+            return error(400, "since must be a whole number of seconds since the epoch");
+        }
+        return json_answer(200, control_.series(*since));
     }
     if (path == "/healthz") {
         return get ? text("ok\n") : not_allowed("GET");

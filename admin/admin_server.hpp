@@ -22,6 +22,8 @@ struct admin_response {
     std::string content_type = "text/plain; charset=utf-8";
     std::string body;
     std::string allow;  // for 405: the methods the path takes
+    // The Content-Security-Policy field (GET /, README, "Live page"); none when empty.
+    std::string content_security_policy = {};
 };
 
 // The endpoints, without transport: one call per request. Refused calls change nothing and

@@ -170,6 +170,7 @@ void controller::tick() {
     if (second != last_second_) {
         // What came since the last push is the traffic of the second that just ended.
         window_.push(second - 1, totals);
+        record_series(second, t);
         last_second_ = second;
     }
     if (running) {

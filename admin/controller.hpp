@@ -24,6 +24,7 @@
 #include "admin/event_hooks.hpp"
 #include "admin/prometheus.hpp"
 #include "admin/rollout_json.hpp"
+#include "admin/series.hpp"
 #include "admin/state_file.hpp"
 #include "admin/validation.hpp"
 #include "analysis/metrics.hpp"
@@ -91,10 +92,16 @@ public:
     boost::json::value rollout_status() const;
     // GET /rollout/history: finished rollouts, newest first.
     boost::json::value history() const;
+    // GET /series (README, "Live page"): the split now, the last ten minutes a
+    // point a second (those after `since`, unix seconds, when not 0), the rollout and the recent
+    // events: everything the page draws, in one answer.
+    boost::json::value series(std::int64_t since = 0) const;
 
 private:
     // One tick: the merged totals, the per-second window, the machine's tick.
     void tick();
+    // The second before `second` (steady clock) into series_, once pushed into window_.
+    void record_series(std::int64_t second, const analysis::instant& t);
     answer act(analysis::command_result r);
     void apply(const analysis::machine_output& out);
     void put_split(analysis::traffic_split s, std::string_view by);
@@ -127,6 +134,7 @@ private:
     analysis::rollout_machine machine_;
     analysis::metrics_window window_;
     std::int64_t last_second_ = -1;  // of the last push into window_
+    series_recorder series_;         // the live page's ten minutes, fed with window_
     std::optional<state_file> file_;
     event_hooks hooks_;
     analysis::per_slot<std::vector<endpoint_health>> health_;  // per slot, per endpoint

@@ -71,6 +71,8 @@ private:
 constexpr std::string_view demo_usage = R"(usage: switchyard demo [options]
   --green-errors R     share of green's answers that are 500s: 0.2 or 20% (default 0)
   --green-latency D    added to each of green's answers: 300ms, 1s (default 0)
+  --green-slower R     both slots take lognormal service times (median 8ms, p95 about 14ms);
+                       green's R longer: 0.2 or 20% (default: no service times)
   --rps N              built-in load, requests per second (default 100)
   --once               exit when the rollout ends: 0 promoted, 3 rolled back
   --listen ADDR        proxy address (default 127.0.0.1:8080)
@@ -86,6 +88,7 @@ config::config demo_config() {
     cfg.state_file = "off";
     cfg.timeouts.drain = std::chrono::seconds(5);
     cfg.analysis.interval = std::chrono::seconds(5);
+    cfg.analysis.method = config::analysis_method::sequential;
     cfg.rollout.bake = std::chrono::seconds(10);
     cfg.rollout.health.deadline = std::chrono::seconds(5);
     return cfg;
@@ -93,6 +96,7 @@ config::config demo_config() {
 
 // What `switchyard demo` was asked.
 struct demo_options {
+    demo_behaviour blue;
     demo_behaviour green;
     config::config cfg = demo_config();
     double rps = 100;
@@ -121,6 +125,11 @@ std::optional<demo_options> parse_demo_flags(int argc, char** argv) {
         } else if (arg == "--green-latency" && has_value &&
                    (latency = config::parse_duration(argv[i + 1]))) {
             out.green.latency = *latency;
+        } else if (arg == "--green-slower" && has_value &&
+                   (rate = config::parse_rate(argv[i + 1]))) {
+            out.blue.median = std::chrono::milliseconds(8);
+            out.green.median = std::chrono::milliseconds(8);
+            out.green.slowdown = 1 + *rate;
         } else if (arg == "--rps" && has_value && std::atof(argv[i + 1]) >= 1) {
             out.rps = std::atof(argv[i + 1]);
         } else if (arg == "--listen" && has_value &&
@@ -142,7 +151,8 @@ std::optional<demo_options> parse_demo_flags(int argc, char** argv) {
 // The lines above the live view: where everything is, and what to expect.
 std::string demo_header(const demo_options& o, const config::address& proxy,
                         const config::address& admin) {
-    const bool misbehaves = o.green.error_rate > 0 || o.green.latency.count() > 0;
+    const bool misbehaves =
+        o.green.error_rate > 0 || o.green.latency.count() > 0 || o.green.slowdown > 1;
     char header[1024];
     std::snprintf(header, sizeof header,
                   "Switchyard demo: blue (stable) and green (new) behind http://%s, admin on "
@@ -167,7 +177,7 @@ int run_demo(int argc, char** argv) {
     config::config& cfg = options->cfg;
     // Loopback, ports the kernel picks: the proxy in front is the only way in.
     const config::address upstream_listen{"127.0.0.1", 0};
-    demo_upstream blue_upstream("blue", {}, upstream_listen);
+    demo_upstream blue_upstream("blue", options->blue, upstream_listen);
     demo_upstream green_upstream("green", options->green, upstream_listen);
     blue_upstream.start();
     green_upstream.start();

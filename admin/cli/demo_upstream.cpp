@@ -5,10 +5,14 @@
 
 #include <pthread.h>
 
+#include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <random>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -68,8 +72,22 @@ struct demo_upstream::impl {
                static_cast<std::uint64_t>(k * behaviour.error_rate);
     }
 
+    // The service time of the next answer (demo_behaviour::median).
+    std::chrono::microseconds service_time() {
+        if (behaviour.median.count() <= 0) {
+            return std::chrono::microseconds(0);
+        }
+        const double drawn = service(rng) * behaviour.slowdown;
+        return std::chrono::microseconds(static_cast<std::int64_t>(drawn));
+    }
+
     std::string name;
     demo_behaviour behaviour;
+    std::mt19937_64 rng{std::hash<std::string>{}(name)};  // each slot its own draws
+    // p95 = median * e^(1.645 sigma) = 1.75 median.
+    std::lognormal_distribution<double> service{
+        std::log(static_cast<double>(std::max<std::int64_t>(behaviour.median.count(), 1))),
+        std::log(1.75) / 1.645};
     std::uint64_t answered = 0;  // health probes not counted: they would shift the pattern
     // Declared first, destroyed last: everything below belongs to it.
     net::io_context io{1};
@@ -108,8 +126,9 @@ net::awaitable<void> demo_upstream::impl::serve(tcp::socket socket) {
         if (is_health_probe(req)) {
             res = answer(req, http::status::ok, "ok\n");
         } else {
-            if (behaviour.latency.count() > 0) {
-                timer.expires_after(behaviour.latency);
+            const auto wait = behaviour.latency + service_time();
+            if (wait.count() > 0) {
+                timer.expires_after(wait);
                 co_await timer.async_wait(use_tuple);
             }
             res = next_fails() ? answer(req, http::status::internal_server_error,

@@ -12,10 +12,15 @@
 namespace switchyard::cli {
 
 // How a demo upstream misbehaves: a share of answers are 500s (spread evenly, not at random, so
-// a demo shows the same thing every time) and every answer waits `latency`.
+// a demo shows the same thing every time) and every answer waits `latency`. With a `median`,
+// each answer also takes a service time drawn from a lognormal distribution (that median, a p95
+// about 1.75 times it, as a small web service; seeded, so each run draws the same times),
+// multiplied by `slowdown`.
 struct demo_behaviour {
     double error_rate = 0;  // 0..1
     std::chrono::milliseconds latency{0};
+    std::chrono::microseconds median{0};  // 0: no service time
+    double slowdown = 1;
 };
 
 // A small HTTP/1.1 server answering every request with its slot name, on a thread of its own.

@@ -291,7 +291,8 @@ TEST(admin_server, answers_get_without_token) {
 
 TEST(admin_server, answers_404_json_for_unknown_path) {
     running_admin admin;
-    for (const std::string_view path : {"/", "/nope", "/active-slot/extra", "/ACTIVE-SLOT"}) {
+    for (const std::string_view path :
+         {"/index.html", "/nope", "/active-slot/extra", "/ACTIVE-SLOT"}) {
         expect_json_error(admin.request("GET", path), 404);
     }
 }

@@ -3,8 +3,6 @@
 
 #include "admin/state_file.hpp"
 
-#include "admin/rollout_json.hpp"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "admin/rollout_json.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace switchyard::admin {
