@@ -13,8 +13,8 @@ namespace switchyard::analysis::simulation {
 
 using namespace std::chrono_literals;
 
-run_result simulate(const scenario& s, const config::analysis_config& analysis,
-                    std::uint64_t seed) {
+run_result simulate(const scenario& s, const config::analysis_config& analysis, std::uint64_t seed,
+                    double requests_per_second) {
     std::mt19937_64 rng(seed);
     std::lognormal_distribution<double> latency(std::log(8000.0), std::log(14.0 / 8.0) / 1.645);
     std::uniform_real_distribution<double> unit(0, 1);
@@ -69,8 +69,8 @@ run_result simulate(const scenario& s, const config::analysis_config& analysis,
 }
 
 std::vector<run_result> simulate_runs(const scenario& s, const config::analysis_config& analysis,
-                                      std::uint64_t first_seed, std::size_t runs,
-                                      unsigned threads) {
+                                      std::uint64_t first_seed, std::size_t runs, unsigned threads,
+                                      double requests_per_second) {
     std::vector<run_result> results(runs);
     if (runs == 0) {
         return results;
@@ -78,7 +78,7 @@ std::vector<run_result> simulate_runs(const scenario& s, const config::analysis_
     std::atomic<std::size_t> next{0};
     const auto work = [&] {
         for (std::size_t i = next.fetch_add(1); i < runs; i = next.fetch_add(1)) {
-            results[i] = simulate(s, analysis, first_seed + i);
+            results[i] = simulate(s, analysis, first_seed + i, requests_per_second);
         }
     };
     std::vector<std::thread> pool;

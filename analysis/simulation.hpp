@@ -4,10 +4,11 @@
 // "Judgement"). tests/analysis/judge_quality_test.cpp and bench/judge_quality.cpp run this code.
 //
 // Each run starts a rollout with the default rollout settings (steps 10, 25, 50, 75, 100, then
-// the bake) and the analysis settings it is given, draws every request of a steady 100 requests
-// a second (its slot from the split, its latency and whether it failed from the slot's model),
-// and ticks the machine every 250 ms of simulated time with the totals, until the rollout ends.
-// Nothing here reads a clock or sleeps: a run is a function of its scenario, settings and seed.
+// the bake) and the analysis settings it is given, draws every request of a steady rate (100
+// requests a second unless told; its slot from the split, its latency and whether it failed from
+// the slot's model), and ticks the machine every 250 ms of simulated time with the totals, until
+// the rollout ends. Nothing here reads a clock or sleeps: a run is a function of its scenario,
+// settings and seed.
 
 #include <chrono>
 #include <cstddef>
@@ -22,7 +23,7 @@
 
 namespace switchyard::analysis::simulation {
 
-inline constexpr double requests_per_second = 100;
+inline constexpr double default_requests_per_second = 100;
 inline constexpr std::chrono::milliseconds tick{250};
 
 // One slot's behaviour: answers take lognormal time (median 8 ms, p95 about 14 ms, as a small
@@ -75,13 +76,16 @@ struct run_result {
     friend bool operator==(const run_result&, const run_result&) = default;
 };
 
-// One rollout of `s` judged with `analysis` (its method among them), drawn from `seed`.
-run_result simulate(const scenario& s, const config::analysis_config& analysis, std::uint64_t seed);
+// One rollout of `s` judged with `analysis` (its method among them), drawn from `seed`, at
+// `requests_per_second` through the proxy.
+run_result simulate(const scenario& s, const config::analysis_config& analysis, std::uint64_t seed,
+                    double requests_per_second = default_requests_per_second);
 
 // Runs seeds first_seed .. first_seed + runs - 1 on `threads` threads (at least one). The results
 // are in seed order and the same for any number of threads.
 std::vector<run_result> simulate_runs(const scenario& s, const config::analysis_config& analysis,
-                                      std::uint64_t first_seed, std::size_t runs, unsigned threads);
+                                      std::uint64_t first_seed, std::size_t runs, unsigned threads,
+                                      double requests_per_second = default_requests_per_second);
 
 // The q-quantile (0..1) of `values` by rank: the element at q * (n - 1), rounded down; 0 when
 // empty.

@@ -4,8 +4,13 @@
 // it prints how often each judge rolled back and, for regressions, how many canary requests and
 // seconds it took, with the sequential judge's requirement for the row and whether it holds.
 //
-//   judge_quality [--runs N] [--seed S] [--threads N] [--promote interval|evidence] [--markdown]
+//   judge_quality [--rps R] [--runs N] [--seed S] [--threads N] [--promote interval|evidence]
+//                 [--markdown]
 //
+// --rps R: requests per second through the proxy (default 100). A default rollout (four steps of
+// 10 s) gives the canary about 16 R requests before it is promoted: 1,600 at 100, fewer than the
+// 3,000 that the 20%-slower row counts within, which 200 gives; but each one-second look then
+// covers twice the requests, which the 20%-errors and +300 ms rows count.
 // --promote evidence: the sequential judge promotes on evidence (default interval; the threshold
 // judge always promotes per interval). --runs N: runs per row (default 1,000 for the A/A rows, 200
 // for the others); --seed S: the first seed (default 0; row k takes the seeds after row k - 1's);
@@ -38,6 +43,7 @@ struct options {
     std::uint64_t seed = 0;
     unsigned threads = std::max(std::thread::hardware_concurrency(), 1U);
     bool markdown = false;
+    double rps = 100;
     config::promote_rule promote = config::promote_rule::interval;  // the sequential judge's
 };
 
@@ -197,8 +203,8 @@ bool parse_number(std::string_view text, T& value) {
 
 int usage(const char* program) {
     std::fprintf(stderr,
-                 "usage: %s [--runs N] [--seed S] [--threads N] [--promote interval|evidence] "
-                 "[--markdown]\n",
+                 "usage: %s [--rps R] [--runs N] [--seed S] [--threads N] "
+                 "[--promote interval|evidence] [--markdown]\n",
                  program);
     return 2;
 }
@@ -215,6 +221,9 @@ int main(int argc, char** argv) {
             opts.markdown = true;
         } else if (arg == "--runs" && has_value && parse_number(args[i + 1], opts.runs) &&
                    opts.runs > 0) {
+            ++i;
+        } else if (arg == "--rps" && has_value && parse_number(args[i + 1], opts.rps) &&
+                   opts.rps >= 1) {
             ++i;
         } else if (arg == "--seed" && has_value && parse_number(args[i + 1], opts.seed)) {
             ++i;
@@ -245,9 +254,11 @@ int main(int argc, char** argv) {
         row_outcome o;
         o.runs = opts.runs > 0 ? opts.runs : r.default_runs;
         const auto t0 = std::chrono::steady_clock::now();
-        const auto by_threshold = simulate_runs(r.s, threshold, seed, o.runs, opts.threads);
+        const auto by_threshold =
+            simulate_runs(r.s, threshold, seed, o.runs, opts.threads, opts.rps);
         const auto t1 = std::chrono::steady_clock::now();
-        const auto by_sequential = simulate_runs(r.s, sequential, seed, o.runs, opts.threads);
+        const auto by_sequential =
+            simulate_runs(r.s, sequential, seed, o.runs, opts.threads, opts.rps);
         const auto t2 = std::chrono::steady_clock::now();
         o.threshold_took = std::chrono::duration<double>(t1 - t0).count();
         o.sequential_took = std::chrono::duration<double>(t2 - t1).count();
@@ -266,9 +277,11 @@ int main(int argc, char** argv) {
     }
     const double took =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-    std::printf("\n%s in %.1f s on %u threads; first seed %llu; sequential promote: %s\n",
-                all_pass ? "every sequential requirement holds" : "a sequential requirement missed",
-                took, opts.threads, static_cast<unsigned long long>(opts.seed),
-                opts.promote == config::promote_rule::evidence ? "evidence" : "interval");
+    std::printf(
+        "\n%s in %.1f s on %u threads; %g requests/s; first seed %llu; sequential "
+        "promote: %s\n",
+        all_pass ? "every sequential requirement holds" : "a sequential requirement missed", took,
+        opts.threads, opts.rps, static_cast<unsigned long long>(opts.seed),
+        opts.promote == config::promote_rule::evidence ? "evidence" : "interval");
     return all_pass ? 0 : 1;
 }

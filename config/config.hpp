@@ -229,7 +229,7 @@ enum class analysis_method { threshold, sequential };
 enum class promote_rule { interval, evidence };
 
 struct analysis_config {
-    analysis_method method = analysis_method::threshold;
+    analysis_method method = analysis_method::sequential;
     double alpha = 0.01;  // sequential: the false-rollback probability over a whole rollout
     promote_rule promote = promote_rule::interval;
     // promote: evidence: how long a step may wait for evidence before the rollout pauses.

@@ -88,7 +88,6 @@ config::config demo_config() {
     cfg.state_file = "off";
     cfg.timeouts.drain = std::chrono::seconds(5);
     cfg.analysis.interval = std::chrono::seconds(5);
-    cfg.analysis.method = config::analysis_method::sequential;
     cfg.rollout.bake = std::chrono::seconds(10);
     cfg.rollout.health.deadline = std::chrono::seconds(5);
     return cfg;

@@ -299,7 +299,9 @@ long long sample(const std::string& text, const std::string& series) {
 }
 
 TEST(controller, counts_rollouts_rollbacks_checks_and_the_phase) {
-    admin_stack s;
+    // The threshold judge: three failed intervals, each counted per check.
+    admin_stack s(
+        [](config::config& cfg) { cfg.analysis.method = config::analysis_method::threshold; });
     std::atomic<std::uint64_t> served{0};
     s.green.set_handler([&](const upstream_server::request& r) {
         upstream_response res;

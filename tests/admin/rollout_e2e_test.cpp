@@ -54,7 +54,8 @@ TEST(rollout_e2e, a_good_green_is_promoted_through_every_step) {
 }
 
 TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_on_error_rate) {
-    admin_stack s;
+    admin_stack s(
+        [](config::config& cfg) { cfg.analysis.method = config::analysis_method::threshold; });
     std::atomic<std::uint64_t> served{0};
     s.green.set_handler([&](const upstream_server::request& r) {
         upstream_response res;
@@ -82,6 +83,46 @@ TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_on_error_rate
     EXPECT_EQ(checks.at(0).at("check"), "error_rate");
     EXPECT_EQ(checks.at(0).at("verdict"), "fail");
     EXPECT_GT(checks.at(0).at("value").as_double(), 0.05);
+}
+
+// The default judge: the error test crosses its line in its first seconds, and the rollback
+// names it, with the evidence in /status and /metrics.
+TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_by_the_sequential_error_test) {
+    admin_stack s;
+    std::atomic<std::uint64_t> served{0};
+    s.green.set_handler([&](const upstream_server::request& r) {
+        upstream_response res;
+        res.body = "green\n";
+        if (r.target != "/health" && served++ % 5 == 0) {
+            res.status = 500;
+        }
+        return res;
+    });
+    s.start_load();
+    s.call("POST", "/rollout");
+    ASSERT_TRUE(s.wait_for_phase("rolled-back")) << json::serialize(s.status());
+    const json::value status = s.status();
+    const auto& last = status.at("events").as_array().back();
+    EXPECT_EQ(last.at("cause"), "error_rate_ratio") << json::serialize(last);
+    EXPECT_NE(std::string(last.at("reason").as_string()).find("e-value"), std::string::npos);
+    EXPECT_EQ(s.green_weight(), 0);
+    const json::value& rollout = status.at("rollout");
+    EXPECT_EQ(rollout.at("method"), "sequential");
+    const auto& evidence = rollout.at("evidence").as_array();
+    ASSERT_EQ(evidence.size(), 3U) << json::serialize(rollout);
+    EXPECT_EQ(evidence.at(0).at("check"), "error_rate_ratio");
+    EXPECT_EQ(evidence.at(0).at("rejected"), true);
+    EXPECT_GE(evidence.at(0).at("e_value").as_double(),
+              evidence.at(0).at("e_threshold").as_double());
+    // The event carries the check with its evidence, as the webhooks receive it.
+    const auto& checks = last.at("checks").as_array();
+    ASSERT_FALSE(checks.empty());
+    EXPECT_EQ(checks.at(0).at("check"), "error_rate_ratio");
+    EXPECT_EQ(checks.at(0).at("verdict"), "fail");
+    EXPECT_TRUE(checks.at(0).as_object().contains("evidence"));
+    const std::string metrics(s.call("GET", "/metrics").as_string());
+    EXPECT_NE(metrics.find("switchyard_rollbacks_total{reason=\"error_rate_ratio\"} 1"),
+              std::string::npos);
 }
 
 TEST(rollout_e2e, a_green_300ms_slower_is_rolled_back_on_latency) {

@@ -27,11 +27,21 @@ struct traffic {
     per_slot<microseconds> latency{8000us, 8000us};
 };
 
+// The judge most of these tests drive: one judgement per interval (analysis.method: threshold),
+// whose machinery (windows, runs of failures, inconclusive intervals) they are about. The
+// sequential judge's tests are at the end.
+config::analysis_config interval_judge() {
+    config::analysis_config a;
+    a.method = config::analysis_method::threshold;
+    return a;
+}
+
 // Drives a machine the way the controller does: a tick every 100 ms with the merged totals of
 // both slots, traffic split the way the machine last asked.
 class harness {
 public:
-    explicit harness(config::analysis_config analysis = {}) : machine(std::move(analysis)) {}
+    explicit harness(config::analysis_config analysis = interval_judge())
+        : machine(std::move(analysis)) {}
 
     rollout_machine machine;
     instant now{std::chrono::steady_clock::time_point(1000h),
@@ -128,7 +138,7 @@ std::vector<std::string> kinds(const std::vector<rollout_event>& events) {
 }
 
 config::analysis_config without_fast_rollback() {
-    config::analysis_config a;
+    config::analysis_config a = interval_judge();
     a.fast_rollback.enabled = false;
     return a;
 }

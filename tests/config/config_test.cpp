@@ -119,9 +119,10 @@ TEST(config_parse, minimal_config_gets_every_default) {
     EXPECT_EQ(c.analysis.interval, 10s);
     EXPECT_EQ(c.analysis.threshold, 3u);
     EXPECT_EQ(c.analysis.min_requests, 20u);
-    EXPECT_EQ(c.analysis.method, analysis_method::threshold);
+    EXPECT_EQ(c.analysis.method, analysis_method::sequential);
     EXPECT_DOUBLE_EQ(c.analysis.alpha, 0.01);
     EXPECT_EQ(c.analysis.promote, promote_rule::interval);
+    EXPECT_EQ(c.analysis.max_step_duration, std::chrono::minutes(10));
     EXPECT_EQ(c.analysis.inconclusive_limit, 5u);
     EXPECT_TRUE(c.analysis.fast_rollback.enabled);
     EXPECT_DOUBLE_EQ(c.analysis.fast_rollback.error_rate, 0.5);
@@ -988,9 +989,9 @@ TEST(config_load, reads_a_file) {
 }
 
 TEST(config_parse, the_sequential_method_with_evidence_and_its_step_limit) {
-    const load_result result = parse_config(
-        std::string(two_slots) +
-        "analysis: { promote: evidence, method: sequential, alpha: 0.5%, max_step_duration: 90s }\n");
+    const load_result result = parse_config(std::string(two_slots) +
+                                            "analysis: { promote: evidence, method: sequential, "
+                                            "alpha: 0.5%, max_step_duration: 90s }\n");
     ASSERT_TRUE(result.value.has_value()) << dump(result);
     const analysis_config& a = result.value->analysis;
     EXPECT_EQ(a.method, analysis_method::sequential);
@@ -1011,8 +1012,8 @@ TEST(config_parse, analysis_method_promote_and_alpha_errors_name_their_keys) {
     EXPECT_NE(error_at(result, "analysis.alpha"), nullptr) << dump(result);
     EXPECT_NE(error_at(result, "analysis.max_step_duration"), nullptr) << dump(result);
     // Evidence of non-inferiority comes from the sequential tests only.
-    const load_result threshold =
-        parse_config(std::string(two_slots) + "analysis: { promote: evidence }\n");
+    const load_result threshold = parse_config(
+        std::string(two_slots) + "analysis: { promote: evidence, method: threshold }\n");
     ASSERT_EQ(threshold.errors.size(), 1u) << dump(threshold);
     e = error_at(threshold, "analysis.promote");
     ASSERT_NE(e, nullptr) << dump(threshold);
