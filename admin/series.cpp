@@ -42,20 +42,29 @@ void series_recorder::record(std::int64_t unix_second, analysis::traffic_split s
         p.slots[s] = {finite(slots[s].requests_per_second), finite(slots[s].error_rate),
                       finite(slots[s].latency_p95_seconds), slots[s].requests > 0};
     }
-    const std::size_t tests = std::min(evidence.size(), max_tests);
-    p.tests = static_cast<std::uint8_t>(tests);
-    bool same_tests = tests_.size() == tests;
-    for (std::size_t i = 0; i < tests; ++i) {
-        p.evidence[i] = {finite(evidence[i].e_value), finite(evidence[i].e_threshold)};
-        same_tests = same_tests && tests_[i].check == evidence[i].check &&
-                     tests_[i].test == evidence[i].test;
+    // The tests with an e-value against a line: the quantile test has bounds instead (they are
+    // in /status), and no line to draw.
+    std::size_t tests = 0;
+    bool same_tests = true;
+    for (const analysis::test_evidence& e : evidence) {
+        if (e.test == analysis::sequential_test::quantile || tests == max_tests) {
+            continue;
+        }
+        p.evidence[tests] = {finite(e.e_value), finite(e.e_threshold)};
+        same_tests = same_tests && tests < tests_.size() && tests_[tests].check == e.check &&
+                     tests_[tests].test == e.test;
+        ++tests;
     }
+    p.tests = static_cast<std::uint8_t>(tests);
+    same_tests = same_tests && tests_.size() == tests;
     // The names change with the configuration's checks only; an empty span (the threshold
     // method, or no rollout yet) keeps the last rollout's names for its points still shown.
     if (!same_tests && tests > 0) {
         tests_.clear();
-        for (std::size_t i = 0; i < tests; ++i) {
-            tests_.push_back({evidence[i].check, evidence[i].test});
+        for (const analysis::test_evidence& e : evidence) {
+            if (e.test != analysis::sequential_test::quantile && tests_.size() < tests) {
+                tests_.push_back({e.check, e.test});
+            }
         }
     }
     next_ = (next_ + 1) % capacity;

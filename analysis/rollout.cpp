@@ -205,7 +205,10 @@ void rollout_machine::go_to_step(instant now, machine_output& out, std::size_t s
     }
     const bool first = state_.current == phase::waiting;
     if (sequential_ && state_.weight != steps[step] && state_.weight > 0) {
-        sequential_->new_step();  // the quantile bounds hold for one split only
+        // The quantile bounds hold for one split. The second in progress goes on: at most a
+        // second of the old split in the new step's bounds, rather than a step shorter than a
+        // second never judged.
+        sequential_->new_step();
     }
     state_.step = step;
     state_.weight = steps[step];
@@ -521,10 +524,15 @@ machine_output rollout_machine::tick(instant now, const per_slot<slot_totals>& t
         remember(out);
         return out;
     }
+    if (p == phase::waiting || p == phase::paused) {
+        // Neither is judged by the sequential tests (a pause holds the judgement); the seconds
+        // start afresh after, rather than as one long second.
+        second_base_.reset();
+    }
     if (p == phase::waiting) {
         return out;  // no judging until the gate has passed
     }
-    if (sequential_ && observe_second(now, totals, shadow, out)) {
+    if (sequential_ && p != phase::paused && observe_second(now, totals, shadow, out)) {
         remember(out);
         return out;
     }

@@ -47,7 +47,9 @@ double saturating_exp(double log_value) noexcept {
 
 // ln B(x, y).
 double log_beta(double x, double y) noexcept {
-    return std::lgamma(x) + std::lgamma(y) - std::lgamma(x + y);
+    // lgamma_r: std::lgamma writes the global signgam, a data race between judges on threads.
+    int sign = 0;
+    return ::lgamma_r(x, &sign) + ::lgamma_r(y, &sign) - ::lgamma_r(x + y, &sign);
 }
 
 std::uint64_t total_of(std::span<const std::uint64_t> histogram) noexcept {
@@ -306,8 +308,11 @@ quantile_bounds quantile_confidence(std::span<const std::uint64_t> histogram, do
                 static_cast<std::chrono::microseconds::rep>(latency_buckets::lower(i))};
         }
         if (upper_rank <= t && before < upper_rank && seen >= upper_rank) {
-            out.upper = std::chrono::microseconds{
-                static_cast<std::chrono::microseconds::rep>(latency_buckets::upper(i))};
+            // The last bucket holds everything from 2^27 µs up: its edge bounds nothing.
+            if (i + 1 < latency_buckets::count) {
+                out.upper = std::chrono::microseconds{
+                    static_cast<std::chrono::microseconds::rep>(latency_buckets::upper(i))};
+            }
             break;
         }
     }

@@ -166,6 +166,23 @@ TEST(series_recorder, the_tests_names_outlive_a_rollout_and_the_values_stay_fini
     EXPECT_NO_THROW(json::parse(json::serialize(out)));
 }
 
+TEST(series_recorder, the_quantile_test_has_bounds_not_a_line_and_is_left_out) {
+    series_recorder r;
+    const std::vector<test_evidence> evidence = {
+        evidence_of("latency_p95_ratio", sequential_test::exceedance, 2.0, 0.0025),
+        evidence_of("latency_p95_ratio", sequential_test::quantile, 1.0, 0.0015),
+        evidence_of("error_rate_ratio", sequential_test::errors, 3.0, 0.0025)};
+    r.record(1, traffic_split{0, 10}, quiet(), evidence);
+    const json::object out = r.to_json(names);
+    const auto& tests = out.at("tests").as_array();
+    ASSERT_EQ(tests.size(), 2U);
+    EXPECT_EQ(tests[0].at("test"), "exceedance");
+    EXPECT_EQ(tests[1].at("test"), "errors");
+    const auto& point = out.at("points").as_array()[0].at("evidence").as_array();
+    ASSERT_EQ(point.size(), 2U);
+    EXPECT_EQ(point[1].at("e_value").as_double(), 3.0);
+}
+
 TEST(series_recorder, records_at_most_max_tests) {
     series_recorder r;
     std::vector<test_evidence> evidence;

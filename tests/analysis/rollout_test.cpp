@@ -1265,6 +1265,23 @@ TEST(rollout_sequential, a_canary_300ms_slower_is_rolled_back_on_latency_within_
     EXPECT_EQ(h.last().cause, "latency_p95_ratio");
 }
 
+TEST(rollout_sequential, a_pause_holds_the_sequential_judgement_and_resume_takes_it_up) {
+    harness h(sequential());
+    h.start();
+    h.validate();
+    h.run(3s);
+    ASSERT_EQ(h.act(h.machine.pause(h.now)).refused, "");
+    h.load.error_rate[1] = 0.3;
+    h.run(30s);
+    EXPECT_EQ(h.current(), phase::paused);  // nothing judged while paused
+    EXPECT_EQ(h.split, (traffic_split{0, 10}));
+    ASSERT_EQ(h.act(h.machine.resume(h.now)).refused, "");
+    const auto resumed = h.now.wall;
+    ASSERT_TRUE(h.run_until_phase(phase::rolled_back, 30s));
+    EXPECT_LT(h.last().at - resumed, 10s);
+    EXPECT_EQ(h.last().cause, "error_rate_ratio");
+}
+
 TEST(rollout_sequential, the_threshold_method_keeps_no_evidence) {
     harness h;
     h.start();
