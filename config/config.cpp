@@ -1097,15 +1097,15 @@ void parser::parse_analysis(const YAML::Node& v, const place& at, analysis_confi
     std::optional<place> evidence_at;  // promote: evidence, which needs method: sequential
     each_key(
         v, at,
-        {"method", "alpha", "promote", "max_step_duration", "interval", "threshold",
-         "min_requests", "inconclusive_limit", "fast_rollback", "checks"},
+        {"method", "alpha", "promote", "max_step_duration", "interval", "threshold", "min_requests",
+         "inconclusive_limit", "fast_rollback", "checks"},
         [&](const std::string& key, const YAML::Node& value, const place& key_at) {
             if (key == "method") {
-                assign(out.method, enum_value<analysis_method>(
-                                       value, key_at,
-                                       {{"threshold", analysis_method::threshold},
-                                        {"sequential", analysis_method::sequential}},
-                                       {"threshold", "sequential"}));
+                assign(out.method,
+                       enum_value<analysis_method>(value, key_at,
+                                                   {{"threshold", analysis_method::threshold},
+                                                    {"sequential", analysis_method::sequential}},
+                                                   {"threshold", "sequential"}));
             } else if (key == "alpha") {
                 auto alpha = rate_value(value, key_at);
                 if (alpha && (*alpha <= 0 || *alpha >= 1)) {
