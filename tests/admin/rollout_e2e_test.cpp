@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -53,18 +54,23 @@ TEST(rollout_e2e, a_good_green_is_promoted_through_every_step) {
     EXPECT_GT(s.load().with_body("green\n"), 0U);
 }
 
-TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_on_error_rate) {
-    admin_stack s(
-        [](config::config& cfg) { cfg.analysis.method = config::analysis_method::threshold; });
-    std::atomic<std::uint64_t> served{0};
-    s.green.set_handler([&](const upstream_server::request& r) {
+// Green answers every fifth request other than its health probes with a 500.
+void fail_every_fifth_request(upstream_server& green) {
+    auto served = std::make_shared<std::atomic<std::uint64_t>>(0);
+    green.set_handler([served](const upstream_server::request& r) {
         upstream_response res;
         res.body = "green\n";
-        if (r.target != "/health" && served++ % 5 == 0) {
+        if (r.target != "/health" && (*served)++ % 5 == 0) {
             res.status = 500;
         }
         return res;
     });
+}
+
+TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_on_error_rate) {
+    admin_stack s(
+        [](config::config& cfg) { cfg.analysis.method = config::analysis_method::threshold; });
+    fail_every_fifth_request(s.green);
     s.start_load();
     s.call("POST", "/rollout");
     ASSERT_TRUE(s.wait_for_phase("rolled-back")) << json::serialize(s.status());
@@ -89,15 +95,7 @@ TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_on_error_rate
 // names it, with the evidence in /status and /metrics.
 TEST(rollout_e2e, a_green_answering_20_percent_500s_is_rolled_back_by_the_sequential_error_test) {
     admin_stack s;
-    std::atomic<std::uint64_t> served{0};
-    s.green.set_handler([&](const upstream_server::request& r) {
-        upstream_response res;
-        res.body = "green\n";
-        if (r.target != "/health" && served++ % 5 == 0) {
-            res.status = 500;
-        }
-        return res;
-    });
+    fail_every_fifth_request(s.green);
     s.start_load();
     s.call("POST", "/rollout");
     ASSERT_TRUE(s.wait_for_phase("rolled-back")) << json::serialize(s.status());
