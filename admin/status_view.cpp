@@ -65,6 +65,32 @@ void line(std::string& out, const char* format, ...) {
     out += '\n';
 }
 
+// The sequential tests (README, "Sequential judgement"): an e-value against its line, or the
+// quantile bounds against their limit. Nothing with the threshold method.
+void render_evidence(std::string& out, const json::value& rollout) {
+    const json::value* evidence = find(rollout, "evidence");
+    if (evidence == nullptr || !evidence->is_array() || evidence->get_array().empty()) {
+        return;
+    }
+    out += '\n';
+    line(out, "%-30s %10s %10s %9s  %s", "SEQUENTIAL TEST", "E-VALUE", "LINE", "P-VALUE", "STATE");
+    for (const json::value& t : evidence->get_array()) {
+        const std::string name = text(t, "check") + " " + text(t, "test");
+        const char* state = text(t, "rejected") == "true" ? "worse"
+                            : text(t, "within") == "true" ? "within"
+                                                          : "open";
+        if (text(t, "test") == "quantile") {
+            line(out, "%-30s canary >= %s vs limit %s (step %s)  %s", name.c_str(),
+                 format_value("latency", number(t, "canary_lower")).c_str(),
+                 format_value("latency", number(t, "limit")).c_str(), text(t, "step").c_str(),
+                 state);
+        } else {
+            line(out, "%-30s %10.4g %10.4g %9.3g  %s", name.c_str(), number(t, "e_value"),
+                 number(t, "e_threshold"), number(t, "p_value"), state);
+        }
+    }
+}
+
 }  // namespace
 
 std::string render_event(const json::value& event) {
@@ -124,29 +150,7 @@ std::string render_status(const json::value& status) {
                  format_value(metric, number(c, "threshold")).c_str(), text(c, "verdict").c_str());
         }
     }
-    if (const json::value* evidence = find(rollout, "evidence");
-        evidence != nullptr && evidence->is_array() && !evidence->get_array().empty()) {
-        // The sequential tests (README, "Sequential judgement"): an e-value against its line,
-        // or the quantile bounds against their limit.
-        out += '\n';
-        line(out, "%-30s %10s %10s %9s  %s", "SEQUENTIAL TEST", "E-VALUE", "LINE", "P-VALUE",
-             "STATE");
-        for (const json::value& t : evidence->get_array()) {
-            const std::string name = text(t, "check") + " " + text(t, "test");
-            const char* state = text(t, "rejected") == "true" ? "worse"
-                                : text(t, "within") == "true" ? "within"
-                                                              : "open";
-            if (text(t, "test") == "quantile") {
-                line(out, "%-30s canary >= %s vs limit %s (step %s)  %s", name.c_str(),
-                     format_value("latency", number(t, "canary_lower")).c_str(),
-                     format_value("latency", number(t, "limit")).c_str(), text(t, "step").c_str(),
-                     state);
-            } else {
-                line(out, "%-30s %10.4g %10.4g %9.3g  %s", name.c_str(), number(t, "e_value"),
-                     number(t, "e_threshold"), number(t, "p_value"), state);
-            }
-        }
-    }
+    render_evidence(out, rollout);
     if (const json::value* events = find(status, "events");
         events != nullptr && events->is_array() && !events->get_array().empty()) {
         out += '\n';
