@@ -306,7 +306,9 @@ TEST(series_endpoint, answers_the_split_the_rollout_and_a_point_a_second) {
     const std::int64_t last = p.at("t").as_int64();
     const test::response newer = admin.request("GET", "/series?since=" + std::to_string(last));
     ASSERT_EQ(newer.status, 200);
-    for (const auto& q : json::parse(newer.body).at("points").as_array()) {
+    // Named: a range-for over a member of a temporary would read a destroyed value.
+    const json::value newer_series = json::parse(newer.body);
+    for (const auto& q : newer_series.at("points").as_array()) {
         EXPECT_GT(q.at("t").as_int64(), last);
     }
 }
